@@ -1,0 +1,157 @@
+"""The SMPL armature: 24 bones with SMPL names, hierarchy and rest pose (Z-up), plus a preview mesh.
+
+Bones have their heads at the joints and roll 0. Rotations still transfer exactly whatever the
+roll: keys.py conjugates each SMPL local rotation by the bone's own rest rotation (see there).
+Optional SMPL skinning (a real body mesh through smplx and the user's SMPL model files) is not
+done here: the add-on never ships or needs those licence-restricted files."""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import bmesh
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from .skeleton import Skeleton
+
+SKELETON_PROP = "lm2d_skeleton"      # on the Armature data: the skeleton as JSON
+PREVIEW_PROP = "lm2d_preview_of"     # on preview mesh objects: the armature's name
+LEAF_LENGTH_FRACTION = 0.5           # leaf bone length, as a fraction of the joint's offset from its parent
+MIN_LEAF_LENGTH = 0.08               # metres; keeps hands, feet and head grabbable in the viewport
+MIN_BONE_LENGTH = 1e-4               # Blender deletes zero-length bones when leaving edit mode
+
+
+def main_child(skeleton: Skeleton, joint: int) -> int | None:
+    """The child that continues the chain: the one nearest the body's midline (SMPL's x is lateral),
+    so the pelvis points at spine1 rather than a hip, and spine3 at the neck rather than a collar."""
+    children = skeleton.children(joint)
+    if not children:
+        return None
+    return min(children, key=lambda child: abs(skeleton.rest_positions[child][0]))
+
+
+def bone_tails(skeleton: Skeleton) -> np.ndarray:
+    """(J, 3) tail per joint: at the main child; leaves (and degenerate bones) continue along the
+    offset from their parent, shorter."""
+    rest = skeleton.rest_positions
+    tails = np.empty_like(rest)
+    for joint, parent in enumerate(skeleton.parents):
+        child = main_child(skeleton, joint)
+        if child is not None and np.linalg.norm(rest[child] - rest[joint]) > MIN_BONE_LENGTH:
+            tails[joint] = rest[child]
+            continue
+        offset = rest[joint] - rest[parent] if parent >= 0 else np.zeros(3)
+        length = np.linalg.norm(offset)
+        direction = offset / length if length > MIN_BONE_LENGTH else np.array([0.0, 0.0, 1.0])
+        tails[joint] = rest[joint] + direction * max(LEAF_LENGTH_FRACTION * length, MIN_LEAF_LENGTH)
+    return tails
+
+
+@contextmanager
+def _edit_mode(context, obj):
+    view_layer = context.view_layer
+    previous_active = view_layer.objects.active
+    view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode='EDIT')
+    try:
+        yield obj.data.edit_bones
+    finally:
+        bpy.ops.object.mode_set(mode='OBJECT')
+        view_layer.objects.active = previous_active
+
+
+def create_smpl_armature(context, name: str, joint_names, parents, rest_positions):
+    """Create and link (into context.collection) an armature object with one bone per joint.
+    Needs Object Mode. Returns the new object, which keeps the skeleton as a custom property."""
+    if context.mode != 'OBJECT':
+        raise RuntimeError("creating an armature needs Object Mode")
+    skeleton = Skeleton.from_arrays(joint_names, parents, rest_positions)
+    data = bpy.data.armatures.new(name)
+    data[SKELETON_PROP] = skeleton.to_json()
+    obj = bpy.data.objects.new(name, data)
+    context.collection.objects.link(obj)
+    tails = bone_tails(skeleton)
+    with _edit_mode(context, obj) as edit_bones:
+        for joint, bone_name in enumerate(skeleton.joint_names):
+            bone = edit_bones.new(bone_name)
+            bone.head = skeleton.rest_positions[joint]
+            bone.tail = tails[joint]
+            bone.roll = 0.0
+            if skeleton.parents[joint] >= 0:
+                bone.parent = edit_bones[skeleton.parents[joint]]
+    for pose_bone in obj.pose.bones:
+        pose_bone.rotation_mode = 'QUATERNION'
+    return obj
+
+
+def armature_skeleton(obj) -> Skeleton | None:
+    """The skeleton stored on an LM2D armature, None for any other object."""
+    if obj is None or obj.type != 'ARMATURE' or SKELETON_PROP not in obj.data:
+        return None
+    return Skeleton.from_json(obj.data[SKELETON_PROP])
+
+
+def missing_bones(obj, skeleton: Skeleton) -> list[str]:
+    """Joint names the object has no pose bone for (all of them when it is not an armature)."""
+    if obj is None or obj.type != 'ARMATURE':
+        return list(skeleton.joint_names)
+    return [name for name in skeleton.joint_names if name not in obj.pose.bones]
+
+
+def armature_for_take(context, skeleton: Skeleton, target: str):
+    """Where a take goes. target 'ACTIVE': the active object when it has a bone for every joint,
+    otherwise a new armature; 'NEW': always a new armature (with a preview mesh, at the 3D cursor)."""
+    active = context.active_object
+    if target == 'ACTIVE' and not missing_bones(active, skeleton):
+        return active
+    return new_dancer(context, skeleton)
+
+
+def new_dancer(context, skeleton: Skeleton, preview_mesh: bool = True):
+    """A new SMPL armature at the 3D cursor, selected and active, with a preview mesh by default."""
+    obj = create_smpl_armature(context, "LM2D Dancer", *skeleton)
+    obj.location = context.scene.cursor.location
+    if preview_mesh:
+        add_preview_mesh(obj)
+    for other in context.selected_objects:
+        other.select_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj
+    return obj
+
+
+def _limb_mesh(name: str, length: float):
+    """A tapered cylinder along +Y from 0 to `length`: the bone's own frame."""
+    radius = min(max(0.22 * length, 0.025), 0.07)
+    mesh = bpy.data.meshes.new(name)
+    bm = bmesh.new()
+    try:
+        # create_cone builds along Z centred on the origin; turn Z into Y and move the base to 0.
+        placement = Matrix.Translation((0.0, length / 2, 0.0)) @ Matrix.Rotation(-math.pi / 2, 4, 'X')
+        bmesh.ops.create_cone(bm, cap_ends=True, segments=10, radius1=radius, radius2=0.75 * radius,
+                              depth=length, matrix=placement)
+        bm.to_mesh(mesh)
+    finally:
+        bm.free()
+    return mesh
+
+
+def add_preview_mesh(armature_obj) -> list:
+    """One mesh object per bone, bone-parented, so renders and playblasts show the dancer
+    (armature bones themselves never render). Returns the new objects."""
+    objects = []
+    for bone in armature_obj.data.bones:
+        name = f"{armature_obj.name}.{bone.name}"
+        obj = bpy.data.objects.new(name, _limb_mesh(name, bone.length))
+        for collection in armature_obj.users_collection:
+            collection.objects.link(obj)
+        obj.parent = armature_obj
+        obj.parent_type = 'BONE'
+        obj.parent_bone = bone.name
+        # A bone parent's frame sits at the bone's tail; step back so the mesh starts at the head.
+        obj.location = (0.0, -bone.length, 0.0)
+        obj[PREVIEW_PROP] = armature_obj.name
+        objects.append(obj)
+    return objects

@@ -1,0 +1,168 @@
+"""Client for the lm2d inference server (standard library only: runs inside Blender's Python).
+
+The server is a subprocess speaking JSON lines on stdin/stdout (lm2d.server.protocol). A reader
+thread turns its output into events on a queue that Blender's main thread drains with poll()
+from a timer or modal operator, so the UI never blocks. A server that exits, breaks the pipe or
+stops answering is reported as an error event for each request in flight, and started again on
+the next request.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+
+PROTOCOL_VERSION = 1  # must equal lm2d.server.protocol.PROTOCOL_VERSION (a test checks)
+FINAL_EVENTS = frozenset({"result", "loaded", "lyrics", "error", "cancelled", "hello"})
+
+
+class ServerError(RuntimeError):
+    """The server answered with an error event, died, or did not answer in time."""
+
+    def __init__(self, message: str, code: str = "server"):
+        super().__init__(message)
+        self.code = code
+
+
+class ServerClient:
+    def __init__(self, python: str, env: dict | None = None, cwd: str | None = None,
+                 stderr_lines: int = 50):
+        self.python = python
+        self.env = env
+        self.cwd = cwd
+        self.events: queue.Queue[dict] = queue.Queue()
+        self._process: subprocess.Popen | None = None
+        self._ids = itertools.count(1)
+        self._pending: set = set()
+        self._pending_lock = threading.Lock()
+        self._stderr_tail = collections.deque(maxlen=stderr_lines)
+        self._write_lock = threading.Lock()
+
+    # -- process ---------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if self.alive:
+            return
+        if not self.python or not os.path.isfile(self.python):
+            raise ServerError(f"{self.python or '(none)'}: the server's Python interpreter was not found; "
+                              "set it in the add-on preferences", code="no_interpreter")
+        env = dict(os.environ if self.env is None else self.env, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+        self._process = subprocess.Popen(
+            [self.python, "-u", "-m", "lm2d.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env, cwd=self.cwd)
+        process = self._process
+        threading.Thread(target=self._read_events, args=(process,), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.poll() is None:
+                process.stdin.write(json.dumps({"type": "shutdown"}) + "\n")
+                process.stdin.flush()
+                process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """Kill the server outright (used when it stops answering)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def _read_events(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                self._stderr_tail.append(line.rstrip())
+                continue
+            with self._pending_lock:
+                if event.get("type") in FINAL_EVENTS:
+                    self._pending.discard(event.get("id"))
+            self.events.put(event)
+        code = process.wait()
+        self._fail_pending(f"the server stopped (exit code {code})" + self._last_stderr(), "server_died")
+
+    def _read_stderr(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            self._stderr_tail.append(line.rstrip())
+
+    def _last_stderr(self) -> str:
+        lines = [line for line in self._stderr_tail if line.strip()]
+        return f": {lines[-1]}" if lines else ""
+
+    def _fail_pending(self, message: str, code: str) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, set()
+        for request_id in sorted(pending, key=str):
+            self.events.put({"type": "error", "id": request_id, "code": code, "message": message})
+
+    # -- requests --------------------------------------------------------------------------
+    def send(self, request_type: str, **fields) -> int:
+        """Send a request (starting or restarting the server if needed); returns its id."""
+        request_id = next(self._ids)
+        line = json.dumps({"type": request_type, "id": request_id, **fields}) + "\n"
+        for attempt in (1, 2):
+            self.start()
+            try:
+                with self._write_lock:
+                    self._process.stdin.write(line)
+                    self._process.stdin.flush()
+                break
+            except (BrokenPipeError, OSError, ValueError):
+                self.kill()  # a dead pipe: restart once and resend
+                if attempt == 2:
+                    raise ServerError("could not send to the server" + self._last_stderr(), "server_died")
+        if request_type not in ("cancel", "shutdown"):
+            with self._pending_lock:
+                self._pending.add(request_id)
+        return request_id
+
+    def cancel(self, request_id: int | None = None) -> None:
+        if self.alive:
+            self.send("cancel", **({"target": request_id} if request_id is not None else {}))
+
+    def poll(self) -> list[dict]:
+        """All events received so far, without blocking (for Blender's main thread)."""
+        events = []
+        while True:
+            try:
+                events.append(self.events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def wait(self, request_id: int, timeout: float, on_event=None) -> dict:
+        """Block until the final event of request_id; other events go to on_event.
+        No event at all for `timeout` seconds means the server hangs: it is killed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                self._fail_pending(f"the server did not answer within {timeout:g} s", "timeout")
+                continue
+            deadline = time.monotonic() + timeout  # any sign of life resets the clock
+            if event.get("id") == request_id and event.get("type") in FINAL_EVENTS:
+                return event
+            if on_event is not None:
+                on_event(event)
+
+    def request(self, request_type: str, timeout: float = 120.0, on_event=None, **fields) -> dict:
+        """Send and wait for the final event; raise ServerError for an error event."""
+        event = self.wait(self.send(request_type, **fields), timeout, on_event)
+        if event["type"] == "error":
+            raise ServerError(event.get("message", "unknown error"), event.get("code", "server"))
+        return event

@@ -1,0 +1,148 @@
+"""View3D › Sidebar › Dance: inputs, generation settings, progress and take editing, plus
+Object › Dance menu (which F3 menu search finds).
+
+Operators that talk to the server (generate, cancel, check server, regenerate range, keep lower
+body, continue) live in other modules; the panel and menu show each one only once it is registered."""
+from __future__ import annotations
+
+import bpy
+
+from .armature import armature_skeleton
+from .lyrics_track import strips_collection_name
+from .props import scene_settings
+
+# (idname, label, icon) of every LM2D operator, in menu order.
+GENERATE = ("lm2d.generate", "Generate Dance", 'PLAY')
+CANCEL = ("lm2d.cancel", "Cancel", 'CANCEL')
+CHECK_SERVER = ("lm2d.check_server", "Check Server", 'CHECKMARK')
+REGENERATE_RANGE = ("lm2d.regenerate_range", "Regenerate Range", 'FILE_REFRESH')
+KEEP_LOWER_BODY = ("lm2d.keep_lower_body", "Keep Lower Body", 'BONE_DATA')
+CONTINUE = ("lm2d.continue", "Continue Dance", 'FF')
+ADD_ARMATURE = ("lm2d.add_smpl_armature", "Add SMPL Dancer", 'OUTLINER_OB_ARMATURE')
+LOAD_TAKE = ("lm2d.load_take", "Load Take…", 'IMPORT')
+MENU_ENTRIES = (GENERATE, CANCEL, REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE, None,
+                ADD_ARMATURE, LOAD_TAKE, None, CHECK_SERVER)
+
+
+def operator_registered(idname: str) -> bool:
+    category, name = idname.split(".")
+    return bpy.types.Operator.bl_rna_get_subclass_py(f"{category.upper()}_OT_{name}") is not None
+
+
+def draw_operator(layout, entry) -> None:
+    idname, label, icon = entry
+    if operator_registered(idname):
+        layout.operator(idname, text=label, icon=icon)
+
+
+class LM2DPanelBase:
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Dance"
+
+
+class VIEW3D_PT_lm2d_dance(LM2DPanelBase, bpy.types.Panel):
+    bl_label = "LM2D Dance"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        settings = scene_settings(context.scene)
+
+        layout.prop(settings, "target")
+        if settings.target == 'ACTIVE' and armature_skeleton(context.active_object) is None:
+            draw_operator(layout, ADD_ARMATURE)
+
+        layout.prop(settings, "audio_source")
+        if settings.audio_source == 'FILE':
+            layout.prop(settings, "audio_path")
+        elif context.scene.sequence_editor is not None:
+            editor = context.scene.sequence_editor
+            layout.prop_search(settings, "audio_strip", editor, strips_collection_name(editor), icon='SOUND')
+        else:
+            layout.label(text="The Video Sequencer has no strips", icon='INFO')
+
+        layout.prop(settings, "lyrics_source")
+        if settings.lyrics_source == 'FILE':
+            layout.prop(settings, "lyrics_path")
+        elif settings.lyrics_source == 'STRIPS':
+            layout.prop(settings, "lyrics_channel")
+
+
+class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
+    bl_label = "Generate"
+    bl_parent_id = "VIEW3D_PT_lm2d_dance"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = scene_settings(context.scene)
+        column = layout.column()
+        column.use_property_split = True
+        column.use_property_decorate = False
+        column.enabled = not settings.is_running
+        column.prop(settings, "seed")
+        column.row().prop(settings, "steps", expand=True)
+        column.prop(settings, "music_guidance")
+        column.prop(settings, "lyrics_guidance")
+
+        row = layout.row(align=True)
+        row.scale_y = 1.4
+        draw_operator(row, CANCEL if settings.is_running else GENERATE)
+        if settings.is_running or settings.status:
+            draw_progress(layout, settings)
+        draw_operator(layout, CHECK_SERVER)
+
+
+def draw_progress(layout, settings) -> None:
+    if hasattr(layout, "progress"):  # UILayout.progress: Blender 4.0+
+        layout.progress(factor=settings.progress, type='BAR', text=settings.status)
+    else:
+        layout.prop(settings, "progress", text=settings.status, slider=True)
+
+
+class VIEW3D_PT_lm2d_takes(LM2DPanelBase, bpy.types.Panel):
+    bl_label = "Takes"
+    bl_parent_id = "VIEW3D_PT_lm2d_dance"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = scene_settings(context.scene)
+        row = layout.row(align=True)
+        row.prop(settings, "range_start")
+        row.prop(settings, "range_end")
+        column = layout.column(align=True)
+        column.enabled = not settings.is_running
+        for entry in (REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE):
+            draw_operator(column, entry)
+        draw_operator(layout, LOAD_TAKE)
+
+
+class VIEW3D_MT_lm2d_dance(bpy.types.Menu):
+    bl_label = "Dance"
+
+    def draw(self, context):
+        layout = self.layout
+        for entry in MENU_ENTRIES:
+            if entry is None:
+                layout.separator()
+            else:
+                draw_operator(layout, entry)
+
+
+def _draw_object_menu(self, context):
+    self.layout.menu(VIEW3D_MT_lm2d_dance.__name__)
+
+
+CLASSES = (VIEW3D_PT_lm2d_dance, VIEW3D_PT_lm2d_generate, VIEW3D_PT_lm2d_takes, VIEW3D_MT_lm2d_dance)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
+def register() -> None:
+    _register_classes()
+    bpy.types.VIEW3D_MT_object.append(_draw_object_menu)
+
+
+def unregister() -> None:
+    bpy.types.VIEW3D_MT_object.remove(_draw_object_menu)
+    _unregister_classes()

@@ -1,0 +1,84 @@
+"""Per-scene settings and job state of the Dance panel (Scene.lm2d)."""
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from .lyrics_track import LYRICS_CHANNEL, top_level_strips
+
+TARGET_ITEMS = [
+    ('ACTIVE', "Active Armature",
+     "Key the active armature when it has the SMPL bones, otherwise create a new SMPL armature"),
+    ('NEW', "New Armature", "Create a new SMPL armature for every take"),
+]
+
+
+class LM2DSceneSettings(bpy.types.PropertyGroup):
+    audio_source: EnumProperty(
+        name="Audio", description="Where the song comes from",
+        items=[('FILE', "File", "An audio file on disk"),
+               ('STRIP', "Sound Strip", "A sound strip of this scene's Video Sequencer")])
+    audio_path: StringProperty(name="Audio File", description="Song to dance to (any format librosa reads)",
+                               subtype='FILE_PATH')
+    audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song")
+    lyrics_source: EnumProperty(
+        name="Lyrics", description="Where the timed lyrics come from",
+        items=[('FILE', "File", "A lyrics file with timing (LRC or UltraStar)"),
+               ('STRIPS', "Text Strips", "Text strips of one Video Sequencer channel, one per lyric line"),
+               ('NONE', "None", "Dance to the music alone")])
+    lyrics_path: StringProperty(name="Lyrics File", description="Timed lyrics for the song", subtype='FILE_PATH')
+    lyrics_channel: IntProperty(name="Channel", description="Video Sequencer channel holding the lyric text strips",
+                                default=LYRICS_CHANNEL, min=1, max=128)
+    target: EnumProperty(name="Target", description="Armature that receives the take", items=TARGET_ITEMS)
+    seed: IntProperty(name="Seed", description="Random seed: the same inputs and seed give the same dance",
+                      default=0, min=0)
+    steps: EnumProperty(
+        name="Steps", description="Sampling steps of the distilled model: more steps, more detail, slower",
+        items=[('1', "1", "One network evaluation: fastest"),
+               ('2', "2", "Two evaluations"),
+               ('4', "4", "Four evaluations: most detail")],
+        default='2')
+    music_guidance: FloatProperty(name="Music Guidance", description="How strongly the dance follows the music",
+                                  default=2.0, min=0.0, soft_max=5.0)
+    lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics",
+                                   default=2.0, min=0.0, soft_max=5.0)
+    range_start: IntProperty(name="Start", description="First frame of the range to edit", default=1)
+    range_end: IntProperty(name="End", description="Last frame of the range to edit", default=250)
+    # Job state, written by the generation operators and shown by the panel.
+    status: StringProperty(name="Status", description="What the dance generator is doing")
+    progress: FloatProperty(name="Progress", subtype='FACTOR', min=0.0, max=1.0)
+    is_running: BoolProperty(name="Running", description="A generation job is under way")
+
+
+def scene_settings(scene) -> LM2DSceneSettings:
+    return scene.lm2d
+
+
+def audio_path_of(scene) -> str:
+    """Absolute path of the song the settings name. Raises ValueError saying what is missing."""
+    settings = scene_settings(scene)
+    if settings.audio_source == 'STRIP':
+        editor = scene.sequence_editor
+        strip = top_level_strips(editor).get(settings.audio_strip) if editor else None
+        if strip is None or strip.type != 'SOUND' or strip.sound is None:
+            raise ValueError(f"'{settings.audio_strip}' is not a sound strip of scene '{scene.name}'")
+        path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
+    elif settings.audio_path:
+        path = bpy.path.abspath(settings.audio_path)
+    else:
+        raise ValueError("no audio file chosen")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such audio file")
+    return path
+
+
+def register() -> None:
+    bpy.utils.register_class(LM2DSceneSettings)
+    bpy.types.Scene.lm2d = bpy.props.PointerProperty(type=LM2DSceneSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.lm2d
+    bpy.utils.unregister_class(LM2DSceneSettings)

@@ -1,0 +1,5 @@
+import sys
+
+from lm2d.cli import main
+
+sys.exit(main())

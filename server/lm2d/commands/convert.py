@@ -1,0 +1,43 @@
+"""`lm2d convert MOTION -o OUT.bvh|OUT.npz`: AIST++ .pkl / AMASS .npz / result .npz to BVH or a result file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lm2d.errors import LM2DError
+
+HELP = "convert a motion (AIST++ .pkl, AMASS .npz, lm2d .npz) to .bvh or an lm2d result .npz"
+
+_WRITERS = (".bvh", ".npz")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("motion", type=Path, help="input motion file")
+    parser.add_argument("-o", "--output", type=Path, required=True,
+                        help="output file; its extension picks the format: .bvh or .npz")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="frame rate of the output (resampled; default 30)")
+    parser.add_argument("--source-fps", type=float, default=None,
+                        help="frame rate of the input when the file has none or a wrong one "
+                             "(AIST++ .pkl: 60 is assumed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so `lm2d --help` does not pay for torch.
+    from lm2d.motion.bvh import write_bvh
+    from lm2d.motion.io import load_motion, save_result_npz
+
+    suffix = args.output.suffix.lower()
+    if suffix not in _WRITERS:
+        raise LM2DError(f"unknown output format {suffix or '(no extension)'!r}: use .bvh or .npz",
+                        path=args.output)
+    for name, value in (("--fps", args.fps), ("--source-fps", args.source_fps)):
+        if value is not None and not value > 0:
+            raise LM2DError(f"{name} must be positive, got {value}")
+    motion = load_motion(args.motion, source_fps=args.source_fps, fps=args.fps)
+    if suffix == ".bvh":
+        write_bvh(motion, args.output)
+    else:
+        save_result_npz(motion, args.output)
+    print(f"{args.output}: {motion.n_frames} frames at {motion.fps:g} FPS ({motion.duration:.2f} s)")
+    return 0

@@ -1,0 +1,33 @@
+"""User-facing errors: one line that names the file (and line) and what is wrong."""
+from __future__ import annotations
+
+import os
+import warnings
+
+
+class LM2DError(Exception):
+    """Bad input from the user. The CLI prints str(err) as one line and exits 2; the server
+    turns it into an error event with `code`. Never raised for bugs in lm2d itself."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None,
+                 line: int | None = None, code: str = "bad_input"):
+        self.message = message
+        self.path = None if path is None else os.fspath(path)
+        self.line = line
+        self.code = code
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if where and self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class LM2DWarning(UserWarning):
+    """Something the user should know but that does not stop the job (printed as one line)."""
+
+
+def warn(message: str, path: str | os.PathLike | None = None, line: int | None = None) -> None:
+    where = "" if path is None else os.fspath(path) + ("" if line is None else f":{line}")
+    warnings.warn(f"{where}: {message}" if where else message, LM2DWarning, stacklevel=2)

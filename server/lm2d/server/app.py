@@ -1,0 +1,157 @@
+"""The server loop. The main thread reads requests; one worker thread runs them in order, so
+'cancel' and 'hello' are answered while a long generation runs. Events go to the real stdout;
+anything else that prints (libraries, warnings) goes to stderr so it cannot corrupt the protocol."""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import warnings
+from typing import IO, Callable
+
+from lm2d.errors import LM2DError, LM2DWarning
+from lm2d.server.protocol import PROTOCOL_VERSION, BadRequest, Request, encode_event, parse_request
+
+
+class Cancelled(Exception):
+    """Raised inside a job when the client cancelled it."""
+
+
+class EventWriter:
+    """Thread-safe writer of protocol events (one JSON object per line)."""
+
+    def __init__(self, stream: IO[str]):
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event_type: str, request_id=None, **payload) -> None:
+        line = encode_event(event_type, request_id, **payload)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+class Server:
+    def __init__(self, send: EventWriter, handlers: "Handlers"):
+        self.send = send
+        self.handlers = handlers
+        self.jobs: queue.Queue[Request | None] = queue.Queue()
+        self.current: Request | None = None
+        self.cancel_event = threading.Event()
+        self._cancelled_ids: set = set()
+        self._lock = threading.Lock()
+
+    # -- main thread -----------------------------------------------------------------------
+    def serve(self, lines) -> None:
+        worker = threading.Thread(target=self._work, name="lm2d-worker", daemon=True)
+        worker.start()
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                request = parse_request(line)
+            except BadRequest as err:
+                self.send("error", None, code="bad_request", message=str(err))
+                continue
+            if request.type == "hello":
+                self.send("hello", request.id, **self.handlers.describe())
+            elif request.type == "cancel":
+                self._cancel(request.body)
+            elif request.type == "shutdown":
+                self._cancel(None)
+                break
+            else:
+                self.jobs.put(request)
+        self.jobs.put(None)
+        worker.join()
+        self.send("bye")
+
+    def _cancel(self, target) -> None:
+        """Cancel the running job (target None or its id) and drop queued ones with that id."""
+        with self._lock:
+            running = self.current
+            if running is not None and (target is None or target == running.id):
+                self.cancel_event.set()
+            if target is not None and (running is None or running.id != target):
+                self._cancelled_ids.add(target)
+
+    # -- worker thread ---------------------------------------------------------------------
+    def _work(self) -> None:
+        while (request := self.jobs.get()) is not None:
+            with self._lock:
+                if request.id is not None and request.id in self._cancelled_ids:
+                    self._cancelled_ids.discard(request.id)
+                    self.send("cancelled", request.id)
+                    continue
+                self.current = request
+                self.cancel_event.clear()
+            try:
+                self._run(request)
+            finally:
+                with self._lock:
+                    self.current = None
+
+    def _run(self, request: Request) -> None:
+        def progress(stage: str, fraction: float) -> None:
+            if self.cancel_event.is_set():
+                raise Cancelled
+            self.send("progress", request.id, stage=stage, fraction=round(float(fraction), 4))
+
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LM2DWarning)
+                event, payload = self.handlers.handle(request, progress, self.cancel_event.is_set)
+            for warning in caught:
+                if issubclass(warning.category, LM2DWarning):
+                    self.send("warning", request.id, message=str(warning.message))
+            self.send(event, request.id, **payload)
+        except Cancelled:
+            self.send("cancelled", request.id)
+        except LM2DError as err:
+            self.send("error", request.id, code=err.code, message=str(err))
+        except Exception as err:  # a bug must not kill the server; the traceback goes to stderr
+            traceback.print_exc(file=sys.stderr)
+            self.send("error", request.id, code="internal",
+                      message=f"internal error: {type(err).__name__}: {err}".splitlines()[0])
+
+
+class Handlers:
+    """What each request does; the model stays loaded between requests."""
+
+    def __init__(self):
+        from lm2d.server.engine import Engine  # torch loads here, after the protocol is up
+
+        self.engine = Engine()
+
+    def describe(self) -> dict:
+        return self.engine.describe() | {"protocol": PROTOCOL_VERSION}
+
+    def handle(self, request: Request, progress: Callable[[str, float], None],
+               should_stop: Callable[[], bool]) -> tuple[str, dict]:
+        started = time.perf_counter()
+        if request.type == "load":
+            payload = self.engine.load(request.body.checkpoint, request.body.device)
+            return "loaded", payload | {"seconds": round(time.perf_counter() - started, 3)}
+        if request.type == "lyrics":
+            return "lyrics", {"segments": self.engine.parse_lyrics(request.body.path, request.body.audio)}
+        if request.type == "generate":
+            payload = self.engine.generate(request.body, progress, should_stop)
+            return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}
+        raise BadRequest(f"unknown request type '{request.type}'")
+
+
+def main() -> int:
+    # Keep the protocol on the real stdout; route stray prints to stderr.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    sys.stdout = sys.stderr
+    send = EventWriter(protocol_out)
+    try:
+        handlers = Handlers()
+    except Exception as err:
+        send("error", None, code="startup", message=f"the server could not start: {err}")
+        return 1
+    Server(send, handlers).serve(sys.stdin)
+    return 0

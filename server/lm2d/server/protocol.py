@@ -1,0 +1,219 @@
+"""The JSON-lines protocol between the Blender add-on (client) and the inference server.
+
+One JSON object per line on stdin (requests) and stdout (events); no sockets. Every request may
+carry an "id" that the events answering it repeat. Version 1:
+
+requests   hello · load{checkpoint?, device?} · generate{...} · lyrics{path, audio?} · cancel{target?}
+           · shutdown
+events     hello{protocol, lm2d, torch, device, model} · loaded{model, device, kind, seconds}
+           · progress{stage, fraction} · result{path, frames, fps, joint_names, seconds}
+           · lyrics{segments} · cancelled · error{code, message} · bye
+
+A malformed line or request is answered with an error event (code "bad_request"); it never stops
+the server. This module only parses and validates: it knows nothing of models or threads.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+
+class BadRequest(Exception):
+    """The request cannot be understood; answered with an error event, code 'bad_request'."""
+
+
+@dataclass
+class LyricSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class EditSpec:
+    """Keep part of an existing motion and regenerate the rest (frames at 30 FPS)."""
+    motion: str                                   # result .npz to edit
+    regenerate: tuple[int, int] | None = None     # frame range to regenerate; the rest is kept
+    keep_joints: tuple[str, ...] = ()             # joint names (or "lower_body"/"root") kept everywhere
+    continue_frames: int = 0                      # append this many new frames after the motion's end
+
+
+@dataclass
+class GenerateRequest:
+    audio: str
+    output: str
+    lyrics: str | None = None
+    segments: list[LyricSegment] | None = None
+    seed: int = 0
+    steps: int | None = None                      # None: the checkpoint's default (1 for a student)
+    music_guidance: float | None = None
+    lyrics_guidance: float | None = None
+    start_seconds: float = 0.0
+    end_seconds: float | None = None              # None: to the end of the song
+    edit: EditSpec | None = None
+
+
+@dataclass
+class LoadRequest:
+    checkpoint: str | None = None                 # None: the shipped default model
+    device: str = "auto"
+
+
+@dataclass
+class LyricsRequest:
+    path: str
+    audio: str | None = None
+
+
+@dataclass
+class Request:
+    type: str
+    id: str | int | None = None
+    body: Any = None          # the parsed body; for 'cancel' the id of the request to cancel (or None)
+
+
+_SIMPLE_TYPES = ("hello", "cancel", "shutdown")
+_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest}
+
+
+def _check(value, expected, name):
+    """Type-check one field; bool is not accepted as a number, ints are accepted as floats."""
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise BadRequest(f"field '{name}' must be {expected.__name__}, got {type(value).__name__}")
+    return float(value) if expected is float else value
+
+
+def _frame_range(value, name) -> tuple[int, int]:
+    if not (isinstance(value, list) and len(value) == 2):
+        raise BadRequest(f"field '{name}' must be [first_frame, end_frame]")
+    first, end = (_check(v, int, name) for v in value)
+    if not 0 <= first < end:
+        raise BadRequest(f"field '{name}' must satisfy 0 <= first < end, got {value}")
+    return first, end
+
+
+def _parse_edit(raw) -> EditSpec:
+    if not isinstance(raw, dict):
+        raise BadRequest("field 'edit' must be an object")
+    _reject_unknown(raw, EditSpec, "edit")
+    if "motion" not in raw:
+        raise BadRequest("field 'edit.motion' is required")
+    spec = EditSpec(motion=_check(raw["motion"], str, "edit.motion"))
+    if raw.get("regenerate") is not None:
+        spec.regenerate = _frame_range(raw["regenerate"], "edit.regenerate")
+    joints = raw.get("keep_joints", [])
+    if not isinstance(joints, list):
+        raise BadRequest("field 'edit.keep_joints' must be a list of joint names")
+    spec.keep_joints = tuple(_check(j, str, "edit.keep_joints") for j in joints)
+    spec.continue_frames = _check(raw.get("continue_frames", 0), int, "edit.continue_frames")
+    if spec.continue_frames < 0:
+        raise BadRequest("field 'edit.continue_frames' must be >= 0")
+    if spec.regenerate is None and not spec.keep_joints and not spec.continue_frames:
+        raise BadRequest("field 'edit' must set regenerate, keep_joints or continue_frames")
+    return spec
+
+
+def _parse_segments(raw) -> list[LyricSegment]:
+    if not isinstance(raw, list):
+        raise BadRequest("field 'segments' must be a list of {start, end, text}")
+    segments = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) - {"start", "end", "text"} or len(item) != 3:
+            raise BadRequest(f"segments[{i}] must be an object with start, end and text")
+        segment = LyricSegment(_check(item["start"], float, f"segments[{i}].start"),
+                               _check(item["end"], float, f"segments[{i}].end"),
+                               _check(item["text"], str, f"segments[{i}].text"))
+        if not 0 <= segment.start < segment.end:
+            raise BadRequest(f"segments[{i}] must satisfy 0 <= start < end")
+        segments.append(segment)
+    return segments
+
+
+def _reject_unknown(raw: dict, body_type, where: str) -> None:
+    known = {f.name for f in fields(body_type)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BadRequest(f"unknown field(s) in {where}: {', '.join(unknown)}")
+
+
+_CUSTOM = {"segments": _parse_segments, "edit": _parse_edit}
+_FIELD_TYPES = {
+    GenerateRequest: {"audio": str, "output": str, "lyrics": str, "seed": int, "steps": int,
+                      "music_guidance": float, "lyrics_guidance": float, "start_seconds": float,
+                      "end_seconds": float},
+    LoadRequest: {"checkpoint": str, "device": str},
+    LyricsRequest: {"path": str, "audio": str},
+}
+
+
+_REQUIRED = {"audio", "output", "path"}
+
+
+def _parse_body(kind: str, raw: dict):
+    body_type = _BODIES[kind]
+    _reject_unknown(raw, body_type, f"'{kind}' request")
+    values = {}
+    for f in fields(body_type):
+        if raw.get(f.name) is None:
+            if f.name in _REQUIRED:
+                raise BadRequest(f"field '{f.name}' is required in a '{kind}' request")
+            continue
+        parse = _CUSTOM.get(f.name)
+        values[f.name] = parse(raw[f.name]) if parse else _check(raw[f.name], _FIELD_TYPES[body_type][f.name], f.name)
+    body = body_type(**values)
+    _validate(body)
+    return body
+
+
+def _validate(body) -> None:
+    if isinstance(body, LoadRequest) and body.device not in ("auto", "cpu", "cuda"):
+        raise BadRequest(f"field 'device' must be auto, cpu or cuda, got '{body.device}'")
+    if isinstance(body, GenerateRequest):
+        if body.lyrics is not None and body.segments is not None:
+            raise BadRequest("give either 'lyrics' (a file) or 'segments', not both")
+        if body.steps is not None and not 1 <= body.steps <= 1000:
+            raise BadRequest("field 'steps' must be between 1 and 1000")
+        if body.seed < 0:
+            raise BadRequest("field 'seed' must be >= 0")
+        if body.start_seconds < 0 or (body.end_seconds is not None and body.end_seconds <= body.start_seconds):
+            raise BadRequest("need 0 <= start_seconds < end_seconds")
+
+
+def parse_request(line: str) -> Request:
+    """Parse one line of the protocol; raises BadRequest with a human sentence."""
+    try:
+        raw = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise BadRequest(f"not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise BadRequest("a request must be a JSON object")
+    request_id = raw.pop("id", None)
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+        raise BadRequest("field 'id' must be a string or an integer")
+    kind = raw.pop("type", None)
+    if not isinstance(kind, str):
+        raise BadRequest("field 'type' is required and must be a string")
+    if kind in _SIMPLE_TYPES:
+        target = raw.pop("target", None) if kind == "cancel" else None
+        if raw:
+            raise BadRequest(f"unknown field(s) in '{kind}' request: {', '.join(sorted(raw))}")
+        return Request(kind, request_id, target)
+    if kind not in _BODIES:
+        raise BadRequest(f"unknown request type '{kind}'")
+    return Request(kind, request_id, _parse_body(kind, raw))
+
+
+def encode_event(event_type: str, request_id=None, **payload) -> str:
+    """One event as a JSON line (no newline inside: json.dumps escapes them)."""
+    message = {"type": event_type, **({"id": request_id} if request_id is not None else {}), **payload}
+    return json.dumps(message, ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,68 @@
+"""EDGE's training losses on x0 predictions (Tseng et al. 2023, EDGE's GaussianDiffusion.p_losses).
+
+Frames are laid out [4 foot contacts, 147 motion] (lm2d.model.config). One deliberate
+difference: EDGE runs forward kinematics on the *normalised* vectors (its unnormalise call is
+commented out), which puts joints at meaningless positions; here FK and the contact threshold
+use the unnormalised motion, in metres and 0/1 contact flags.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lm2d.model.normalizer import Normalizer
+from lm2d.motion.kinematics import forward_kinematics
+from lm2d.motion.representation import motion_vector_to_parts
+from lm2d.motion.skeleton import FOOT_JOINTS
+from lm2d.train.config import LossWeights
+
+CONTACT_DIM = 4
+STATIC_CONTACT = 0.95   # a foot the model itself calls this surely planted must not slide
+
+
+@dataclass
+class LossTerms:
+    simple: torch.Tensor
+    velocity: torch.Tensor
+    fk: torch.Tensor
+    foot: torch.Tensor
+    total: torch.Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        return {name: float(getattr(self, name).detach()) for name in ("total", "simple", "velocity", "fk", "foot")}
+
+
+def joint_positions(motion: torch.Tensor) -> torch.Tensor:
+    """(..., T, 147) unnormalised motion vectors -> (..., T, 24, 3) world joints in metres."""
+    translation, rotmats = motion_vector_to_parts(motion)
+    return forward_kinematics(translation, rotmats)
+
+
+def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: Normalizer,
+                     weights: LossWeights = LossWeights()) -> LossTerms:
+    """All four losses for normalised (B, T, 151) x0 predictions against the clean windows.
+
+    simple: MSE over every channel. velocity: MSE of frame differences of the motion channels.
+    fk: MSE of joint positions. foot: squared frame-to-frame velocity of the ankle and foot
+    joints, counted only where the model's own (unnormalised) contact channel exceeds 0.95.
+    """
+    predicted, target = predicted.float(), target.float()
+    simple = F.mse_loss(predicted, target)
+    predicted_motion, target_motion = predicted[..., CONTACT_DIM:], target[..., CONTACT_DIM:]
+    velocity = F.mse_loss(predicted_motion.diff(dim=1), target_motion.diff(dim=1))
+
+    predicted_raw = normalizer.unnormalize(predicted)
+    predicted_joints = joint_positions(predicted_raw[..., CONTACT_DIM:])
+    target_joints = joint_positions(normalizer.unnormalize(target)[..., CONTACT_DIM:])
+    fk = F.mse_loss(predicted_joints, target_joints)
+
+    feet = predicted_joints[:, :, list(FOOT_JOINTS)]                  # (B, T, 4, 3)
+    foot_velocity = feet[:, 1:] - feet[:, :-1]
+    planted = predicted_raw[:, :-1, :CONTACT_DIM] > STATIC_CONTACT    # (B, T-1, 4)
+    foot = (foot_velocity.square() * planted[..., None]).mean()
+
+    total = (weights.simple * simple + weights.velocity * velocity
+             + weights.fk * fk + weights.foot * foot)
+    return LossTerms(simple=simple, velocity=velocity, fk=fk, foot=foot, total=total)

@@ -1,0 +1,88 @@
+"""The request parser: every line gets either a parsed request or a BadRequest sentence."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lm2d.server.protocol import (PROTOCOL_VERSION, BadRequest, EditSpec, GenerateRequest,
+                                  encode_event, parse_request)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12)
+field_names = st.sampled_from(["type", "id", "audio", "output", "lyrics", "segments", "seed", "steps",
+                               "music_guidance", "lyrics_guidance", "start_seconds", "end_seconds", "edit",
+                               "checkpoint", "device", "path", "target", "bogus"])
+request_types = st.sampled_from(["hello", "load", "generate", "lyrics", "cancel", "shutdown", "nope", ""])
+requests = st.builds(lambda kind, body: {"type": kind, **body}, request_types,
+                     st.dictionaries(field_names, json_values, max_size=6))
+
+
+def test_a_full_generate_request_parses():
+    line = json.dumps({"type": "generate", "id": 7, "audio": "song.ogg", "output": "take.npz", "seed": 3,
+                       "steps": 2, "music_guidance": 2, "lyrics_guidance": 1.5,
+                       "segments": [{"start": 0.5, "end": 2.0, "text": "wave hello"}],
+                       "edit": {"motion": "take0.npz", "regenerate": [30, 90], "keep_joints": ["left_hip"]}})
+    request = parse_request(line)
+    assert request.type == "generate" and request.id == 7
+    body = request.body
+    assert isinstance(body, GenerateRequest)
+    assert (body.audio, body.output, body.seed, body.steps) == ("song.ogg", "take.npz", 3, 2)
+    assert body.music_guidance == 2.0 and isinstance(body.music_guidance, float)
+    assert body.segments[0].text == "wave hello"
+    assert body.edit == EditSpec(motion="take0.npz", regenerate=(30, 90), keep_joints=("left_hip",))
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"id": 1}', "'type' is required"),
+    ('{"type": "dance"}', "unknown request type 'dance'"),
+    ('{"type": "generate", "output": "o.npz"}', "'audio' is required"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "seed": "3"}', "'seed' must be int"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "seed": true}', "'seed' must be int"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "steps": 0}', "'steps' must be between"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "colour": 1}', "unknown field(s)"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "lyrics": "l.lrc", "segments": []}', "not both"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "edit": {"motion": "m.npz"}}', "must set"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "edit": {"motion": "m", "regenerate": [9, 3]}}',
+     "first < end"),
+    ('{"type": "load", "device": "tpu"}', "auto, cpu or cuda"),
+    ('{"type": "hello", "id": [1]}', "'id' must be"),
+])
+def test_bad_requests_get_a_sentence(line, fragment):
+    with pytest.raises(BadRequest, match=None) as caught:
+        parse_request(line)
+    assert fragment in str(caught.value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(requests)
+def test_fuzzed_requests_never_raise_anything_but_bad_request(raw):
+    try:
+        request = parse_request(json.dumps(raw))
+    except BadRequest as err:
+        assert str(err)  # always a human sentence
+    else:
+        assert request.type in ("hello", "load", "generate", "lyrics", "cancel", "shutdown")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzzed_bytes_never_raise_anything_but_bad_request(data):
+    try:
+        parse_request(data.decode("utf-8", errors="surrogateescape"))
+    except BadRequest:
+        pass
+
+
+def test_events_are_single_json_lines_and_versions_agree():
+    line = encode_event("error", 3, code="bad_input", message="a\nb")
+    assert "\n" not in line and json.loads(line) == {"type": "error", "id": 3, "code": "bad_input", "message": "a\nb"}
+    from lm2d_blender import client
+
+    assert client.PROTOCOL_VERSION == PROTOCOL_VERSION
