@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))  # the add-on package (lm2d_blender) lives at the repo root
 RESULTS = BENCH_DIR / "RESULTS.md"
 
 

@@ -14,7 +14,11 @@ COMMANDS = [
     "features",
     "lyrics",
     "convert",
+    "generate",
     "train",
+    "distill",
+    "train-matcher",
+    "evaluate",
 ]
 
 

@@ -46,8 +46,8 @@ FOREARM = {s: float(np.linalg.norm(REST[ARM[s][3]] - REST[ARM[s][2]])) for s in 
 TOE_FROM_ANKLE = {s: REST[LEG[s][3]] - REST[LEG[s][2]] for s in SIDES}
 # A planted foot is flat: its toe joint on the floor, its ankle this high.
 ANKLE_HEIGHT = float(np.mean([-TOE_FROM_ANKLE[s][2] for s in SIDES]))
-# Standing pelvis height with the knees just soft (legs at 98% of full reach).
-LEG_REACH = 0.98
+# Standing pelvis height with the knees just soft (legs at 99% of full reach).
+LEG_REACH = 0.99
 STAND_HEIGHT = ANKLE_HEIGHT + float(np.mean([-REST[LEG[s][0]][2] + LEG_REACH * (THIGH[s] + SHIN[s])
                                              for s in SIDES]))
 # Rest ankle positions on the floor (left, back): the dancer's natural stance.
@@ -195,7 +195,7 @@ class Step:
 class DancePlan:
     """Everything the renderer needs, built up in time order by the choreographer and gestures."""
     steps: dict[str, list[Step]] = field(default_factory=lambda: {"L": [], "R": []})
-    pelvis: KeyTrack = field(default_factory=lambda: KeyTrack(np.array([0.5, 0.02, 0.0, 0.0, 0.0])))
+    pelvis: KeyTrack = field(default_factory=lambda: KeyTrack(np.array([0.5, 0.0, 0.0, 0.0, 0.0])))
     facing: KeyTrack = field(default_factory=lambda: KeyTrack(np.zeros(1)))
     upper: KeyTrack | None = None
     gesture_upper: KeyTrack | None = None
@@ -271,6 +271,8 @@ def step_turn(plan: DancePlan, start: float, end: float, turns: float = 1.0,
         heading = start_heading + total * (index + 1) / n_steps
         lift, land = edges[index], edges[index + 1]
         plan.add_step(side, Step(lift, land, tuple(plan.center + rotate_xy(heading, HOME[side])), heading, height))
+        # The body turns with each step and settles as the foot lands.
+        plan.facing.key(land, [heading])
         plan.pelvis.key(land, [0.3 if side == "L" else 0.7, 0.05, 0.0, 0.0, 0.0])
     # The other foot squares up at the end so the dancer stands on both feet again.
     last_side = first_side if n_steps % 2 == 1 else ("L" if first_side == "R" else "R")
@@ -278,7 +280,6 @@ def step_turn(plan: DancePlan, start: float, end: float, turns: float = 1.0,
     final = start_heading + total
     settle = end + min(0.3, step_seconds)
     plan.add_step(other, Step(end, settle, tuple(plan.center + rotate_xy(final, HOME[other])), final, height))
-    plan.facing.key(end, [final])
     plan.pelvis.key(settle, [0.5, 0.04, 0.0, 0.0, 0.0])
     plan.heading = final
 

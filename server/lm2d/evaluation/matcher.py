@@ -170,6 +170,20 @@ def concatenate_examples(parts: Sequence[MatcherExamples], window: int = WINDOW_
                            [t for p in parts for t in p.texts])
 
 
+def shuffled_in_time(examples: MatcherExamples, group_sizes: Sequence[int], seed: int = 0) -> MatcherExamples:
+    """The same lyric windows with each group's (song's) motion windows rotated by a random
+    non-zero offset: every window moves to another time of its song (the chance-level baseline)."""
+    if sum(group_sizes) != len(examples.texts):
+        raise ValueError(f"group sizes add up to {sum(group_sizes)}, not {len(examples.texts)} windows")
+    rng = np.random.default_rng(seed)
+    order, first = [], 0
+    for size in group_sizes:
+        offset = int(rng.integers(1, size)) if size > 1 else 0
+        order += list(first + np.roll(np.arange(size), offset))
+        first += size
+    return MatcherExamples(examples.windows[order], list(examples.texts))
+
+
 def encode_texts(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
     """Sentence embedding of each distinct text, via the frozen encoder `encode`."""
     distinct = sorted(set(texts))

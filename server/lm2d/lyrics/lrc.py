@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from lm2d.errors import LM2DError, warn
-from lm2d.lyrics.segments import Lyrics, Segment, line_text, words_from_pieces
+from lm2d.lyrics.segments import Lyrics, Segment, Word, line_text, words_from_pieces
 
 LAST_LINE_SECONDS = 4.0  # length given to the last line when nothing says when it ends
 
@@ -75,7 +75,7 @@ def parse_lrc(text: str, path: str | os.PathLike, audio_duration: float | None =
     _apply_offset(entries, offset_ms / 1000.0, path)
     entries = _sorted_unique(entries, path)
     last_end = audio_duration if audio_duration is not None else _parse_length(metadata.get("length"))
-    return Lyrics(_segments(entries, last_end), metadata, "lrc")
+    return Lyrics(_segments(entries, last_end, path), metadata, "lrc")
 
 
 def _leading_timestamps(line: str, path, number: int) -> tuple[list[float], str]:
@@ -83,9 +83,10 @@ def _leading_timestamps(line: str, path, number: int) -> tuple[list[float], str]
     while line.startswith("["):
         match = TIME_TAG.match(line)
         if match is None:
-            if TIME_LIKE.match(line):
-                bad = TIME_LIKE.match(line).group(0)
-                raise LM2DError(f"malformed timestamp {bad!r} (expected [mm:ss.xx])", path=path, line=number)
+            malformed = TIME_LIKE.match(line)
+            if malformed:
+                raise LM2DError(f"malformed timestamp {malformed.group(0)!r} (expected [mm:ss.xx])",
+                                path=path, line=number)
             break
         times.append(_seconds(match, path, number))
         line = line[match.end():]
@@ -163,7 +164,7 @@ def _sorted_unique(entries: list[_TimedLine], path) -> list[_TimedLine]:
     return kept
 
 
-def _segments(entries: list[_TimedLine], last_end: float | None) -> list[Segment]:
+def _segments(entries: list[_TimedLine], last_end: float | None, path) -> list[Segment]:
     segments = []
     for index, entry in enumerate(entries):
         if not entry.text:
@@ -181,14 +182,14 @@ def _segments(entries: list[_TimedLine], last_end: float | None) -> list[Segment
     return segments
 
 
-def _words(entry: _TimedLine, line_end: float, path) -> list:
+def _words(entry: _TimedLine, line_end: float, path) -> list[Word]:
     """Each piece lasts until the next word timestamp; a closing tag (empty piece) only ends the
     word before it."""
     ends = [t for t, _ in entry.pieces[1:]] + [line_end]
     timed = [(start, min(end, line_end), text) for (start, text), end in zip(entry.pieces, ends) if text]
     late = [text.strip() for start, _, text in timed if start >= line_end and text.strip()]
     if late:
-        warn(f"word(s) {' '.join(late)!r} timed after the next line starts; ignored", path=path, line=entry.line)
+        warn(f"word(s) {' '.join(late)!r} timed after the line ends; ignored", path=path, line=entry.line)
     return words_from_pieces(piece for piece in timed if piece[0] < line_end)
 
 

@@ -67,10 +67,9 @@ def spread_lines(lines: list[tuple[int, str]], start: float, end: float) -> list
 def syllable_count(text: str) -> int:
     count = 0
     for word in text.casefold().split():
-        letters = [c for c in word if c.isalnum()]
-        count += len(VOWEL_GROUPS.findall(word)) or min(len(letters), 1) or 0
-        if not VOWEL_GROUPS.search(word) and len(letters) > 1 and not word.isascii():
-            count += len(letters) - 1  # CJK and the like: about a syllable per character
+        vowel_groups = len(VOWEL_GROUPS.findall(word))
+        # Latin script: a syllable per vowel group; others (CJK, ...): about one per character.
+        count += vowel_groups or sum(char.isalnum() for char in word)
     return max(count, 1)
 
 

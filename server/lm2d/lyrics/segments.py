@@ -89,13 +89,12 @@ def lyrics_to_json(lyrics: Lyrics) -> str:
     def timed(item: Word | Segment) -> dict:
         return {"start": round(item.start, 3), "end": round(item.end, 3), "text": item.text}
 
-    document = {
-        "source": lyrics.source,
-        "metadata": lyrics.metadata,
-        "segments": [{**timed(segment), "words": [timed(word) for word in segment.words]}
-                     for segment in lyrics.segments],
-    }
-    return json.dumps(document, ensure_ascii=False, indent=1)
+    segments = [{**timed(segment), "words": [timed(word) for word in segment.words]}
+                for segment in lyrics.segments]
+    # One segment per line: readable, diffable, still plain JSON.
+    head = json.dumps({"source": lyrics.source, "metadata": lyrics.metadata}, ensure_ascii=False)
+    body = ",\n".join(json.dumps(segment, ensure_ascii=False) for segment in segments)
+    return f'{head[:-1]}, "segments": [\n{body}\n]}}'
 
 
 def lyrics_from_json(text: str, path: str | os.PathLike) -> Lyrics:

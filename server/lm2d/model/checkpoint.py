@@ -59,6 +59,12 @@ def checkpoint_files(path: str | os.PathLike) -> tuple[Path, Path]:
     return path / WEIGHTS_FILE, path / META_FILE
 
 
+def default_checkpoint_path() -> Path:
+    """The model shipped inside the package (server/lm2d/checkpoints/default/); it may not be
+    installed yet, so callers check that its files exist before loading it."""
+    return Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConfig, normalizer: Normalizer,
                     extra: dict | None = None, *, kind: str = "diffusion",
                     text_encoder: dict | None = None, fps: float = FPS) -> tuple[Path, Path]:

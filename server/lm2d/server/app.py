@@ -3,6 +3,7 @@
 anything else that prints (libraries, warnings) goes to stderr so it cannot corrupt the protocol."""
 from __future__ import annotations
 
+import io
 import os
 import queue
 import sys
@@ -16,8 +17,13 @@ from lm2d.errors import LM2DError, LM2DWarning
 from lm2d.server.protocol import PROTOCOL_VERSION, BadRequest, Request, encode_event, parse_request
 
 
-class Cancelled(Exception):
-    """Raised inside a job when the client cancelled it."""
+class Cancelled(LM2DError):
+    """Raised inside a job when the client cancelled it. Like the samplers' own cancellation
+    (lm2d.model.sampling.Cancelled) it is an LM2DError with code "cancelled": both end the job
+    with a "cancelled" event."""
+
+    def __init__(self):
+        super().__init__("cancelled by the client", code="cancelled")
 
 
 class EventWriter:
@@ -30,8 +36,11 @@ class EventWriter:
     def __call__(self, event_type: str, request_id=None, **payload) -> None:
         line = encode_event(event_type, request_id, **payload)
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):  # the client is gone: nobody left to tell
+                pass
 
 
 class Server:
@@ -41,6 +50,7 @@ class Server:
         self.jobs: queue.Queue[Request | None] = queue.Queue()
         self.current: Request | None = None
         self.cancel_event = threading.Event()
+        self.stopping = threading.Event()
         self._cancelled_ids: set = set()
         self._lock = threading.Lock()
 
@@ -54,17 +64,22 @@ class Server:
             try:
                 request = parse_request(line)
             except BadRequest as err:
-                self.send("error", None, code="bad_request", message=str(err))
+                self.send("error", err.request_id, code="bad_request", message=str(err))
+                continue
+            except Exception as err:  # a parser bug must not stop the server
+                self._internal_error(None, err)
                 continue
             if request.type == "hello":
                 self.send("hello", request.id, **self.handlers.describe())
             elif request.type == "cancel":
                 self._cancel(request.body)
             elif request.type == "shutdown":
-                self._cancel(None)
                 break
             else:
                 self.jobs.put(request)
+        # shutdown, or stdin closed (the client is gone): stop the running job, drop the queue.
+        self.stopping.set()
+        self._cancel(None)
         self.jobs.put(None)
         worker.join()
         self.send("bye")
@@ -82,7 +97,7 @@ class Server:
     def _work(self) -> None:
         while (request := self.jobs.get()) is not None:
             with self._lock:
-                if request.id is not None and request.id in self._cancelled_ids:
+                if self.stopping.is_set() or (request.id is not None and request.id in self._cancelled_ids):
                     self._cancelled_ids.discard(request.id)
                     self.send("cancelled", request.id)
                     continue
@@ -108,14 +123,18 @@ class Server:
                 if issubclass(warning.category, LM2DWarning):
                     self.send("warning", request.id, message=str(warning.message))
             self.send(event, request.id, **payload)
-        except Cancelled:
-            self.send("cancelled", request.id)
         except LM2DError as err:
-            self.send("error", request.id, code=err.code, message=str(err))
-        except Exception as err:  # a bug must not kill the server; the traceback goes to stderr
-            traceback.print_exc(file=sys.stderr)
-            self.send("error", request.id, code="internal",
-                      message=f"internal error: {type(err).__name__}: {err}".splitlines()[0])
+            if err.code == "cancelled":
+                self.send("cancelled", request.id)
+            else:
+                self.send("error", request.id, code=err.code, message=str(err))
+        except Exception as err:  # a bug must not kill the server
+            self._internal_error(request.id, err)
+
+    def _internal_error(self, request_id, err: Exception) -> None:
+        traceback.print_exc(file=sys.stderr)
+        self.send("error", request_id, code="internal",
+                  message=f"internal error: {type(err).__name__}: {err}".splitlines()[0])
 
 
 class Handlers:
@@ -144,8 +163,11 @@ class Handlers:
 
 
 def main() -> int:
-    # Keep the protocol on the real stdout; route stray prints to stderr.
-    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    # Keep the protocol on a private copy of stdout; everything else that writes to stdout
+    # (print, or C code writing to file descriptor 1) lands on stderr.
+    sys.stdout.flush()
+    protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
     sys.stdout = sys.stderr
     send = EventWriter(protocol_out)
     try:
@@ -153,5 +175,7 @@ def main() -> int:
     except Exception as err:
         send("error", None, code="startup", message=f"the server could not start: {err}")
         return 1
-    Server(send, handlers).serve(sys.stdin)
+    # Undecodable bytes become U+FFFD and then a "not valid JSON" error, never a crash.
+    requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    Server(send, handlers).serve(requests)
     return 0

@@ -20,10 +20,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 PROTOCOL_VERSION = 1
+MAX_SEED = 2**63 - 1   # torch generators take 64-bit seeds
 
 
 class BadRequest(Exception):
-    """The request cannot be understood; answered with an error event, code 'bad_request'."""
+    """The request cannot be understood; answered with an error event, code 'bad_request',
+    carrying the request's id when the line had a usable one (so the client can match it)."""
+
+    def __init__(self, message: str, request_id: str | int | None = None):
+        super().__init__(message)
+        self.request_id = request_id
 
 
 @dataclass
@@ -83,7 +89,7 @@ _BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsReq
 def _check(value, expected, name):
     """Type-check one field; bool is not accepted as a number, ints are accepted as floats."""
     if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
     elif expected is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
@@ -91,6 +97,13 @@ def _check(value, expected, name):
     if not ok:
         raise BadRequest(f"field '{name}' must be {expected.__name__}, got {type(value).__name__}")
     return float(value) if expected is float else value
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _frame_range(value, name) -> tuple[int, int]:
@@ -183,8 +196,8 @@ def _validate(body) -> None:
             raise BadRequest("give either 'lyrics' (a file) or 'segments', not both")
         if body.steps is not None and not 1 <= body.steps <= 1000:
             raise BadRequest("field 'steps' must be between 1 and 1000")
-        if body.seed < 0:
-            raise BadRequest("field 'seed' must be >= 0")
+        if not 0 <= body.seed <= MAX_SEED:
+            raise BadRequest(f"field 'seed' must be between 0 and {MAX_SEED}")
         if body.start_seconds < 0 or (body.end_seconds is not None and body.end_seconds <= body.start_seconds):
             raise BadRequest("need 0 <= start_seconds < end_seconds")
 
@@ -200,11 +213,21 @@ def parse_request(line: str) -> Request:
     request_id = raw.pop("id", None)
     if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
         raise BadRequest("field 'id' must be a string or an integer")
+    try:
+        return _parse_typed(raw, request_id)
+    except BadRequest as err:
+        err.request_id = request_id
+        raise
+
+
+def _parse_typed(raw: dict, request_id) -> Request:
     kind = raw.pop("type", None)
     if not isinstance(kind, str):
         raise BadRequest("field 'type' is required and must be a string")
     if kind in _SIMPLE_TYPES:
         target = raw.pop("target", None) if kind == "cancel" else None
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (str, int))):
+            raise BadRequest("field 'target' must be the id (string or integer) of the request to cancel")
         if raw:
             raise BadRequest(f"unknown field(s) in '{kind}' request: {', '.join(sorted(raw))}")
         return Request(kind, request_id, target)
@@ -216,4 +239,5 @@ def parse_request(line: str) -> Request:
 def encode_event(event_type: str, request_id=None, **payload) -> str:
     """One event as a JSON line (no newline inside: json.dumps escapes them)."""
     message = {"type": event_type, **({"id": request_id} if request_id is not None else {}), **payload}
-    return json.dumps(message, ensure_ascii=False, allow_nan=False)
+    # ASCII escapes keep any text (even a lone surrogate echoed from a bad request) writable.
+    return json.dumps(message, ensure_ascii=True, allow_nan=False)

@@ -21,9 +21,8 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
-        weight = 1.0 - self.decay_at(step)
-        for average, current in zip(self.model.parameters(), model.parameters()):
-            average.lerp_(current.detach(), weight)
+        averages, currents = list(self.model.parameters()), [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(averages, currents, 1.0 - self.decay_at(step))   # one fused op, not one per tensor
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)
 

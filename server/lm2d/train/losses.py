@@ -55,7 +55,8 @@ def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: 
 
     predicted_raw = normalizer.unnormalize(predicted)
     predicted_joints = joint_positions(predicted_raw[..., CONTACT_DIM:])
-    target_joints = joint_positions(normalizer.unnormalize(target)[..., CONTACT_DIM:])
+    with torch.no_grad():   # the target needs no gradient graph
+        target_joints = joint_positions(normalizer.unnormalize(target)[..., CONTACT_DIM:])
     fk = F.mse_loss(predicted_joints, target_joints)
 
     feet = predicted_joints[:, :, list(FOOT_JOINTS)]                  # (B, T, 4, 3)

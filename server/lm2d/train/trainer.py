@@ -95,23 +95,24 @@ class MetricsLog:
     """metrics.csv (plus TensorBoard when available). A resumed run drops rows past its step:
     they came from work after the last checkpoint that is being redone."""
 
-    def __init__(self, run_dir: Path, start_step: int):
+    def __init__(self, run_dir: Path, start_step: int, fields: tuple[str, ...] = METRIC_FIELDS):
         self.path = run_dir / METRICS_FILE
+        self.fields = fields    # first "step"; lm2d.distill logs its own columns
         kept = []
         if start_step > 0 and self.path.exists():
             with open(self.path, newline="") as handle:
                 kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= start_step]
         with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, METRIC_FIELDS)
+            writer = csv.DictWriter(handle, self.fields)
             writer.writeheader()
             writer.writerows(kept)
         self.tensorboard = _tensorboard_writer(run_dir / "tensorboard")
 
     def write(self, row: dict[str, float]) -> None:
         with open(self.path, "a", newline="") as handle:
-            csv.DictWriter(handle, METRIC_FIELDS).writerow({k: _format(row[k]) for k in METRIC_FIELDS})
+            csv.DictWriter(handle, self.fields).writerow({k: _format(row[k]) for k in self.fields})
         if self.tensorboard is not None:
-            for name in METRIC_FIELDS[1:]:
+            for name in self.fields[1:]:
                 self.tensorboard.add_scalar(name, row[name], int(row["step"]))
 
     def close(self) -> None:
@@ -139,7 +140,9 @@ def build_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.O
             raise LM2DError('optimizer "adan" needs the adan-pytorch package; '
                             'install it or use "adamw"') from err
         return Adan(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
+    # foreach: one fused update over all tensors (torch only picks it by default on CUDA).
+    return torch.optim.AdamW(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay,
+                             foreach=True)
 
 
 def learning_rate_at(train: TrainConfig, step: int) -> float:
@@ -162,7 +165,7 @@ class Trainer:
                  ctx: DistContext, resume_from: TrainState | None = None, progress: bool = True,
                  notes: dict | None = None, text_encoder: dict | None = None):
         self.config, self.normalizer, self.ctx = config, normalizer, ctx
-        self.text_encoder = text_encoder    # {"name", "dim"} recorded in the checkpoint
+        self.text_encoder = text_encoder    # TextEncoder.identity, recorded in the checkpoint
         self.run_dir = Path(run_dir)
         self.progress = progress and ctx.is_main
         self.notes = dict(notes or {})
@@ -328,7 +331,7 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
         Path(run_dir).mkdir(parents=True, exist_ok=True)
     dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     notes = {"data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
-    text_encoder = {"name": encoder.identity, "dim": encoder.dim} if encoder is not None else None
+    text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
                       notes=notes, text_encoder=text_encoder)
     return trainer.run(dataset, config.train.steps)

@@ -1,0 +1,102 @@
+"""`lm2d evaluate`: score checkpoints (and the ground truth) on a held-out split."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Generate every song of a dataset split with each checkpoint and score them (docs/METRICS.md)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="*", type=Path, metavar="CKPT",
+                        help="checkpoint folders or model.safetensors files (none: score the ground truth only)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset directory (docs/DATASET.md)")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--reference-split", default="train",
+                        help="split whose real motion is the FID reference (default: train; "
+                             "falls back to --split when the dataset has no such split)")
+    parser.add_argument("--matcher", type=Path, help="semantic matcher from `lm2d train-matcher` (.safetensors)")
+    parser.add_argument("--ddim-steps", type=_positive, default=50, help="DDIM steps for diffusion checkpoints")
+    parser.add_argument("--steps", type=_positive, nargs="+", default=[1, 2, 4],
+                        help="step counts for consistency checkpoints (default: 1 2 4)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed; song i uses seed*1000+i")
+    parser.add_argument("--max-songs", type=_positive, help="evaluate only the first N songs of the split")
+    parser.add_argument("--out", type=Path, default=Path("eval_out"),
+                        help="folder for results.md, results.csv, per_song.csv, plots/ (default: eval_out)")
+    parser.add_argument("--save-motions", action="store_true",
+                        help="also write every generated motion as OUT/motions/<run>/<song>.npz")
+    parser.add_argument("--device", default="cpu", help="torch device for generation (default: cpu)")
+    parser.add_argument("--text-model", type=Path,
+                        help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from lm2d.errors import LM2DError, warn
+    from lm2d.evaluation import evaluate as ev
+    from lm2d.evaluation.matcher import encode_texts, load_matcher
+    from lm2d.evaluation.report import format_table
+    from lm2d.lyrics import TextEncoder
+    from lm2d.model.checkpoint import load_checkpoint
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    encoder = TextEncoder(args.text_model)
+    say(f"evaluate: loading the {args.split!r} split of {args.data}")
+    songs = ev.load_songs(args.data, args.split, encoder, limit=args.max_songs)
+    try:
+        reference = [s.joints for s in ev.load_songs(args.data, args.reference_split)]
+    except LM2DError as err:
+        warn(f"no FID reference split ({err}); using the {args.split!r} split's own ground truth")
+        reference = [s.joints for s in songs]
+
+    matcher = text_vectors = None
+    if args.matcher is not None:
+        matcher = load_matcher(args.matcher)
+        if matcher.config.text_encoder and matcher.config.text_encoder != text_encoder_tag(encoder):
+            warn(f"the matcher was trained on {matcher.config.text_encoder} embeddings, "
+                 f"this run uses {text_encoder_tag(encoder)}", path=args.matcher)
+        texts = [t for s in songs for t in ev.song_examples(s.joints, s).texts]
+        text_vectors = encode_texts(texts, lambda lines: [e.sentence for e in encoder.encode_lines(lines)])
+
+    sets = [ev.MotionSet(ev.GROUND_TRUTH, "", None, [s.joints for s in songs])]
+    for path in args.checkpoints:
+        loaded = load_checkpoint(path, args.device)
+        for model_run in ev.runs_for_checkpoint(path, loaded.kind, args.ddim_steps, args.steps):
+            say(f"evaluate: generating with {model_run.label}")
+            motion_set = ev.generate_set(model_run, loaded, songs, args.seed,
+                                         on_song=lambda song: say(f"  {song}"))
+            sets.append(motion_set)
+            if args.save_motions:
+                save_motions(args.out / "motions" / ev._file_safe(model_run.label), songs, motion_set)
+
+    evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed)
+    title = f"Evaluation on {args.data.name}/{args.split}"
+    written = ev.write_outputs(args.out, evaluation, songs, sets, title)
+    print(format_table(evaluation.rows))
+    for note in evaluation.notes:
+        print(note)
+    say(f"evaluate: wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def text_encoder_tag(encoder) -> str:
+    """How a matcher records the sentence encoder it was trained on."""
+    return f"{encoder.identity['name']}@{encoder.identity['sha']}"
+
+
+def save_motions(folder: Path, songs, motion_set) -> None:
+    """Each generated dance as a result file (opens in the Blender add-on), lyric track included."""
+    from lm2d.motion.io import save_result_npz
+
+    for song, motion in zip(songs, motion_set.results):
+        save_result_npz(motion, folder / f"{song.song_id}.npz", song.lyric_lines)

@@ -1,0 +1,368 @@
+"""The one generation path: song (+ lyrics) -> Motion. The server, `lm2d generate`, the
+evaluation suite and the Blender demo all come through here, so they give the same dance for the
+same inputs and seed.
+
+    validate audio ─► features (cached) ─► lyrics: parse, encode (cached), crop ─► sample ─► [edit]
+    stages reported:   "features"            "lyrics"                               "sampling"
+
+The caller writes the result (write_result, stage "writing"). Times: a request may cover part of
+the song (start_seconds .. end_seconds); the returned motion and lyric lines then start at 0 =
+start_seconds, since the result file's frame 0 is the first generated frame.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
+from lm2d.errors import LM2DError, warn
+from lm2d.features import FPS, extract_features
+from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
+from lm2d.model.longform import generate_long
+from lm2d.motion.io import LyricLine, save_result_npz
+from lm2d.motion.representation import Motion
+from lm2d.motion.skeleton import JOINT_NAMES
+
+DEFAULT_GUIDANCE = 2.0             # EDGE's classifier-free guidance weight, for music and lyrics alike
+MAX_BATCH = 64                     # windows per network call: bounds memory on long songs
+MAX_SECONDS_ENV = "LM2D_MAX_AUDIO_SECONDS"
+RESULT_SUFFIXES = (".npz", ".bvh")
+
+ProgressCallback = Callable[[str, float], None]
+StopCallback = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A timed lyric line given directly (the add-on's text strips) instead of a file."""
+    start: float
+    end: float
+    text: str
+
+
+def max_audio_seconds() -> float:
+    """The longest song accepted: $LM2D_MAX_AUDIO_SECONDS, else 15 minutes."""
+    raw = os.environ.get(MAX_SECONDS_ENV)
+    if not raw:
+        return DEFAULT_MAX_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise LM2DError(f"{MAX_SECONDS_ENV}={raw!r} must be a positive number of seconds")
+    return value
+
+
+# --- model --------------------------------------------------------------------------------------
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LM2DError("device 'cuda' was asked for but torch sees no CUDA GPU (use auto or cpu)")
+    if device not in ("cpu", "cuda"):
+        raise LM2DError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return device
+
+
+def load_model(checkpoint: str | os.PathLike | None = None, device: str = "auto") -> LoadedModel:
+    """A checkpoint (directory or file of the pair), or the shipped default model when None."""
+    path = default_checkpoint_path() if checkpoint is None else Path(checkpoint)
+    if checkpoint is None and not all(file.is_file() for file in checkpoint_files(path)):
+        raise LM2DError(f"no default model is installed: {path} holds no model.json + model.safetensors; "
+                        "give a checkpoint (--checkpoint DIR, or the add-on's Model setting)")
+    return load_checkpoint(path, resolve_device(device))
+
+
+def model_name(checkpoint: str | os.PathLike | None) -> str:
+    path = default_checkpoint_path() if checkpoint is None else Path(checkpoint)
+    return path.stem if path.suffix in (".safetensors", ".json") else path.name
+
+
+# --- resources shared across generations ---------------------------------------------------------
+
+class Resources:
+    """What a long-lived process keeps between generations: the lyric text encoder (its line
+    encodings are cached in memory and on disk by lm2d.lyrics.TextEncoder itself). Thread-safe,
+    so a background warm-up and the first request share one load."""
+
+    def __init__(self):
+        self._encoder = None
+        self._lock = threading.Lock()
+
+    def text_encoder(self):
+        with self._lock:
+            if self._encoder is None:
+                from lm2d.lyrics import TextEncoder
+
+                self._encoder = TextEncoder()
+            return self._encoder
+
+
+# --- the generation path -------------------------------------------------------------------------
+
+def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
+                   lyrics: str | os.PathLike | Sequence | None = None, *, seed: int = 0,
+                   steps: int | None = None, music_guidance: float | None = None,
+                   lyrics_guidance: float | None = None, start_seconds: float = 0.0,
+                   end_seconds: float | None = None, edit=None,
+                   on_progress: ProgressCallback | None = None, should_stop: StopCallback | None = None,
+                   resources: Resources | None = None, max_seconds: float | None = None,
+                   cache: bool = True) -> tuple[Motion, list[LyricLine]]:
+    """The dance for a song: (Motion at 30 FPS, lyric lines (start, end, text) on its time axis).
+
+    lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
+    seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.distill.sampler.
+    default_steps; guidance 2). edit: an EditSpec (lm2d.server.protocol): keep part of an existing
+    result of this song and regenerate the rest; it covers that motion's frames (plus
+    continue_frames new ones) from start_seconds, so end_seconds does not apply.
+    on_progress(stage, fraction); should_stop() -> True cancels (LM2DError code "cancelled")."""
+    report = on_progress or (lambda stage, fraction: None)
+    resources = resources or Resources()
+    max_seconds = max_audio_seconds() if max_seconds is None else max_seconds
+
+    settings = SamplingSettings.for_model(loaded, steps, music_guidance, lyrics_guidance, seed)
+    source = None if edit is None else read_edit_motion(edit)
+    # Cheap checks first: a bad song or lyrics file fails before seconds of feature extraction.
+    info = validate_audio_file(audio_path, max_seconds)
+    song_lyrics = read_lyrics(lyrics, audio_path, info.duration) if lyrics is not None else None
+    report("features", 0.0)
+    music = extract_features(audio_path, cache=cache, max_seconds=max_seconds)
+    first, count = frame_range(music.n_frames, start_seconds, end_seconds, audio_path)
+    if source is not None:
+        count = edit_length(edit, source.n_frames)
+        if first + count > music.n_frames:
+            raise LM2DError(f"the edited motion needs {count} frames of music from {first / FPS:g} s, but the "
+                            f"song ends {(music.n_frames - first) / FPS:.2f} s after that", path=audio_path)
+    report("features", 1.0)
+
+    tokens = None
+    if song_lyrics is not None:
+        report("lyrics", 0.0)
+        if loaded.config.lyrics:
+            tokens = crop_tokens(encode_lyrics(song_lyrics, loaded, resources), first, count)
+        else:
+            warn("this model was trained without lyrics: they are kept in the result but do not "
+                 "steer the dance")
+        report("lyrics", 1.0)
+
+    sampling_progress = lambda fraction: report("sampling", fraction)  # noqa: E731
+    report("sampling", 0.0)
+    if edit is None:
+        motion = sample_motion(loaded, music.features[first:first + count], tokens, settings,
+                               sampling_progress, should_stop)
+    else:
+        motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
+                             sampling_progress, should_stop)
+    lines = [] if song_lyrics is None else lyric_lines_in(song_lyrics, first / FPS, motion.duration)
+    return motion, lines
+
+
+def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
+                audio_path: str | os.PathLike) -> tuple[int, int]:
+    """(first frame, frame count) of the requested part of a song of n_frames frames."""
+    duration = n_frames / FPS
+    if start_seconds < 0 or (end_seconds is not None and end_seconds <= start_seconds):
+        raise LM2DError(f"need 0 <= start < end, got start {start_seconds:g} s, end {end_seconds} s",
+                        path=audio_path)
+    first = int(round(start_seconds * FPS))
+    if first >= n_frames:
+        raise LM2DError(f"start {start_seconds:g} s is past the end of the song ({duration:.2f} s)", path=audio_path)
+    end = n_frames if end_seconds is None else min(n_frames, int(round(end_seconds * FPS)))
+    if end_seconds is not None and end_seconds > duration + 1.0 / FPS:
+        warn(f"end {end_seconds:g} s is past the end of the song; generating to its end ({duration:.2f} s)",
+             path=audio_path)
+    return first, max(end - first, 1)
+
+
+# --- lyrics --------------------------------------------------------------------------------------
+
+def read_lyrics(lyrics, audio_path: str | os.PathLike, duration: float):
+    """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics."""
+    from lm2d.lyrics import Lyrics, Segment, load_lyrics
+    from lm2d.lyrics.parse import check_segments
+
+    if isinstance(lyrics, (str, os.PathLike)):
+        return load_lyrics(lyrics, audio_path=audio_path, audio_duration=duration)
+    segments = [Segment(float(_field(item, "start")), float(_field(item, "end")), str(_field(item, "text")),
+                        line=index + 1) for index, item in enumerate(lyrics)]
+    check_segments(segments, "lyric segments", duration)
+    return Lyrics(segments, source="segments")
+
+
+def _field(item, name: str):
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
+def encode_lyrics(song_lyrics, loaded: LoadedModel, resources: Resources):
+    """Token embeddings on the song's frame axis, from the encoder the checkpoint was trained with."""
+    from lm2d.lyrics import encode_song_lyrics
+
+    encoder = resources.text_encoder()
+    if encoder.dim != loaded.config.text_dim:
+        trained_with = loaded.meta.get("text_encoder", {}).get("name", "another encoder")
+        raise LM2DError(f"the model expects {loaded.config.text_dim}-dim lyric embeddings ({trained_with}) "
+                        f"but the text encoder {encoder.name} gives {encoder.dim}")
+    return encode_song_lyrics(song_lyrics, encoder)
+
+
+def crop_tokens(tokens, first: int, count: int):
+    """The song's tokens that fall in frames [first, first + count), re-timed to start at 0."""
+    keep = (tokens.frames >= first) & (tokens.frames < first + count)
+    return replace(tokens, embeddings=tokens.embeddings[keep], frames=tokens.frames[keep] - first,
+                   line_index=tokens.line_index[keep], line_start_frames=tokens.line_start_frames - first,
+                   line_end_frames=tokens.line_end_frames - first)
+
+
+def lyric_lines_in(song_lyrics, offset: float, duration: float) -> list[LyricLine]:
+    """Lines overlapping [offset, offset + duration) on the result's time axis, clipped to it."""
+    lines = []
+    for segment in song_lyrics.segments:
+        start, end = segment.start - offset, segment.end - offset
+        if end > 0 and start < duration:
+            lines.append((max(start, 0.0), min(end, duration), segment.text))
+    return lines
+
+
+# --- sampling ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    steps: int
+    music_guidance: float          # a consistency student has its guidance baked in and ignores these
+    lyrics_guidance: float
+    seed: int
+
+    @classmethod
+    def for_model(cls, loaded: LoadedModel, steps: int | None, music_guidance: float | None,
+                  lyrics_guidance: float | None, seed: int) -> "SamplingSettings":
+        """Defaults filled in from the checkpoint; steps checked before any work is done."""
+        from lm2d.distill.sampler import consistency_settings, default_steps
+
+        steps = default_steps(loaded) if steps is None else int(steps)
+        limit = (consistency_settings(loaded).n_scales - 1 if loaded.kind == "consistency"
+                 else loaded.config.diffusion_steps)
+        if not 1 <= steps <= limit:
+            raise LM2DError(f"steps must be between 1 and {limit} for this {loaded.kind} model, got {steps}")
+        return cls(steps, DEFAULT_GUIDANCE if music_guidance is None else float(music_guidance),
+                   DEFAULT_GUIDANCE if lyrics_guidance is None else float(lyrics_guidance), int(seed))
+
+
+def sample_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, settings: SamplingSettings,
+                  on_step: Callable[[float], None] | None = None,
+                  should_stop: StopCallback | None = None) -> Motion:
+    """A Motion of len(music_features) frames from (T, 35) features and the lyric tokens on the
+    same frame axis (None: no lyrics), sampled the checkpoint's way: DDIM for a diffusion model,
+    k-step consistency sampling for a distilled one. The evaluation suite calls this directly."""
+    from lm2d.distill.sampler import window_sampler
+
+    return generate_long(loaded.model, loaded.diffusion, loaded.normalizer, music_features,
+                         lyric_tokens if loaded.config.lyrics else None, sampler=window_sampler(loaded),
+                         steps=settings.steps, music_weight=settings.music_guidance,
+                         lyrics_weight=settings.lyrics_guidance, seed=settings.seed,
+                         on_progress=on_step, should_stop=should_stop, max_batch=MAX_BATCH)
+
+
+def edit_length(edit, motion_frames: int) -> int:
+    return motion_frames + edit.continue_frames
+
+
+def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, motion: Motion, edit,
+                settings: SamplingSettings, on_step: Callable[[float], None] | None = None,
+                should_stop: StopCallback | None = None) -> Motion:
+    """Keep what `edit` keeps of `motion` and regenerate the rest in one in-painting pass
+    (lm2d.distill: consistency sampling or DDIM with known= for a diffusion model).
+    music_features cover the result: the input's frames, then edit.continue_frames new ones."""
+    from lm2d.distill.sampler import BLEND_FRAMES, Kept, edit_motion as inpaint, joint_indices
+
+    frames = motion.n_frames
+    kept_frames = np.arange(edit_length(edit, frames)) < frames
+    if edit.regenerate is not None:
+        first, end = edit.regenerate
+        if end > frames:
+            raise LM2DError(f"regenerate range {first}..{end} runs past the motion's {frames} frames",
+                            path=edit.motion)
+        kept_frames[first:end] = False
+    kept_joints = np.zeros(len(JOINT_NAMES), bool)
+    if edit.keep_joints:
+        if edit.continue_frames:
+            raise LM2DError("keep_joints cannot be combined with continue_frames: the new frames have "
+                            "no joints to keep", path=edit.motion)
+        kept_joints[joint_indices(expand_joint_groups(edit.keep_joints))] = True
+    # The root path goes with the pelvis: keeping one without the other makes the body slide.
+    kept = Kept(kept_frames, kept_joints, translation=bool(kept_joints[0]))
+    if kept.channel_mask(loaded.config.contact_dim).all():
+        raise LM2DError("the edit keeps everything: nothing to regenerate", path=edit.motion)
+    return inpaint(loaded, music_features, lyric_tokens if loaded.config.lyrics else None, motion, kept,
+                   len(kept_frames), settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
+                   on_progress=on_step, should_stop=should_stop)
+
+
+def expand_joint_groups(names: Sequence[str]) -> list[str]:
+    """SMPL joint names, with the groups "lower_body" (lm2d.distill.LOWER_BODY) and "root" (the
+    pelvis, which brings the root path with it) expanded."""
+    from lm2d.distill.sampler import LOWER_BODY
+
+    groups = {"lower_body": LOWER_BODY, "root": ("pelvis",)}
+    return list(dict.fromkeys(joint for name in names for joint in groups.get(name, (name,))))
+
+
+def read_edit_motion(edit) -> Motion:
+    from lm2d.motion.io import load_result_npz
+
+    motion, _ = load_result_npz(edit.motion)
+    if abs(motion.fps - FPS) > 1e-6:
+        raise LM2DError(f"is at {motion.fps:g} FPS; edits need lm2d's {FPS} FPS results", path=edit.motion)
+    return motion
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = RESULT_SUFFIXES) -> Path:
+    """Fail before any work when the result could not be written: wrong suffix, a directory in
+    the way, or no permission (probed by creating a file, which also catches read-only mounts)."""
+    path = Path(path).expanduser().absolute()
+    if path.suffix.lower() not in suffixes:
+        raise LM2DError(f"the result file must end in {' or '.join(suffixes)}", path=path)
+    if path.is_dir():
+        raise LM2DError("is a directory; give a result file name", path=path)
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LM2DError(f"cannot write the result here: {existing} is not a directory", path=path)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise LM2DError(f"cannot write the result here: {err.strerror or err}", path=path) from err
+    return path
+
+
+def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = ()) -> Path:
+    """Write .npz (the add-on's result file, with the lyric track) or .bvh, atomically."""
+    path = Path(path)
+    if path.suffix.lower() == ".bvh":
+        from lm2d.motion.bvh import write_bvh
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=path.name, suffix=".partial", dir=path.parent)
+        os.close(handle)
+        try:
+            write_bvh(motion, partial)
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    else:
+        save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None)
+    return path

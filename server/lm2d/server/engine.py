@@ -1,0 +1,100 @@
+"""What the server's requests do, with the model kept loaded between them.
+
+One Engine lives as long as the server process. It loads a checkpoint once (a generate without a
+prior load takes the shipped default model) and counts loads, so a client can check that
+generating again did not reload. librosa's JIT and the lyric encoder are warmed in a background
+thread at start, so the first song is not seconds slower than the next.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+
+import torch
+
+import lm2d
+from lm2d.features import FPS, warm_up
+from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path
+from lm2d.motion.skeleton import JOINT_NAMES
+from lm2d.pipeline import (Resources, check_output_path, generate_dance, load_model, model_name,
+                           resolve_device, write_result)
+from lm2d.server.protocol import GenerateRequest
+
+
+@dataclass(frozen=True)
+class _LoadKey:
+    """What makes two loads the same: resolved files, their modification times, the device."""
+    weights: str
+    weights_mtime: int
+    meta_mtime: int
+    device: str
+
+
+def _load_key(checkpoint: str | None, device: str) -> _LoadKey | None:
+    weights, meta = checkpoint_files(default_checkpoint_path() if checkpoint is None else checkpoint)
+    try:
+        return _LoadKey(str(weights.resolve()), weights.stat().st_mtime_ns, meta.stat().st_mtime_ns, device)
+    except OSError:
+        return None  # missing files: load_model says what is wrong
+
+
+class Engine:
+    def __init__(self, warm: bool = True):
+        self.resources = Resources()
+        self.loaded: LoadedModel | None = None
+        self.model_name: str | None = None
+        self.device: str | None = None
+        self.loads = 0                      # checkpoints actually read from disk
+        self._key: _LoadKey | None = None
+        if warm:
+            threading.Thread(target=self._warm_up, name="lm2d-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            warm_up()
+            self.resources.text_encoder()
+        except Exception:  # a failed warm-up only costs time; the request will say what is wrong
+            traceback.print_exc(file=sys.stderr)
+
+    def describe(self) -> dict:
+        return {"lm2d": lm2d.__version__, "torch": torch.__version__,
+                "device": self.device or resolve_device("auto"), "model": self.model_name,
+                "kind": None if self.loaded is None else self.loaded.kind, "loads": self.loads}
+
+    def load(self, checkpoint: str | None = None, device: str = "auto") -> dict:
+        """Load a checkpoint (None: the shipped default) unless that very one is loaded already."""
+        device = resolve_device(device)
+        key = _load_key(checkpoint, device)
+        if self.loaded is None or key is None or key != self._key:
+            loaded = load_model(checkpoint, device)
+            self.loaded, self._key, self.device = loaded, key, device
+            self.model_name = model_name(checkpoint)
+            self.loads += 1
+        return {"model": self.model_name, "device": self.device, "kind": self.loaded.kind, "loads": self.loads}
+
+    def generate(self, request: GenerateRequest, progress, should_stop) -> dict:
+        """Generate and write request.output (.npz) atomically; the output path is checked first."""
+        output = check_output_path(request.output)
+        if self.loaded is None:
+            self.load(None, "auto")
+        motion, lyric_lines = generate_dance(
+            self.loaded, request.audio, request.lyrics if request.lyrics is not None else request.segments,
+            seed=request.seed, steps=request.steps, music_guidance=request.music_guidance,
+            lyrics_guidance=request.lyrics_guidance, start_seconds=request.start_seconds,
+            end_seconds=request.end_seconds, edit=request.edit, on_progress=progress, should_stop=should_stop,
+            resources=self.resources)
+        progress("writing", 0.0)
+        write_result(motion, output, lyric_lines)
+        progress("writing", 1.0)
+        return {"path": os.fspath(output), "frames": motion.n_frames, "fps": float(FPS),
+                "joint_names": list(JOINT_NAMES)}
+
+    def parse_lyrics(self, path: str, audio: str | None = None) -> list[dict]:
+        """Timed lyric lines as {start, end, text, words: [{start, end, text}]} (seconds)."""
+        from lm2d.lyrics import load_lyrics, lyrics_to_json
+
+        return json.loads(lyrics_to_json(load_lyrics(path, audio_path=audio)))["segments"]

@@ -1,0 +1,105 @@
+"""`lm2d evaluate` end to end on a tiny real dataset (real audio, motion and LRC from
+test_dataset.write_dataset) and a tiny checkpoint trained by `lm2d train` for two steps."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_dataset import CLIPS, cache_root, write_dataset  # noqa: F401 (fixtures)
+
+from lm2d.cli import main
+from lm2d.evaluation.evaluate import feature_segments, runs_for_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "configs" / "tiny.json"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:  # noqa: F811
+    return write_dataset(tmp_path_factory.mktemp("eval_data"), shared_data, clips=CLIPS, test_clips=CLIPS[:2])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, dataset_root) -> Path:
+    run = tmp_path_factory.mktemp("eval_run")
+    assert main(["train", "--config", str(TINY_CONFIG), "--data", str(dataset_root), "--out", str(run),
+                 "--steps", "2", "--batch-size", "2", "--device", "cpu", "--no-progress"]) == 0
+    return run / "checkpoint"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, checkpoint, capsys):
+    out = tmp_path / "eval"
+    args = ["evaluate", "--data", str(dataset_root), "--ddim-steps", "2", "--out", str(out), str(checkpoint)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "ground truth" in printed and "checkpoint/ddim2" in printed
+
+    rows = read_csv(out / "results.csv")
+    assert [row["label"] for row in rows] == ["ground truth", "checkpoint/ddim2"]
+    for row in rows:
+        for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g"):
+            assert np.isfinite(float(row[metric])), (row["label"], metric)
+        assert 0 <= float(row["bas"]) <= 1
+    assert rows[1]["seconds_per_song"] and not rows[0]["seconds_per_song"]
+    assert {r["song"] for r in read_csv(out / "per_song.csv")} == {"sugar", "vibe"}
+    markdown = (out / "results.md").read_text()
+    assert "| ground truth |" in markdown and "docs/METRICS.md" in markdown
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert plots == ["beats_sugar.png", "beats_vibe.png", "metrics.png"]
+    assert all((out / "plots" / name).read_bytes()[:4] == b"\x89PNG" for name in plots)
+
+    # Fixed seeds: a second evaluation reproduces every number.
+    again = tmp_path / "again"
+    assert main(args[:-3] + ["--out", str(again), str(checkpoint)]) == 0
+    assert read_csv(again / "results.csv")[1] | {"seconds_per_song": ""} == rows[1] | {"seconds_per_song": ""}
+
+
+def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root, checkpoint):
+    from lm2d.motion.io import load_result_npz
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(dataset_root), "--ddim-steps", "1", "--max-songs", "1",
+                 "--save-motions", "--out", str(out), str(checkpoint)]) == 0
+    motion, lines = load_result_npz(out / "motions" / "checkpoint_ddim1" / "sugar.npz")
+    assert motion.n_frames == 240 and [text for _, _, text in lines] == ["Tiptoe softly", "twirl like snow"]
+
+
+def test_evaluate_reports_bad_input_in_one_line(tmp_path, dataset_root, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "dataset directory not found" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(dataset_root), "--split", "val", "--out", str(tmp_path / "o")]) == 2
+    assert "no 'val' split" in capsys.readouterr().err
+    not_a_checkpoint = tmp_path / "model.safetensors"
+    not_a_checkpoint.write_bytes(b"junk")
+    assert main(["evaluate", "--data", str(dataset_root), "--out", str(tmp_path / "o"), str(not_a_checkpoint)]) == 2
+    assert "not an LM2D checkpoint" in capsys.readouterr().err
+
+
+def test_runs_cover_ddim_for_teachers_and_each_step_count_for_students():
+    teacher = runs_for_checkpoint(Path("runs/teacher/checkpoint"), "diffusion", ddim_steps=50)
+    assert [(r.label, r.sampler, r.steps) for r in teacher] == [("checkpoint/ddim50", "ddim", 50)]
+    student = runs_for_checkpoint(Path("student.safetensors"), "consistency", consistency_steps=(1, 2, 4))
+    assert [(r.label, r.sampler, r.steps) for r in student] == [
+        ("student/cm1", "consistency", 1), ("student/cm2", "consistency", 2), ("student/cm4", "consistency", 4)]
+
+
+def test_feature_segments_are_20_second_pieces():
+    song = np.zeros((1500, 24, 3))
+    assert [len(s) for s in feature_segments(song)] == [600, 600]
+    assert [len(s) for s in feature_segments(song[:400])] == [400]

@@ -1,0 +1,200 @@
+"""Losses, the training loop, checkpoints, exact resume and `lm2d train`, on configs/tiny.json
+and a two-clip dataset of real audio, motion and lyrics (built by test_dataset.write_dataset)."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_dataset import CLIPS, cache_root, encoder, write_dataset  # noqa: F401 (fixtures)
+
+from lm2d.cli import main
+from lm2d.errors import LM2DError
+from lm2d.model.checkpoint import load_checkpoint
+from lm2d.model.normalizer import Normalizer
+from lm2d.motion.io import load_motion
+from lm2d.train.config import LossWeights, RunConfig, load_run_config
+from lm2d.train.dataset import DanceDataset
+from lm2d.train.distributed import DistContext
+from lm2d.train.losses import diffusion_losses
+from lm2d.train.state import load_train_state
+from lm2d.train.trainer import METRICS_FILE, TRAIN_STATE_DIR, Trainer, WindowBatches, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "configs" / "tiny.json"
+SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> RunConfig:
+    return load_run_config(TINY_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:  # noqa: F811
+    return write_dataset(tmp_path_factory.mktemp("dance_data"), shared_data, clips=CLIPS[:2])
+
+
+@pytest.fixture(scope="module")
+def train_set(dataset_root, tiny, encoder) -> DanceDataset:  # noqa: F811
+    return DanceDataset(dataset_root, "train", tiny.model, stride=tiny.train.window_stride, encoder=encoder)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / METRICS_FILE, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --- losses -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_windows(shared_data):
+    motion = load_motion(shared_data / "motion" / "smpl_sample_127f.pkl")
+    x = np.concatenate([motion.foot_contacts().astype(np.float32), motion.to_vector()], axis=1)
+    normalizer = Normalizer.fit(x)
+    return torch.as_tensor(normalizer.normalize(x))[None], normalizer
+
+
+def test_losses_vanish_for_a_perfect_prediction_and_grow_with_error(real_windows):
+    target, normalizer = real_windows
+    perfect = diffusion_losses(target, target, normalizer, LossWeights(foot=0.0))
+    assert perfect.total.item() == 0.0
+    small = diffusion_losses(target + 0.05 * torch.randn_like(target), target, normalizer)
+    large = diffusion_losses(target + 0.2 * torch.randn_like(target), target, normalizer)
+    for name in ("simple", "velocity", "fk"):
+        assert 0 < getattr(small, name).item() < getattr(large, name).item()
+    weights = LossWeights()
+    assert large.total.item() == pytest.approx(weights.simple * large.simple.item() + weights.velocity
+                                               * large.velocity.item() + weights.fk * large.fk.item()
+                                               + weights.foot * large.foot.item(), rel=1e-5)
+
+
+def test_foot_loss_counts_only_feet_the_model_calls_planted(real_windows):
+    target, normalizer = real_windows
+    planted, lifted = target.clone(), target.clone()
+    planted[..., :4] = 1.0     # normalised contact 1 -> 1.0 unnormalised: surely planted
+    lifted[..., :4] = 0.8      # -> 0.9 unnormalised: below EDGE's 0.95 threshold
+    on_feet = diffusion_losses(planted, target, normalizer)
+    in_air = diffusion_losses(lifted, target, normalizer)
+    assert in_air.foot.item() == 0.0
+    assert on_feet.foot.item() > 0.0          # the sample's feet move: planted feet that slide cost
+    assert on_feet.fk.item() == in_air.fk.item() == 0.0   # contacts play no part in the joints
+
+
+def test_losses_backpropagate_through_forward_kinematics(real_windows):
+    target, normalizer = real_windows
+    predicted = (target + 0.1 * torch.randn_like(target)).requires_grad_()
+    diffusion_losses(predicted, target, normalizer, LossWeights(simple=0, velocity=0, foot=0)).total.backward()
+    assert predicted.grad[..., 4:].abs().sum() > 0 and predicted.grad[..., :4].abs().sum() == 0
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+def test_window_batches_split_epochs_between_ranks_and_wrap():
+    ranks = [DistContext(rank=r, world_size=2, local_rank=r, device=torch.device("cpu")) for r in (0, 1)]
+    batches = [WindowBatches(10, 5, ctx, seed=3, first=1, last=4) for ctx in ranks]
+    epoch0 = [set(b.batch(1)) for b in batches]
+    assert epoch0[0] | epoch0[1] == set(range(10)) and not epoch0[0] & epoch0[1]
+    assert len(list(batches[0])) == 4
+    assert batches[0].batch(3) == WindowBatches(10, 5, ranks[0], seed=3, first=3, last=3).batch(3)
+    big = WindowBatches(3, 8, SINGLE, seed=0, first=1, last=1).batch(1)   # a batch larger than the data
+    assert len(big) == 8 and set(big) == {0, 1, 2}
+
+
+def test_training_on_one_window_lowers_the_loss_tenfold(tmp_path, tiny, train_set):
+    config = tiny.replace_train(steps=300, log_every=25, checkpoint_every=300, batch_size=8,
+                                learning_rate=2e-3)
+    trainer = Trainer(config, train_set.normalizer, tmp_path, SINGLE, progress=False)
+    result = trainer.run(torch.utils.data.Subset(train_set, [3]), config.train.steps)
+
+    rows = read_metrics(tmp_path)
+    assert [int(r["step"]) for r in rows] == list(range(25, 301, 25))
+    first, last = float(rows[0]["total"]), float(rows[-1]["total"])
+    assert first / last >= 10, (first, last)
+    assert set(rows[0]) == {"step", "total", "simple", "velocity", "fk", "foot", "lr", "windows_per_s"}
+    assert float(rows[-1]["windows_per_s"]) > 0 and float(rows[-1]["lr"]) == pytest.approx(2e-3)
+    assert result.step == 300 and (tmp_path / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, tiny, dataset_root, encoder):  # noqa: F811
+    config = tiny.replace_train(checkpoint_every=3, log_every=1, batch_size=3, warmup_steps=4)
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    train(config, dataset_root, straight, SINGLE, steps=6, encoder=encoder, progress=False)
+    train(config, dataset_root, interrupted, SINGLE, steps=3, encoder=encoder, progress=False)
+    assert load_train_state(interrupted / TRAIN_STATE_DIR).step == 3
+    result = train(None, dataset_root, interrupted, SINGLE, resume=True, steps=6, encoder=encoder, progress=False)
+    assert result.step == 6
+
+    a, b = load_train_state(straight / TRAIN_STATE_DIR), load_train_state(interrupted / TRAIN_STATE_DIR)
+    assert a.step == b.step == 6
+    for part in ("model", "ema", "normalizer"):
+        first, second = getattr(a, part), getattr(b, part)
+        assert first.keys() == second.keys()
+        assert all(torch.equal(first[k], second[k]) for k in first), part
+    assert all(torch.equal(a.optimizer["state"][p][k], b.optimizer["state"][p][k])
+               for p in a.optimizer["state"] for k in a.optimizer["state"][p])
+    losses = [[row[k] for k in ("step", "total", "simple", "velocity", "fk", "foot", "lr")]
+              for row in read_metrics(straight)]
+    assert losses == [[row[k] for k in ("step", "total", "simple", "velocity", "fk", "foot", "lr")]
+                      for row in read_metrics(interrupted)]
+    assert [row[0] for row in losses] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_lm2d_train_cli_writes_a_loadable_checkpoint(tmp_path, dataset_root, train_set, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--config", str(TINY_CONFIG), "--data", str(dataset_root), "--out", str(run),
+            "--steps", "3", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    assert main(args) == 0
+    assert "trained to step 3" in capsys.readouterr().out
+
+    loaded = load_checkpoint(run / "checkpoint")
+    assert loaded.meta["training"]["step"] == 3 and loaded.meta["training"]["windows"] == len(train_set)
+    assert torch.equal(loaded.normalizer.min, train_set.normalizer.min)
+    item = {k: torch.as_tensor(v)[None] for k, v in train_set[0].items()}
+    with torch.no_grad():
+        x0 = loaded.model(item["x"], torch.tensor([500]), item["music"], item["lyric_emb"],
+                          item["lyric_frames"], item["lyric_mask"])
+    assert x0.shape == (1, 60, 151) and torch.isfinite(x0).all()
+    assert json.loads((run / TRAIN_STATE_DIR / "state.json").read_text())["config"]["train"]["batch_size"] == 2
+
+    assert main(args) == 2     # a second fresh run would overwrite the first
+    assert "already holds a training run" in capsys.readouterr().err
+    assert main(["train", "--data", str(dataset_root), "--out", str(run), "--resume", "--steps", "4",
+                 "--no-progress", "--device", "cpu"]) == 0
+    assert load_checkpoint(run / "checkpoint").meta["training"]["step"] == 4
+    assert [row["step"] for row in read_metrics(run)] == ["3", "4"]
+
+
+def test_config_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train": {"stepz": 3}}))
+    with pytest.raises(LM2DError, match=r"bad\.json: unknown field\(s\) stepz in \"train\""):
+        load_run_config(bad)
+    bad.write_text('{"model": {\n "latent_dim": 30,\n}')
+    with pytest.raises(LM2DError, match=r"bad\.json:3: not valid JSON"):
+        load_run_config(bad)
+    bad.write_text(json.dumps({"model": {"latent_dim": 30, "n_heads": 4}}))
+    with pytest.raises(LM2DError, match=r"bad\.json: invalid training config: latent_dim 30"):
+        load_run_config(bad)
+    with pytest.raises(LM2DError, match="training config not found"):
+        load_run_config(tmp_path / "missing.json")
+
+
+def test_shipped_configs_load():
+    for name in ("lm2d", "edge_baseline", "tiny"):
+        config = load_run_config(REPO / "configs" / f"{name}.json")
+        assert config.model.lyrics == (name != "edge_baseline")
+        assert RunConfig.from_dict(config.to_dict()) == config
+        assert dataclasses.asdict(config.train.loss_weights) == dataclasses.asdict(LossWeights())
