@@ -61,7 +61,7 @@ def run(args: list[str]) -> int:
 def main(argv: list[str]) -> int:
     commands = {
         "test": lambda py, rest: run([str(py), "-m", "pytest", *rest]),
-        "demo": lambda py, rest: run([str(py), "-m", "lm2d.demo", *rest]),
+        "demo": lambda py, rest: run([str(py), str(ROOT / "tools" / "demo.py"), *rest]),
         "bench": lambda py, rest: run([str(py), str(ROOT / "bench" / "run.py"), *rest]),
         "extension": lambda py, rest: run([str(py), str(ROOT / "tools" / "build_extension.py"), *rest]),
     }

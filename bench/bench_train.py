@@ -23,8 +23,8 @@ from lm2d.train.trainer import Trainer
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "motion" / "smpl_sample_127f.pkl"
 BATCH = 32
-WARMUP_STEPS = 3
-TIMED_STEPS = 20
+WARMUP_STEPS = 2
+TIMED_STEPS = 12
 
 
 def motion_frames(n_frames: int) -> np.ndarray:

@@ -4,10 +4,10 @@ Blender 4.2+ extension (blender_manifest.toml at the repository root). Runs on b
 numpy and the standard library only; the model runs in a separate Python with torch (lm2d) and
 hands back result files (keys.py, result_file.py). Relative imports only: installed as an
 extension the package is bl_ext.<repo>.lm2d_blender."""
-from . import operators, panel, prefs, props
+from . import operators, operators_generate, panel, prefs, props
 
 # Registration order; unregistration runs in reverse. Each module has register()/unregister().
-MODULES = [props, prefs, operators, panel]
+MODULES = [props, prefs, operators, operators_generate, panel]
 
 
 def register() -> None:

@@ -38,7 +38,7 @@ class ServerClient:
         self.events: queue.Queue[dict] = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._ids = itertools.count(1)
-        self._pending: set = set()
+        self._pending: dict = {}  # request id -> the server process it was sent to
         self._pending_lock = threading.Lock()
         self._stderr_tail = collections.deque(maxlen=stderr_lines)
         self._write_lock = threading.Lock()
@@ -47,6 +47,11 @@ class ServerClient:
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running server (for diagnostics), None when none runs."""
+        return self._process.pid if self.alive else None
 
     def start(self) -> None:
         if self.alive:
@@ -62,10 +67,11 @@ class ServerClient:
         threading.Thread(target=self._read_events, args=(process,), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """Ask the server to shut down (killing it after `timeout` s); returns its exit code."""
         process, self._process = self._process, None
         if process is None:
-            return
+            return None
         try:
             if process.poll() is None:
                 process.stdin.write(json.dumps({"type": "shutdown"}) + "\n")
@@ -73,7 +79,7 @@ class ServerClient:
                 process.wait(timeout)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
-            process.wait()
+        return process.wait()
 
     def kill(self) -> None:
         """Kill the server outright (used when it stops answering)."""
@@ -88,12 +94,14 @@ class ServerClient:
             except json.JSONDecodeError:
                 self._stderr_tail.append(line.rstrip())
                 continue
+            if event.get("code") == "startup":  # the server could not start: say why when it exits
+                self._stderr_tail.append(str(event.get("message", "")))
             with self._pending_lock:
-                if event.get("type") in FINAL_EVENTS:
-                    self._pending.discard(event.get("id"))
+                if event.get("type") in FINAL_EVENTS and isinstance(event.get("id"), (int, str)):
+                    self._pending.pop(event["id"], None)
             self.events.put(event)
         code = process.wait()
-        self._fail_pending(f"the server stopped (exit code {code})" + self._last_stderr(), "server_died")
+        self._fail_pending(f"the server stopped (exit code {code})" + self._last_stderr(), "server_died", process)
 
     def _read_stderr(self, process: subprocess.Popen) -> None:
         for line in process.stderr:
@@ -103,10 +111,15 @@ class ServerClient:
         lines = [line for line in self._stderr_tail if line.strip()]
         return f": {lines[-1]}" if lines else ""
 
-    def _fail_pending(self, message: str, code: str) -> None:
+    def _fail_pending(self, message: str, code: str, process: subprocess.Popen | None) -> None:
+        """An error event for each request still waiting on `process` (None: on any process).
+        Requests already sent to a restarted server are not touched."""
         with self._pending_lock:
-            pending, self._pending = self._pending, set()
-        for request_id in sorted(pending, key=str):
+            failed = sorted((request_id for request_id, target in self._pending.items()
+                             if process is None or target is process), key=str)
+            for request_id in failed:
+                del self._pending[request_id]
+        for request_id in failed:
             self.events.put({"type": "error", "id": request_id, "code": code, "message": message})
 
     # -- requests --------------------------------------------------------------------------
@@ -114,21 +127,23 @@ class ServerClient:
         """Send a request (starting or restarting the server if needed); returns its id."""
         request_id = next(self._ids)
         line = json.dumps({"type": request_type, "id": request_id, **fields}) + "\n"
+        answered = request_type not in ("cancel", "shutdown")
         for attempt in (1, 2):
             self.start()
+            process = self._process
+            if answered:  # registered before writing: the answer may come back at once
+                with self._pending_lock:
+                    self._pending[request_id] = process
             try:
                 with self._write_lock:
-                    self._process.stdin.write(line)
-                    self._process.stdin.flush()
-                break
+                    process.stdin.write(line)
+                    process.stdin.flush()
+                return request_id
             except (BrokenPipeError, OSError, ValueError):
+                with self._pending_lock:
+                    self._pending.pop(request_id, None)
                 self.kill()  # a dead pipe: restart once and resend
-                if attempt == 2:
-                    raise ServerError("could not send to the server" + self._last_stderr(), "server_died")
-        if request_type not in ("cancel", "shutdown"):
-            with self._pending_lock:
-                self._pending.add(request_id)
-        return request_id
+        raise ServerError("could not send to the server" + self._last_stderr(), "server_died")
 
     def cancel(self, request_id: int | None = None) -> None:
         if self.alive:
@@ -151,8 +166,9 @@ class ServerClient:
             try:
                 event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
+                # Fail first, then kill: the reader's "server stopped" would otherwise race this message.
+                self._fail_pending(f"the server did not answer within {timeout:g} s", "timeout", None)
                 self.kill()
-                self._fail_pending(f"the server did not answer within {timeout:g} s", "timeout")
                 continue
             deadline = time.monotonic() + timeout  # any sign of life resets the clock
             if event.get("id") == request_id and event.get("type") in FINAL_EVENTS:

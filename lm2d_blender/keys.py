@@ -32,6 +32,7 @@ from .timeline import scene_fps, seconds_to_frame
 TAKE_PROP = "lm2d_take"                  # on take actions: the take number
 TAKE_START_PROP = "lm2d_start_frame"     # frame where the take's time 0 lies
 TAKE_FPS_PROP = "lm2d_fps"               # frame rate the keys were written at
+TAKE_SOURCE_PROP = "lm2d_source"         # the result file the take was keyed from (edits start from it)
 LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
 
@@ -127,10 +128,12 @@ def add_lyric_markers(scene, segments, start_frame: int, fps: float) -> None:
         scene.timeline_markers.new(text, frame=frame)
 
 
-def write_take(armature_obj, result, scene, name: str | None = None, start_frame: int = 1):
+def write_take(armature_obj, result, scene, name: str | None = None, start_frame: int = 1,
+               source: str | None = None):
     """Key a result (dict or np.load(npz)) onto `armature_obj` as a new take starting at
     `start_frame`, resampled to the scene's frame rate. Sets the scene frame range to the take and
-    adds lyric markers. Returns (action, nla_track, nla_strip). Raises ValueError on a result that
+    adds lyric markers. `source`: the result file's path, kept on the action so the take can be
+    edited later. Returns (action, nla_track, nla_strip). Raises ValueError on a result that
     does not fit the armature."""
     check_result(result)
     skeleton = result_skeleton(result)
@@ -148,6 +151,8 @@ def write_take(armature_obj, result, scene, name: str | None = None, start_frame
     action[TAKE_PROP] = number
     action[TAKE_START_PROP] = int(start_frame)
     action[TAKE_FPS_PROP] = fps
+    if source is not None:
+        action[TAKE_SOURCE_PROP] = source
     new_fcurve = _fcurve_maker(action, armature_obj.name)
     for joint, bone_name in enumerate(skeleton.joint_names):
         armature_obj.pose.bones[bone_name].rotation_mode = 'QUATERNION'

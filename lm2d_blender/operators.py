@@ -59,7 +59,8 @@ class LM2D_OT_load_take(bpy.types.Operator, ImportHelper):
             return {'CANCELLED'}
         armature_obj = armature_for_take(context, result_skeleton(result), self.target)
         try:
-            action, track, _strip = write_take(armature_obj, result, context.scene, start_frame=self.start_frame)
+            action, track, _strip = write_take(armature_obj, result, context.scene, start_frame=self.start_frame,
+                                               source=self.filepath)
         except ValueError as err:
             self.report({'ERROR'}, f"{self.filepath}: {err}")
             return {'CANCELLED'}

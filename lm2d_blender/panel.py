@@ -1,27 +1,29 @@
 """View3D › Sidebar › Dance: inputs, generation settings, progress and take editing, plus
 Object › Dance menu (which F3 menu search finds).
 
-Operators that talk to the server (generate, cancel, check server, regenerate range, keep lower
-body, continue) live in other modules; the panel and menu show each one only once it is registered."""
+Operators that talk to the server (generate, cancel, check server, import lyrics, regenerate range,
+keep lower body, continue) live in operators_generate.py; the panel and menu show each one only once
+it is registered. Job progress and server details come from WindowManager.lm2d (props.py)."""
 from __future__ import annotations
 
 import bpy
 
 from .armature import armature_skeleton
 from .lyrics_track import strips_collection_name
-from .props import scene_settings
+from .props import scene_settings, session_state
 
 # (idname, label, icon) of every LM2D operator, in menu order.
 GENERATE = ("lm2d.generate", "Generate Dance", 'PLAY')
 CANCEL = ("lm2d.cancel", "Cancel", 'CANCEL')
 CHECK_SERVER = ("lm2d.check_server", "Check Server", 'CHECKMARK')
+IMPORT_LYRICS = ("lm2d.import_lyrics", "Import Lyrics as Strips…", 'TEXT')
 REGENERATE_RANGE = ("lm2d.regenerate_range", "Regenerate Range", 'FILE_REFRESH')
 KEEP_LOWER_BODY = ("lm2d.keep_lower_body", "Keep Lower Body", 'BONE_DATA')
 CONTINUE = ("lm2d.continue", "Continue Dance", 'FF')
 ADD_ARMATURE = ("lm2d.add_smpl_armature", "Add SMPL Dancer", 'OUTLINER_OB_ARMATURE')
 LOAD_TAKE = ("lm2d.load_take", "Load Take…", 'IMPORT')
 MENU_ENTRIES = (GENERATE, CANCEL, REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE, None,
-                ADD_ARMATURE, LOAD_TAKE, None, CHECK_SERVER)
+                ADD_ARMATURE, LOAD_TAKE, IMPORT_LYRICS, None, CHECK_SERVER)
 
 
 def operator_registered(idname: str) -> bool:
@@ -68,6 +70,7 @@ class VIEW3D_PT_lm2d_dance(LM2DPanelBase, bpy.types.Panel):
             layout.prop(settings, "lyrics_path")
         elif settings.lyrics_source == 'STRIPS':
             layout.prop(settings, "lyrics_channel")
+        draw_operator(layout, IMPORT_LYRICS)
 
 
 class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
@@ -77,10 +80,12 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = scene_settings(context.scene)
+        job = session_state(context)
         column = layout.column()
         column.use_property_split = True
         column.use_property_decorate = False
-        column.enabled = not settings.is_running
+        column.enabled = not job.is_running
+        column.prop(settings, "dance_seconds")
         column.prop(settings, "seed")
         column.row().prop(settings, "steps", expand=True)
         column.prop(settings, "music_guidance")
@@ -88,17 +93,19 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
 
         row = layout.row(align=True)
         row.scale_y = 1.4
-        draw_operator(row, CANCEL if settings.is_running else GENERATE)
-        if settings.is_running or settings.status:
-            draw_progress(layout, settings)
+        draw_operator(row, CANCEL if job.is_running else GENERATE)
+        if job.is_running or job.status:
+            draw_progress(layout, job)
         draw_operator(layout, CHECK_SERVER)
+        if job.server:
+            layout.label(text=job.server, icon='INFO')
 
 
-def draw_progress(layout, settings) -> None:
+def draw_progress(layout, job) -> None:
     if hasattr(layout, "progress"):  # UILayout.progress: Blender 4.0+
-        layout.progress(factor=settings.progress, type='BAR', text=settings.status)
+        layout.progress(factor=job.progress, type='BAR', text=job.status)
     else:
-        layout.prop(settings, "progress", text=settings.status, slider=True)
+        layout.prop(job, "progress", text=job.status, slider=True)
 
 
 class VIEW3D_PT_lm2d_takes(LM2DPanelBase, bpy.types.Panel):
@@ -111,8 +118,9 @@ class VIEW3D_PT_lm2d_takes(LM2DPanelBase, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "range_start")
         row.prop(settings, "range_end")
+        layout.prop(settings, "continue_seconds")
         column = layout.column(align=True)
-        column.enabled = not settings.is_running
+        column.enabled = not session_state(context).is_running
         for entry in (REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE):
             draw_operator(column, entry)
         draw_operator(layout, LOAD_TAKE)

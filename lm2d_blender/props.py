@@ -44,12 +44,26 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
                                   default=2.0, min=0.0, soft_max=5.0)
     lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics",
                                    default=2.0, min=0.0, soft_max=5.0)
+    dance_seconds: FloatProperty(
+        name="Dance Length", description="How much of the song to dance, from its start (0: all of it); "
+                                         "Continue Dance extends a take later",
+        default=0.0, min=0.0, soft_max=600.0, unit='TIME_ABSOLUTE')
     range_start: IntProperty(name="Start", description="First frame of the range to edit", default=1)
     range_end: IntProperty(name="End", description="Last frame of the range to edit", default=250)
-    # Job state, written by the generation operators and shown by the panel.
+    continue_seconds: FloatProperty(name="Continue By", description="How much new dance Continue Dance adds "
+                                    "after the take's end (the song must go on that long)",
+                                    default=5.0, min=0.1, soft_max=60.0, unit='TIME_ABSOLUTE')
+
+
+class LM2DSessionState(bpy.types.PropertyGroup):
+    """Job progress and what the server said about itself (WindowManager.lm2d). Kept on the
+    window manager, not the scene: it is not part of the document, is never saved, and undo
+    (which restores scenes) cannot rewind it under a running job."""
     status: StringProperty(name="Status", description="What the dance generator is doing")
     progress: FloatProperty(name="Progress", subtype='FACTOR', min=0.0, max=1.0)
     is_running: BoolProperty(name="Running", description="A generation job is under way")
+    server: StringProperty(name="Server", description="The dance server's torch, device and model, "
+                                                      "as it last reported them")
 
 
 def scene_settings(scene) -> LM2DSceneSettings:
@@ -74,11 +88,19 @@ def audio_path_of(scene) -> str:
     return path
 
 
+def session_state(context) -> LM2DSessionState:
+    return context.window_manager.lm2d
+
+
 def register() -> None:
     bpy.utils.register_class(LM2DSceneSettings)
+    bpy.utils.register_class(LM2DSessionState)
     bpy.types.Scene.lm2d = bpy.props.PointerProperty(type=LM2DSceneSettings)
+    bpy.types.WindowManager.lm2d = bpy.props.PointerProperty(type=LM2DSessionState)
 
 
 def unregister() -> None:
+    del bpy.types.WindowManager.lm2d
     del bpy.types.Scene.lm2d
+    bpy.utils.unregister_class(LM2DSessionState)
     bpy.utils.unregister_class(LM2DSceneSettings)

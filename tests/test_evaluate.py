@@ -38,22 +38,32 @@ def checkpoint(tmp_path_factory, dataset_root) -> Path:
     return run / "checkpoint"
 
 
+@pytest.fixture(scope="module")
+def matcher(tmp_path_factory, dataset_root) -> Path:
+    out = tmp_path_factory.mktemp("matcher") / "matcher"
+    assert main(["train-matcher", "--data", str(dataset_root), "--out", str(out), "--steps", "5",
+                 "--width", "16", "--embed-dim", "16"]) == 0
+    return out.with_suffix(".safetensors")
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, checkpoint, capsys):
+def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, checkpoint, matcher, capsys):
     out = tmp_path / "eval"
-    args = ["evaluate", "--data", str(dataset_root), "--ddim-steps", "2", "--out", str(out), str(checkpoint)]
+    args = ["evaluate", "--data", str(dataset_root), "--ddim-steps", "2", "--matcher", str(matcher),
+            "--out", str(out), str(checkpoint)]
     assert main(args) == 0
+    label = f"{checkpoint.parent.name}/ddim2"          # the training run's folder names the model
     printed = capsys.readouterr().out
-    assert "ground truth" in printed and "checkpoint/ddim2" in printed
+    assert "ground truth" in printed and label in printed and "shuffled in time" in printed
 
     rows = read_csv(out / "results.csv")
-    assert [row["label"] for row in rows] == ["ground truth", "checkpoint/ddim2"]
+    assert [row["label"] for row in rows] == ["ground truth", label]
     for row in rows:
-        for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g"):
+        for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g", "sm_cosine", "sm_top1", "sm_top3"):
             assert np.isfinite(float(row[metric])), (row["label"], metric)
         assert 0 <= float(row["bas"]) <= 1
     assert rows[1]["seconds_per_song"] and not rows[0]["seconds_per_song"]
@@ -76,7 +86,7 @@ def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root,
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(dataset_root), "--ddim-steps", "1", "--max-songs", "1",
                  "--save-motions", "--out", str(out), str(checkpoint)]) == 0
-    motion, lines = load_result_npz(out / "motions" / "checkpoint_ddim1" / "sugar.npz")
+    motion, lines = load_result_npz(out / "motions" / f"{checkpoint.parent.name}_ddim1" / "sugar.npz")
     assert motion.n_frames == 240 and [text for _, _, text in lines] == ["Tiptoe softly", "twirl like snow"]
 
 
@@ -93,10 +103,16 @@ def test_evaluate_reports_bad_input_in_one_line(tmp_path, dataset_root, capsys):
 
 def test_runs_cover_ddim_for_teachers_and_each_step_count_for_students():
     teacher = runs_for_checkpoint(Path("runs/teacher/checkpoint"), "diffusion", ddim_steps=50)
-    assert [(r.label, r.sampler, r.steps) for r in teacher] == [("checkpoint/ddim50", "ddim", 50)]
+    assert [(r.label, r.sampler, r.steps) for r in teacher] == [("teacher/ddim50", "ddim", 50)]
     student = runs_for_checkpoint(Path("student.safetensors"), "consistency", consistency_steps=(1, 2, 4))
     assert [(r.label, r.sampler, r.steps) for r in student] == [
         ("student/cm1", "consistency", 1), ("student/cm2", "consistency", 2), ("student/cm4", "consistency", 4)]
+
+
+def test_two_checkpoints_with_one_name_get_distinct_labels():
+    from lm2d.commands.evaluate import unique_names
+
+    assert unique_names(["teacher", "student", "teacher"]) == ["teacher", "student", "teacher#2"]
 
 
 def test_feature_segments_are_20_second_pieces():

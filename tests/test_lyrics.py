@@ -6,10 +6,12 @@ import warnings
 
 import pytest
 
+from lm2d.audio import load_audio
 from lm2d.cli import main
 from lm2d.errors import LM2DError, LM2DWarning
 from lm2d.lyrics import load_lyrics, lyrics_to_json, lyrics_to_lrc
 from lm2d.lyrics.lrc import LAST_LINE_SECONDS
+from lm2d.lyrics.plain import vocal_span
 
 SECONDS_PER_BEAT = 60 / (297.5 * 4)  # On the run: #BPM:297,5
 
@@ -228,6 +230,14 @@ def test_plain_text_is_spread_over_the_sung_part_with_a_warning(tmp_path, shared
     assert 5.0 < start < end < 133.0 and end - start > 60.0
     durations = [s.end - s.start for s in lyrics.segments]
     assert durations[1] < durations[0] and durations[1] < durations[2]  # 3 syllables vs 9 and 9
+
+
+def test_vocal_span_matches_the_karaoke_timing_and_finds_no_singing_in_an_instrumental(shared_data):
+    song = shared_data / "songs" / "on_the_run"
+    sung = load_lyrics(song / "song.txt")
+    span = vocal_span(*load_audio(song / "audio.ogg"))
+    assert span == pytest.approx((sung.segments[0].start, sung.segments[-1].end), abs=1.0)
+    assert vocal_span(*load_audio(shared_data / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg")) is None
 
 
 def test_plain_text_without_audio_is_refused(tmp_path):

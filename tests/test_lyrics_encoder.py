@@ -95,6 +95,25 @@ def test_batched_encoding_equals_one_at_a_time(encoder, tmp_path):
         np.testing.assert_allclose(a.sentence, b.sentence, atol=1e-5)
 
 
+def test_any_local_bert_folder_works(tmp_path, encoder):
+    """A user's own BERT-style checkpoint (bert-base-uncased gives 768); here a tiny random one."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dance", "with", "me"]))
+    BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=8, hidden_size=48, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    BertModel(config).save_pretrained(folder)
+    tiny = TextEncoder(folder)
+    assert tiny.dim == 48
+    assert tiny.identity["name"] == "tiny-bert" and tiny.identity["dim"] == 48
+    assert tiny.identity["sha"] != encoder.identity["sha"]
+    tokens, spans = tiny.encode_line_tokens("Dance with me")
+    assert tokens.shape == (3, 48) and spans.tolist() == [[0, 5], [6, 10], [11, 13]]
+    assert tiny.encode_sentence("Dance with me").shape == (48,)
+
+
 @pytest.mark.parametrize("make", ["missing", "empty", "broken"])
 def test_bad_encoder_folder(tmp_path, make):
     folder = tmp_path / "encoder"

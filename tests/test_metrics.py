@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_dataset import cache_root  # noqa: F401 (fixture: a private lm2d cache)
 
 from lm2d.evaluation.beat_align import beat_alignment_score, kinetic_velocity, motion_beats
 from lm2d.evaluation.features_geometric import NUM_GEOMETRIC_FEATURES, RELATIONS, geometric_features
@@ -204,3 +205,116 @@ def test_geometric_relations_on_constructed_poses():
     quarter_turn_about_x = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     lying = still @ quarter_turn_about_x.T
     assert features[upright] == 0 and geometric_features(lying)[upright] == 1
+
+
+# --- semantic matching ----------------------------------------------------------------------------
+
+GESTURE_LINES = ("reach up to the sky", "get down low to the floor", "hands on my heart for love",
+                 "wave hello wave goodbye", "spin around and turn", "jump jump jump",
+                 "fly like a bird with wings", "clap clap clap your hands")
+LINE_SECONDS = 5.0
+CORPUS_SONGS = (   # (split, music, start second, lyric line order)
+    ("train", "Kevin_MacLeod_-_Vibe_Ace.ogg", 0.0, (0, 1, 2, 3)),
+    ("train", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg", 10.0, (4, 5, 6, 7)),
+    ("train", "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg", 20.0, (1, 3, 5, 7)),
+    ("test", "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_string_orchestra.ogg", 5.0, (6, 4, 2, 0)),
+    ("test", "Karissa_Hobbs_-_Lets_Go_Fishin.ogg", 60.0, (3, 7, 1, 5)),
+)
+
+
+def lrc(lines: list[str]) -> str:
+    stamp = lambda t: f"[{int(t // 60):02d}:{t % 60:05.2f}]"  # noqa: E731
+    return "".join(f"{stamp(i * LINE_SECONDS + 0.3)}{text}\n" for i, text in enumerate(lines)) + \
+        stamp(len(lines) * LINE_SECONDS - 0.1) + "\n"
+
+
+@pytest.fixture(scope="module")
+def gesture_corpus(tmp_path_factory, shared_data, cache_root):  # noqa: F811
+    """A dataset (docs/DATASET.md layout) where the dance answers the lyrics: real music clips,
+    LRC lines full of gesture words, and lm2d.corpus's choreographer dancing to both."""
+    import soundfile as sf
+
+    from lm2d.corpus.choreographer import choreograph
+    from lm2d.features import extract_features
+    from lm2d.lyrics import load_lyrics
+    from lm2d.motion.io import save_result_npz
+
+    root = tmp_path_factory.mktemp("gesture_corpus")
+    seconds = 4 * LINE_SECONDS
+    for index, (split, music, start, order) in enumerate(CORPUS_SONGS):
+        folder = root / split / f"song{index}"
+        folder.mkdir(parents=True)
+        info = sf.info(shared_data / "music" / music)
+        samples, rate = sf.read(shared_data / "music" / music, start=int(start * info.samplerate),
+                                frames=int(seconds * info.samplerate), dtype="float32")
+        sf.write(folder / "audio.wav", samples, rate)
+        (folder / "lyrics.lrc").write_text(lrc([GESTURE_LINES[i] for i in order]))
+        features = extract_features(folder / "audio.wav")
+        lyrics = load_lyrics(folder / "lyrics.lrc", audio_path=folder / "audio.wav")
+        motion = choreograph(features.beat_times, features.duration, lyrics, seed=index, n_frames=features.n_frames)
+        save_result_npz(motion, folder / "motion.npz")
+    return root
+
+
+def test_lyric_windows_take_the_lines_sung_in_them():
+    from lm2d.evaluation.matcher import active_lyric, lyric_windows
+
+    lines = [(0.3, 5.2, "first line"), (5.3, 9.0, "second line"), (9.5, 9.8, "")]
+    assert active_lyric(lines, 0.0, 5.0) == "first line"
+    assert active_lyric(lines, 2.5, 7.5) == "first line second line"      # half of each line inside
+    assert active_lyric(lines, 9.0, 14.0) == ""
+    assert lyric_windows(lines, n_frames=420, stride=150) == [(0, "first line"), (150, "second line")]
+
+
+def test_time_shuffling_moves_every_window_within_its_song():
+    from lm2d.evaluation.matcher import MatcherExamples, shuffled_in_time
+
+    windows = np.arange(7, dtype=np.float32)[:, None, None, None] * np.ones((7, 150, 24, 3), np.float32)
+    shuffled = shuffled_in_time(MatcherExamples(windows, list("abcdefg")), [4, 3], seed=0)
+    order = shuffled.windows[:, 0, 0, 0].astype(int)
+    assert sorted(order[:4]) == [0, 1, 2, 3] and sorted(order[4:]) == [4, 5, 6]
+    assert np.all(order != np.arange(7)) and shuffled.texts == list("abcdefg")
+
+
+def test_matcher_round_trips_through_safetensors_and_json(tmp_path):
+    import torch
+
+    from lm2d.errors import LM2DError
+    from lm2d.evaluation.matcher import MatcherConfig, SemanticMatcher, load_matcher, save_matcher
+
+    torch.manual_seed(0)
+    matcher = SemanticMatcher(MatcherConfig(width=32, embed_dim=16, text_encoder="test@0")).eval()
+    weights = save_matcher(matcher, tmp_path / "matcher", notes={"steps": 0})
+    assert weights.name == "matcher.safetensors" and (tmp_path / "matcher.json").is_file()
+    loaded = load_matcher(tmp_path / "matcher.json")
+    windows = torch.from_numpy(standing(150)[None].astype(np.float32))
+    with torch.no_grad():
+        assert torch.equal(loaded.embed_motion(windows), matcher.embed_motion(windows))
+    assert loaded.config == matcher.config
+    (tmp_path / "matcher.json").write_text('{"kind": "something else"}')
+    with pytest.raises(LM2DError, match="not a semantic matcher"):
+        load_matcher(tmp_path / "matcher")
+
+
+def test_semantic_matching_scores_ground_truth_above_time_shuffled(gesture_corpus, tmp_path):
+    import torch
+
+    from lm2d.cli import main
+    from lm2d.evaluation.evaluate import load_songs, song_examples
+    from lm2d.evaluation.matcher import (concatenate_examples, encode_texts, load_matcher, semantic_scores,
+                                         shuffled_in_time)
+    from lm2d.lyrics import TextEncoder
+
+    torch.set_num_threads(1)
+    assert main(["train-matcher", "--data", str(gesture_corpus), "--out", str(tmp_path / "matcher"),
+                 "--steps", "80", "--batch-size", "32", "--width", "64", "--embed-dim", "64"]) == 0
+    matcher = load_matcher(tmp_path / "matcher.safetensors")
+    encoder = TextEncoder()
+    per_song = [song_examples(song.joints, song) for song in load_songs(gesture_corpus, "test")]
+    truth = concatenate_examples(per_song)
+    vectors = encode_texts(truth.texts, lambda lines: [e.sentence for e in encoder.encode_lines(lines)])
+    real = semantic_scores(matcher, truth, vectors, seed=0)
+    shuffled = semantic_scores(matcher, shuffled_in_time(truth, [len(e.texts) for e in per_song], 0), vectors, seed=0)
+    assert real["windows"] == shuffled["windows"] == 8 and real["candidates"] == 8   # all 8 lyric texts
+    assert real["cosine"] > shuffled["cosine"] + 0.2
+    assert real["top1"] > shuffled["top1"]

@@ -80,9 +80,24 @@ def test_fuzzed_bytes_never_raise_anything_but_bad_request(data):
         pass
 
 
+def test_a_bad_request_keeps_its_id_so_the_client_can_match_the_error():
+    with pytest.raises(BadRequest) as caught:
+        parse_request('{"type": "generate", "id": "take-3", "audio": "a.ogg"}')
+    assert caught.value.request_id == "take-3" and "'output' is required" in str(caught.value)
+    with pytest.raises(BadRequest) as caught:
+        parse_request('{"type": "generate", "id": [3]}')
+    assert caught.value.request_id is None
+
+
+def test_numbers_too_large_for_a_float_are_a_bad_request():
+    with pytest.raises(BadRequest, match="'music_guidance' must be float"):
+        parse_request('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "music_guidance": 1%s}' % ("0" * 400))
+
+
 def test_events_are_single_json_lines_and_versions_agree():
-    line = encode_event("error", 3, code="bad_input", message="a\nb")
-    assert "\n" not in line and json.loads(line) == {"type": "error", "id": 3, "code": "bad_input", "message": "a\nb"}
+    line = encode_event("error", 3, code="bad_input", message="a\nb \u00e9 \ud800")
+    assert "\n" not in line and line.isascii()
+    assert json.loads(line) == {"type": "error", "id": 3, "code": "bad_input", "message": "a\nb \u00e9 \ud800"}
     from lm2d_blender import client
 
     assert client.PROTOCOL_VERSION == PROTOCOL_VERSION

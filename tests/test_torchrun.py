@@ -6,23 +6,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
 from test_dataset import CLIPS, write_dataset
 
 from lm2d.model.checkpoint import load_checkpoint
 from lm2d.model.config import ModelConfig
 from lm2d.model.denoiser import Denoiser
+from lm2d.train.dataset import DanceDataset
 from lm2d.train.distributed import parameter_digest
 from lm2d.train.state import load_train_state
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_two_process_torchrun_keeps_ranks_identical(tmp_path, shared_data):
+def test_two_process_torchrun_keeps_ranks_identical(tmp_path, shared_data, monkeypatch):
     data = write_dataset(tmp_path / "data", shared_data, clips=CLIPS[:2])
     run = tmp_path / "run"
-    env = {**os.environ, "LM2D_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    monkeypatch.setenv("LM2D_CACHE", str(tmp_path / "cache"))
+    # Fill the clip cache here, where librosa is likely warm already, instead of in rank 0.
+    DanceDataset(data, "train", ModelConfig(n_frames=60, lyrics=False))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "lm2d.cli", "train", "--config", str(REPO / "configs" / "tiny.json"),
                "--data", str(data), "--out", str(run), "--steps", "4", "--batch-size", "2",

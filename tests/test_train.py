@@ -114,18 +114,20 @@ def test_window_batches_split_epochs_between_ranks_and_wrap():
 
 
 def test_training_on_one_window_lowers_the_loss_tenfold(tmp_path, tiny, train_set):
-    config = tiny.replace_train(steps=300, log_every=25, checkpoint_every=300, batch_size=8,
-                                learning_rate=2e-3)
+    # No condition dropout: with it a quarter of the samples ask for the window without its music.
+    model = dataclasses.replace(tiny.model, music_drop_prob=0.0, lyrics_drop_prob=0.0)
+    config = dataclasses.replace(tiny, model=model).replace_train(
+        steps=200, log_every=10, checkpoint_every=200, batch_size=4, learning_rate=5e-3)
     trainer = Trainer(config, train_set.normalizer, tmp_path, SINGLE, progress=False)
     result = trainer.run(torch.utils.data.Subset(train_set, [3]), config.train.steps)
 
     rows = read_metrics(tmp_path)
-    assert [int(r["step"]) for r in rows] == list(range(25, 301, 25))
+    assert [int(r["step"]) for r in rows] == list(range(10, 201, 10))
     first, last = float(rows[0]["total"]), float(rows[-1]["total"])
     assert first / last >= 10, (first, last)
     assert set(rows[0]) == {"step", "total", "simple", "velocity", "fk", "foot", "lr", "windows_per_s"}
-    assert float(rows[-1]["windows_per_s"]) > 0 and float(rows[-1]["lr"]) == pytest.approx(2e-3)
-    assert result.step == 300 and (tmp_path / "checkpoint" / "model.safetensors").is_file()
+    assert float(rows[-1]["windows_per_s"]) > 0 and float(rows[-1]["lr"]) == pytest.approx(5e-3)
+    assert result.step == 200 and (tmp_path / "checkpoint" / "model.safetensors").is_file()
 
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path, tiny, dataset_root, encoder):  # noqa: F811

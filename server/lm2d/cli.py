@@ -19,6 +19,7 @@ COMMANDS = [
     "distill",
     "train-matcher",
     "evaluate",
+    "corpus",
 ]
 
 

@@ -11,10 +11,11 @@ start_seconds, since the result file's frame 0 is the first generated frame.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from lm2d.errors import LM2DError, warn
 from lm2d.features import FPS, extract_features
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
 from lm2d.model.longform import generate_long
+from lm2d.model.sampling import Cancelled
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
@@ -36,14 +38,6 @@ RESULT_SUFFIXES = (".npz", ".bvh")
 
 ProgressCallback = Callable[[str, float], None]
 StopCallback = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class SegmentSpec:
-    """A timed lyric line given directly (the add-on's text strips) instead of a file."""
-    start: float
-    end: float
-    text: str
 
 
 def max_audio_seconds() -> float:
@@ -157,12 +151,13 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
 
     sampling_progress = lambda fraction: report("sampling", fraction)  # noqa: E731
     report("sampling", 0.0)
-    if edit is None:
-        motion = sample_motion(loaded, music.features[first:first + count], tokens, settings,
-                               sampling_progress, should_stop)
-    else:
-        motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
-                             sampling_progress, should_stop)
+    with stoppable(loaded.model, should_stop):
+        if edit is None:
+            motion = sample_motion(loaded, music.features[first:first + count], tokens, settings,
+                                   sampling_progress, should_stop)
+        else:
+            motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
+                                 sampling_progress, should_stop)
     lines = [] if song_lyrics is None else lyric_lines_in(song_lyrics, first / FPS, motion.duration)
     return motion, lines
 
@@ -272,6 +267,26 @@ def sample_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens,
                          on_progress=on_step, should_stop=should_stop, max_batch=MAX_BATCH)
 
 
+@contextlib.contextmanager
+def stoppable(model, should_stop: StopCallback | None) -> Iterator[None]:
+    """Check should_stop before every network call, not only between sampling steps: one step on
+    a long song is many calls (guidance branches x chunks of MAX_BATCH windows), and a cancel
+    should not wait for all of them."""
+    if should_stop is None:
+        yield
+        return
+
+    def check(module, inputs) -> None:
+        if should_stop():
+            raise Cancelled()
+
+    handle = model.register_forward_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def edit_length(edit, motion_frames: int) -> int:
     return motion_frames + edit.continue_frames
 
@@ -285,7 +300,10 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, m
     from lm2d.distill.sampler import BLEND_FRAMES, Kept, edit_motion as inpaint, joint_indices
 
     frames = motion.n_frames
-    kept_frames = np.arange(edit_length(edit, frames)) < frames
+    # Whole frames are kept around a regenerated range and before a continuation; an edit that
+    # only keeps joints regenerates every frame's other joints.
+    frame_edit = edit.regenerate is not None or edit.continue_frames > 0
+    kept_frames = (np.arange(edit_length(edit, frames)) < frames) & frame_edit
     if edit.regenerate is not None:
         first, end = edit.regenerate
         if end > frames:

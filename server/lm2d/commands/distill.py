@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the diffusion model: a training run directory or a checkpoint")
     parser.add_argument("--data", type=Path, required=True, help="dataset directory (docs/DATASET.md)")
     parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoint/, metrics.csv")
-    parser.add_argument("--config", type=Path, help="distillation config JSON (configs/distill.json; "
-                                                    "default: the built-in settings, docs/DISTILLATION.md)")
+    parser.add_argument("--config", type=Path,
+                        help="distillation config JSON (docs/DISTILLATION.md; default: the built-in settings)")
     parser.add_argument("--steps", type=_positive, help="training steps (overrides the config)")
     parser.add_argument("--batch-size", type=_positive, help="windows per step and device (overrides the config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

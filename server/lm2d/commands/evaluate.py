@@ -69,15 +69,16 @@ def run(args: argparse.Namespace) -> int:
         text_vectors = encode_texts(texts, lambda lines: [e.sentence for e in encoder.encode_lines(lines)])
 
     sets = [ev.MotionSet(ev.GROUND_TRUTH, "", None, [s.joints for s in songs])]
-    for path in args.checkpoints:
+    names = unique_names([ev.checkpoint_label(path) for path in args.checkpoints])
+    for path, name in zip(args.checkpoints, names):
         loaded = load_checkpoint(path, args.device)
-        for model_run in ev.runs_for_checkpoint(path, loaded.kind, args.ddim_steps, args.steps):
+        for model_run in ev.runs_for_checkpoint(path, loaded.kind, args.ddim_steps, args.steps, name):
             say(f"evaluate: generating with {model_run.label}")
             motion_set = ev.generate_set(model_run, loaded, songs, args.seed,
                                          on_song=lambda song: say(f"  {song}"))
             sets.append(motion_set)
             if args.save_motions:
-                save_motions(args.out / "motions" / ev._file_safe(model_run.label), songs, motion_set)
+                save_motions(args.out / "motions" / ev.file_safe_name(model_run.label), songs, motion_set)
 
     evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed)
     title = f"Evaluation on {args.data.name}/{args.split}"
@@ -87,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
         print(note)
     say(f"evaluate: wrote {len(written)} files under {args.out}")
     return 0
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Table labels must differ: a repeated name gets #2, #3, ..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 def text_encoder_tag(encoder) -> str:

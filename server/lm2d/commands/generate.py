@@ -31,9 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lm2d.pipeline import check_output_path, generate_dance, load_model, write_result
+    from lm2d.audio import validate_audio_file
+    from lm2d.pipeline import check_output_path, generate_dance, load_model, max_audio_seconds, write_result
 
-    output = check_output_path(args.output)  # before minutes of work, not after
+    # The user's own files first, and before minutes of work rather than after.
+    output = check_output_path(args.output)
+    validate_audio_file(args.audio, max_audio_seconds())
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
     # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.

@@ -22,7 +22,7 @@ import numpy as np
 
 from lm2d.corpus import poses as P
 from lm2d.corpus.gestures import GESTURE_BY_NAME, GestureEvent, gesture_events, perform
-from lm2d.corpus.rig import HOME, DancePlan, UpperPose, render, step_turn
+from lm2d.corpus.rig import HOME, STANDING, DancePlan, UpperPose, render, step_turn
 from lm2d.errors import LM2DError, warn
 from lm2d.lyrics import Lyrics
 from lm2d.motion.representation import FPS, Motion
@@ -50,7 +50,7 @@ class LegBeat:
     moves: tuple[FootMove, ...] = ()
     weight: float = 0.5       # 0: body over the left foot .. 1: over the right
     drop: float = 1.0         # knee bend on the beat, as a fraction of the bounce depth
-    rise: float = 0.0         # knee bend on the half beat
+    rise: float | None = 0.0  # knee bend on the half beat (None: glide to the next beat's)
     twist: float = 0.0        # hips turned left (degrees)
 
 
@@ -78,8 +78,9 @@ def _swing(side, kind, left=0.0, forward=0.0):
 
 
 LEG_PATTERNS: dict[str, LegPattern] = {pattern.name: pattern for pattern in (
-    LegPattern("bounce", (LegBeat((_step("L"), _step("R")), 0.5, 1.0), LegBeat((), 0.5, 1.0)), 0.2),
-    LegPattern("sway", (LegBeat((_step("L", 0.1),), 0.25, 0.6, 0.2), LegBeat((_step("R", -0.1),), 0.75, 0.6, 0.2)), 0.0),
+    LegPattern("bounce", (LegBeat((_step("L"),), 0.5, 1.0), LegBeat((_step("R"),), 0.5, 1.0)), 0.2),
+    # A pendulum: highest over each foot on the beat, lowest passing the middle.
+    LegPattern("sway", (LegBeat((_step("L", 0.1),), 0.25, 0.2, 0.6), LegBeat((_step("R", -0.1),), 0.75, 0.2, 0.6)), 0.0),
     # Hips centred over the feet: they travel the same distance on every beat.
     LegPattern("step_touch", (
         LegBeat((_step("R", -0.2),), 0.5, 1.0),
@@ -87,7 +88,7 @@ LEG_PATTERNS: dict[str, LegPattern] = {pattern.name: pattern for pattern in (
         LegBeat((_step("L", 0.2),), 0.5, 1.0),
         LegBeat((_step("R", 0.2),), 0.5, 0.5)), 0.3),
     LegPattern("rock", (
-        LegBeat((_step("L", 0.0, 0.22), _step("R")), 0.3, 1.0, 0.0, 10.0),
+        LegBeat((_step("L", 0.0, 0.22),), 0.3, 1.0, 0.0, 10.0),
         LegBeat((_step("L"),), 0.5, 0.4),
         LegBeat((_step("R", 0.0, 0.22),), 0.7, 1.0, 0.0, -10.0),
         LegBeat((_step("R"),), 0.5, 0.4)), 0.4),
@@ -102,20 +103,21 @@ LEG_PATTERNS: dict[str, LegPattern] = {pattern.name: pattern for pattern in (
         LegBeat((), 0.5, 1.0),
         LegBeat((_swing("L", "kick", 0.0, 0.35),), 0.85, 0.3),
         LegBeat((), 0.5, 1.0)), 0.8),
+    # Waltz rise and fall: down on one, rising through two and three.
     LegPattern("box", (
-        LegBeat((_step("L", 0.0, 0.25),), 0.3, 1.0),
-        LegBeat((_step("R", -0.2, 0.25),), 0.7, 0.0),
-        LegBeat((_step("L", -0.2, 0.25),), 0.4, 0.0),
-        LegBeat((_step("R", -0.2),), 0.7, 1.0),
-        LegBeat((_step("L"),), 0.3, 0.0),
-        LegBeat((_step("R"),), 0.5, 0.0)), 0.3),
+        LegBeat((_step("L", 0.0, 0.25),), 0.3, 1.0, None),
+        LegBeat((_step("R", -0.2, 0.25),), 0.7, 0.5, None),
+        LegBeat((_step("L", -0.2, 0.25),), 0.4, 0.0, None),
+        LegBeat((_step("R", -0.2),), 0.7, 1.0, None),
+        LegBeat((_step("L"),), 0.3, 0.5, None),
+        LegBeat((_step("R"),), 0.5, 0.0, None)), 0.3),
     LegPattern("balance", (
-        LegBeat((_step("L", 0.2),), 0.3, 1.0),
-        LegBeat((_step("R", 0.2),), 0.6, 0.0),
-        LegBeat((_swing("L", "stamp", 0.2),), 0.4, 0.0),
-        LegBeat((_step("R", -0.2),), 0.7, 1.0),
-        LegBeat((_step("L", -0.2),), 0.4, 0.0),
-        LegBeat((_swing("R", "stamp", -0.2),), 0.6, 0.0)), 0.3),
+        LegBeat((_step("L", 0.2),), 0.3, 1.0, None),
+        LegBeat((_step("R", 0.2),), 0.6, 0.5, None),
+        LegBeat((_swing("L", "stamp", 0.2),), 0.4, 0.0, None),
+        LegBeat((_step("R", -0.2),), 0.7, 1.0, None),
+        LegBeat((_step("L", -0.2),), 0.4, 0.5, None),
+        LegBeat((_swing("R", "stamp", -0.2),), 0.6, 0.0, None)), 0.3),
     LegPattern("turn", tuple(LegBeat() for _ in range(4)), 0.7, turn=True),
 )}
 
@@ -225,10 +227,8 @@ class _Choreographer:
         self.energy = energy
         self.style = style
         self.rng = np.random.default_rng([seed, 5003])
-        periods = np.diff(beats)
-        self.period = float(np.median(periods))
-        self.half_time = 60.0 / self.period > FAST_TEMPO
-        self.every = 2 if self.half_time else 1
+        self.period = float(np.median(np.diff(beats)))
+        self.every = 2 if 60.0 / self.period > FAST_TEMPO else 1     # legs step every `every` beats
         self.phrase_beats = 2 * beats_per_bar * self.every
         self.phrases = [self._pick_phrase(index) for index in range(len(beats) // self.phrase_beats + 1)]
         self.plan = DancePlan()
@@ -267,6 +267,8 @@ class _Choreographer:
                 index = int(np.searchsorted(self.beats, event.end + SETTLE))
                 continue
             index = self._legs_on_beat(index)
+        for event in whole_body:       # lyrics past the last tracked beat
+            perform(self.plan, event, self.beats)
         for event in events:
             if not GESTURE_BY_NAME[event.gesture].whole_body:
                 perform(self.plan, event, self.beats)
@@ -277,11 +279,11 @@ class _Choreographer:
         start = max(0.0, self.beats[0] - self.period)
         self.plan.upper.key(0.0, relaxed)
         self.plan.upper.key(start, relaxed)
-        self.plan.pelvis.key(0.0, self.plan.pelvis.initial)
-        self.plan.pelvis.key(start, self.plan.pelvis.initial)
+        self.plan.pelvis.key(0.0, STANDING)
+        self.plan.pelvis.key(start, STANDING)
         end = self.beats[-1] + self.period
         self.plan.upper.key(end, relaxed)
-        self.plan.pelvis.key(end, self.plan.pelvis.initial)
+        self.plan.pelvis.key(end, STANDING)
 
     def _arms(self) -> None:
         for index, time in enumerate(self.beats):
@@ -316,7 +318,9 @@ class _Choreographer:
         twist = np.radians(beat.twist) * amplitude
         half = time + 0.5 * (self.beats[index + 1] - time if index + 1 < len(self.beats) else self.period)
         self.plan.pelvis.key(time, [weight, depth * beat.drop, twist, 0.05 * beat.drop * energy, 0.0])
-        self.plan.pelvis.key(half, [weight, depth * beat.rise, twist, 0.0, 0.0])
+        # The half beat keys only the knees, so the weight shift flows from beat to beat.
+        if beat.rise is not None:
+            self.plan.pelvis.key(half, [np.nan, depth * beat.rise, np.nan, 0.0, np.nan])
         return index + 1
 
     def _foot(self, move: FootMove, previous: float, time: float, amplitude: float, energy: float) -> None:
@@ -329,6 +333,6 @@ class _Choreographer:
                               height=0.05 + 0.05 * energy)
             return
         half = min(0.45 * interval, 0.3)
-        height = {"kick": 0.3, "lift": 0.28, "tap": 0.02, "stamp": 0.06}[move.kind] * (0.5 + 0.5 * amplitude)
+        height = {"kick": 0.3, "lift": 0.28, "tap": 0.05, "stamp": 0.06}[move.kind] * (0.5 + 0.5 * amplitude)
         self.plan.swing_and_return(move.side, target, height, time - half, time + half,
                                    toe_point=0.6 if move.kind == "kick" else 0.35)

@@ -77,8 +77,8 @@ def keyword_of(word: str) -> str | None:
 def _stems(token: str) -> list[str]:
     stems = [token, IRREGULAR.get(token, "")]
     for suffix in SUFFIXES:
-        if token.endswith(suffix) and len(token) > len(suffix) + 1:
-            stem = token[: -len(suffix)]
+        stem = token[: -len(suffix)]
+        if token.endswith(suffix) and len(stem) >= 3:     # "his" is not "hi" + s
             stems += [stem, stem + "e"]
             if len(stem) > 2 and stem[-1] == stem[-2]:     # spinning -> spinn -> spin
                 stems.append(stem[:-1])

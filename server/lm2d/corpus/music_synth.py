@@ -130,8 +130,14 @@ class SongSpec:
             raise LM2DError(f"tempo {self.tempo} BPM is outside 40..240")
         if self.mode not in SCALES:
             raise LM2DError(f"unknown mode {self.mode!r}; choose major or minor")
-        if self.seconds < LEAD_IN + TAIL + 4 * 60.0 / self.tempo * METERS[self.meter].beats_per_bar:
-            raise LM2DError(f"{self.seconds} s is too short for a song: it needs at least four bars")
+        if self.seconds < minimum_seconds(self.meter, self.tempo):
+            raise LM2DError(f"{self.seconds} s is too short for a song at {self.tempo} BPM: it needs "
+                            f"{minimum_seconds(self.meter, self.tempo):.1f} s for four bars")
+
+
+def minimum_seconds(meter: str, tempo: float) -> float:
+    """The shortest song: four bars plus the lead-in and the tail."""
+    return LEAD_IN + TAIL + 4 * 60.0 / tempo * METERS[meter].beats_per_bar + 1e-6
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,8 @@ class SongPlan:
 
 
 def random_spec(seed: int, seconds: float, style: str | None = None) -> SongSpec:
-    """A varied song spec drawn deterministically from seed (style, meter, tempo, key, mode)."""
+    """A varied song spec drawn deterministically from seed (style, meter, tempo, key, mode);
+    `seconds` is raised to four bars when the drawn tempo needs more."""
     rng = np.random.default_rng([seed, 7001])
     style_name = style or str(rng.choice(sorted(STYLES)))
     chosen = STYLES[style_name]
@@ -201,7 +208,8 @@ def random_spec(seed: int, seconds: float, style: str | None = None) -> SongSpec
     low, high = chosen.tempo_range
     tempo = float(np.round(rng.uniform(low, high) * 2) / 2)
     mode = "minor" if rng.random() < (0.6 if style_name in ("ballad", "hiphop") else 0.3) else "major"
-    return SongSpec(style=style_name, meter=meter, tempo=tempo, seconds=float(seconds),
+    return SongSpec(style=style_name, meter=meter, tempo=tempo,
+                    seconds=max(float(seconds), minimum_seconds(meter, tempo)),
                     key=int(rng.integers(55, 65)), mode=mode, seed=int(seed))
 
 

@@ -6,13 +6,13 @@ Reach (upper arm + forearm) is about 0.52 m.
 """
 from __future__ import annotations
 
-from lm2d.corpus.rig import ArmShape, UpperPose
+from lm2d.corpus.rig import HANGING_ARM, ArmShape, UpperPose
 
 ELBOW_BACK = (0.3, -1.0, -0.4)
 ELBOW_DOWN = (0.4, -0.3, -1.0)
 ELBOW_OUT = (1.0, 0.0, -0.2)
 
-HANG = ArmShape((0.05, 0.05, -0.50))
+HANG = HANGING_ARM
 HANG_FORWARD = ArmShape((0.06, 0.2, -0.45))
 HANG_BACK = ArmShape((0.07, -0.14, -0.47))
 FIST_LOW = ArmShape((0.0, 0.26, -0.24), ELBOW_DOWN)          # elbow bent 90, forearm forward

@@ -53,19 +53,14 @@ STAND_HEIGHT = ANKLE_HEIGHT + float(np.mean([-REST[LEG[s][0]][2] + LEG_REACH * (
 # Rest ankle positions on the floor (left, back): the dancer's natural stance.
 HOME = {s: REST[LEG[s][2]][:2].copy() for s in SIDES}
 GRAVITY = 9.81
+# Fraction of a swing at each end in which the foot only moves vertically.
+LIFT_FIRST = 0.2
 
 
 def smoothstep(s: np.ndarray) -> np.ndarray:
     """Ease in and out: 0 -> 1 with zero slope at both ends."""
     s = np.clip(s, 0.0, 1.0)
     return s * s * (3.0 - 2.0 * s)
-
-
-def yaw_matrix(yaw: np.ndarray) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    out = np.zeros(np.shape(yaw) + (3, 3))
-    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1], out[..., 2, 2] = c, -s, s, c, 1.0
-    return out
 
 
 def rotvec_matrix(rotvec: np.ndarray) -> np.ndarray:
@@ -91,7 +86,8 @@ def rotate_xy(yaw: float | np.ndarray, xy: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- keyed tracks
 
 class KeyTrack:
-    """Vector-valued keys at times, sampled with smoothstep easing between neighbours."""
+    """Vector-valued keys at times, sampled with smoothstep easing between neighbours. Each
+    channel is keyed on its own: a NaN in a key leaves that channel to its other keys."""
 
     def __init__(self, initial: np.ndarray):
         self.initial = np.asarray(initial, dtype=np.float64)
@@ -102,25 +98,33 @@ class KeyTrack:
         value = np.asarray(value, dtype=np.float64)
         for index, existing in enumerate(self.times):
             if abs(existing - time) < 1e-6:
-                self.values[index] = value
+                self.values[index] = np.where(np.isnan(value), self.values[index], value)
                 return
         self.times.append(float(time))
         self.values.append(value)
 
     def sample(self, times: np.ndarray) -> np.ndarray:
         times = np.asarray(times, dtype=np.float64)
+        out = np.broadcast_to(self.initial, times.shape + self.initial.shape).copy()
         if not self.times:
-            return np.broadcast_to(self.initial, times.shape + self.initial.shape).copy()
+            return out
         order = np.argsort(self.times, kind="stable")
-        key_times = np.asarray(self.times)[order]
-        key_values = np.stack(self.values)[order]
-        right = np.clip(np.searchsorted(key_times, times, side="right"), 1, len(key_times) - 1)
-        left = right - 1
-        if len(key_times) == 1:
-            return np.broadcast_to(key_values[0], times.shape + key_values.shape[1:]).copy()
-        span = np.maximum(key_times[right] - key_times[left], 1e-9)
-        weight = smoothstep((times - key_times[left]) / span)
-        return key_values[left] + weight[..., None] * (key_values[right] - key_values[left])
+        all_times = np.asarray(self.times)[order]
+        all_values = np.stack(self.values)[order]
+        for channel in range(all_values.shape[1]):
+            keyed = ~np.isnan(all_values[:, channel])
+            key_times, key_values = all_times[keyed], all_values[keyed, channel]
+            if len(key_times) == 0:
+                continue
+            if len(key_times) == 1:
+                out[..., channel] = key_values[0]
+                continue
+            right = np.clip(np.searchsorted(key_times, times, side="right"), 1, len(key_times) - 1)
+            left = right - 1
+            span = np.maximum(key_times[right] - key_times[left], 1e-9)
+            weight = smoothstep((times - key_times[left]) / span)
+            out[..., channel] = key_values[left] + weight * (key_values[right] - key_values[left])
+        return out
 
     def value_at(self, time: float) -> np.ndarray:
         return self.sample(np.array([time]))[0]
@@ -145,12 +149,6 @@ class ArmShape:
         wrist = np.radians(self.wrist) * (1.0, out, out)   # a mirror flips y and z rotations
         return np.concatenate([target, pole, wrist])
 
-    def mixed(self, other: "ArmShape", amount: float) -> "ArmShape":
-        """This shape moved `amount` of the way to `other` (for smaller, calmer versions)."""
-        blend = lambda a, b: tuple(float(x + amount * (y - x)) for x, y in zip(a, b))
-        return ArmShape(blend(self.target, other.target), blend(self.pole, other.pole),
-                        blend(self.wrist, other.wrist))
-
 
 @dataclass(frozen=True)
 class UpperPose:
@@ -170,11 +168,12 @@ class UpperPose:
                                np.radians(self.spine), np.radians(self.head)])
 
 
-UPPER_DIM = 23
+# Where each part sits in UpperPose.vector().
 LEFT_ARM_SLICE, RIGHT_ARM_SLICE, SPINE_SLICE, HEAD_SLICE = slice(0, 9), slice(9, 18), slice(18, 21), slice(21, 23)
+HANGING_ARM = ArmShape((0.05, 0.05, -0.5))
 # Pelvis channels: weight (0 over the left foot .. 1 over the right), knee drop (m),
 # twist (rad, left positive), forward lean (rad), forward shift of the hips (m).
-PELVIS_DIM = 5
+STANDING = np.array([0.5, 0.0, 0.0, 0.0, 0.0])
 
 
 @dataclass(frozen=True)
@@ -195,20 +194,14 @@ class Step:
 class DancePlan:
     """Everything the renderer needs, built up in time order by the choreographer and gestures."""
     steps: dict[str, list[Step]] = field(default_factory=lambda: {"L": [], "R": []})
-    pelvis: KeyTrack = field(default_factory=lambda: KeyTrack(np.array([0.5, 0.0, 0.0, 0.0, 0.0])))
+    pelvis: KeyTrack = field(default_factory=lambda: KeyTrack(STANDING))
     facing: KeyTrack = field(default_factory=lambda: KeyTrack(np.zeros(1)))
-    upper: KeyTrack | None = None
-    gesture_upper: KeyTrack | None = None
+    upper: KeyTrack = field(default_factory=lambda: KeyTrack(UpperPose(HANGING_ARM, HANGING_ARM).vector()))
+    gesture_upper: KeyTrack = field(default_factory=lambda: KeyTrack(UpperPose(HANGING_ARM, HANGING_ARM).vector()))
     gesture_weights: list[tuple[float, float, float, tuple[float, float, float]]] = field(default_factory=list)
     airborne: list[tuple[float, float]] = field(default_factory=list)
     center: np.ndarray = field(default_factory=lambda: np.zeros(2))
     heading: float = 0.0          # the facing the dance has reached (advanced by turns)
-
-    def __post_init__(self):
-        rest_pose = UpperPose(ArmShape((0.05, 0.05, -0.5))
-                              , ArmShape((0.05, 0.05, -0.5))).vector()
-        self.upper = self.upper or KeyTrack(rest_pose)
-        self.gesture_upper = self.gesture_upper or KeyTrack(rest_pose)
 
     # --- feet
     def foot_at(self, side: str, time: float) -> tuple[np.ndarray, float]:
@@ -221,14 +214,18 @@ class DancePlan:
     def last_land(self, side: str) -> float:
         return self.steps[side][-1].land if self.steps[side] else -np.inf
 
-    def stage_to_world(self, xy_stage: np.ndarray, heading: float | None = None) -> np.ndarray:
+    def stage_to_world(self, xy_stage: np.ndarray) -> np.ndarray:
         """A point given in the dancer's stage frame (left, back) at the current heading."""
-        return self.center + rotate_xy(self.heading if heading is None else heading, xy_stage)
+        return self.center + rotate_xy(self.heading, xy_stage)
 
-    def add_step(self, side: str, step: Step) -> None:
-        """Adds a step; its lift is pushed after the foot's previous landing (a foot is in one
-        swing at a time), and it is dropped when that leaves no time to swing."""
+    def add_step(self, side: str, step: Step, flight: bool = False) -> None:
+        """Adds a step. Its lift waits for the foot's previous landing (one swing at a time) and,
+        unless `flight` (a jump), for the other foot to be down, so one foot always carries the
+        body; a step left with no time to swing is dropped."""
         lift = max(step.lift, self.last_land(side) + 1.0 / FPS)
+        if not flight:
+            other = "R" if side == "L" else "L"
+            lift = max([lift] + [s.land for s in self.steps[other] if s.lift < step.land and s.land > lift])
         if step.land - lift < 2.0 / FPS:
             return
         self.steps[side].append(Step(lift, step.land, tuple(np.asarray(step.xy, float)), float(step.yaw),
@@ -262,7 +259,7 @@ def step_turn(plan: DancePlan, start: float, end: float, turns: float = 1.0,
     pivots, so nothing skates."""
     n_steps = max(4, int(round((end - start) / step_seconds)))
     total = 2 * np.pi * turns
-    first_side = "R" if turns > 0 else "L"   # lead with the foot on the side of the turn
+    first_side = "L" if turns > 0 else "R"   # a positive (leftward) turn opens with the left foot
     edges = np.linspace(start, end, n_steps + 1)
     start_heading = plan.heading
     plan.facing.key(start, [start_heading])
@@ -291,7 +288,7 @@ def jump(plan: DancePlan, takeoff: float, air_time: float, crouch: float = 0.16)
     for side in SIDES:
         here, yaw = plan.foot_at(side, takeoff)
         # Feet tuck up under the body in the air (on top of the body's own arc).
-        plan.add_step(side, Step(takeoff, land, tuple(here), yaw, height=0.12, toe_point=0.5))
+        plan.add_step(side, Step(takeoff, land, tuple(here), yaw, height=0.12, toe_point=0.5), flight=True)
     base = plan.pelvis.value_at(takeoff - prep)
     plan.pelvis.key(takeoff - prep, base)
     plan.pelvis.key(takeoff - 0.02, [0.5, crouch, 0.0, 0.25, 0.0])
@@ -346,7 +343,7 @@ def _global_transforms(local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray,
 
 def _render_feet(plan: DancePlan, times: np.ndarray, side: str):
     """Per frame: ankle xy, height above the plant, yaw, toe point (rad) of one foot."""
-    start_xy, start_yaw = plan.center + rotate_xy(0.0, HOME[side]), 0.0
+    start_xy, start_yaw = plan.center + HOME[side], 0.0
     xy = np.broadcast_to(start_xy, (len(times), 2)).copy()
     yaw = np.full(len(times), start_yaw)
     height = np.zeros(len(times))
@@ -355,12 +352,15 @@ def _render_feet(plan: DancePlan, times: np.ndarray, side: str):
     for step in sorted(plan.steps[side], key=lambda s: s.lift):
         swing = (times >= step.lift) & (times < step.land)
         s = (times[swing] - step.lift) / (step.land - step.lift)
-        ease, bump = smoothstep(s)[:, None], np.sin(np.pi * s) ** 2
+        # The foot rises before it travels and is set down from above: nothing slides on the floor.
+        travel = np.clip((s - LIFT_FIRST) / (1.0 - 2 * LIFT_FIRST), 0.0, 1.0)
+        ease = smoothstep(travel)[:, None]
         target_xy = np.asarray(step.xy)
-        xy[swing] = previous_xy + ease * (target_xy - previous_xy) + bump[:, None] * np.asarray(step.apex)
+        xy[swing] = (previous_xy + ease * (target_xy - previous_xy)
+                     + (np.sin(np.pi * travel) ** 2)[:, None] * np.asarray(step.apex))
         yaw[swing] = previous_yaw + ease[:, 0] * (step.yaw - previous_yaw)
-        height[swing] = step.height * bump
-        point[swing] = step.toe_point * np.sin(np.pi * s)
+        height[swing] = step.height * np.sin(np.pi * s) ** 2
+        point[swing] = step.toe_point * np.sin(np.pi * travel) ** 2
         after = times >= step.land
         xy[after], yaw[after] = target_xy, step.yaw
         previous_xy, previous_yaw = target_xy, step.yaw
@@ -389,17 +389,17 @@ def _overlay_weights(plan: DancePlan, times: np.ndarray) -> np.ndarray:
     return weights
 
 
-def _upper_locals(pose: np.ndarray, pelvis_rot: np.ndarray, pelvis_pos: np.ndarray,
-                  local: np.ndarray) -> np.ndarray:
-    """Local rotations of spine, neck, head and arms for per-frame UpperPose vectors (T, 23)."""
-    local = local.copy()
+def _upper_locals(pose: np.ndarray, pelvis_pos: np.ndarray, pelvis_rot: np.ndarray) -> np.ndarray:
+    """Local rotations (T, 24, 3, 3) of the pelvis, spine, neck, head and arms for per-frame
+    UpperPose vectors (T, 23); the legs are left at rest."""
+    local = np.broadcast_to(np.eye(3), (len(pose), NUM_JOINTS, 3, 3)).copy()
+    local[:, 0] = pelvis_rot
     spine = pose[:, SPINE_SLICE] / len(SPINE)
     for joint in SPINE:
         local[:, joint] = euler_xyz(spine[:, 0], spine[:, 1], spine[:, 2])
     nod, turn = pose[:, HEAD_SLICE].T
     local[:, NECK] = euler_xyz(0.4 * nod, np.zeros_like(nod), 0.4 * turn)
     local[:, HEAD] = euler_xyz(0.6 * nod, np.zeros_like(nod), 0.6 * turn)
-    local[:, 0] = pelvis_rot
     globals_, positions = _global_transforms(local, pelvis_pos)
     chest = globals_[:, SPINE[-1]]
     for side, part in (("L", LEFT_ARM_SLICE), ("R", RIGHT_ARM_SLICE)):
@@ -410,8 +410,7 @@ def _upper_locals(pose: np.ndarray, pelvis_rot: np.ndarray, pelvis_pos: np.ndarr
         g_shoulder, g_elbow, _ = two_bone_ik(
             positions[:, shoulder], target, pole, UPPER_ARM[side], FOREARM[side],
             REST[elbow] - REST[shoulder], REST[wrist] - REST[elbow], np.array([0.0, 1.0, 0.0]))
-        g_collar = globals_[:, collar]
-        local[:, shoulder] = np.swapaxes(g_collar, -1, -2) @ g_shoulder
+        local[:, shoulder] = np.swapaxes(globals_[:, collar], -1, -2) @ g_shoulder
         local[:, elbow] = np.swapaxes(g_shoulder, -1, -2) @ g_elbow
         local[:, wrist] = rotvec_matrix(values[:, 6:9])
     return local
@@ -430,54 +429,68 @@ def render(plan: DancePlan, n_frames: int, fps: float = FPS) -> tuple[Motion, np
     times = np.arange(n_frames) / fps
     feet = {side: _render_feet(plan, times, side) for side in SIDES}
     air, airborne = _airborne_height(plan, times)
-    weight, drop, twist, lean, shift = plan.pelvis.sample(times).T
-    facing = plan.facing.sample(times)[:, 0]
-
-    # Pelvis: over the weighted feet, turned with the dance, rolled towards the free leg.
-    pelvis = np.zeros((n_frames, 3))
-    pelvis[:, :2] = ((1 - weight)[:, None] * feet["L"][0] + weight[:, None] * feet["R"][0]
-                     + rotate_xy(facing, np.stack([np.zeros(n_frames), -shift], -1)))
-    roll = 0.12 * (weight - 0.5)
-    pelvis_rot = euler_xyz(lean, roll, facing + twist)
-    pelvis[:, 2] = STAND_HEIGHT - drop + air
-
-    # Ankle targets: planted feet flat with the toe joint on the floor.
-    ankles, foot_rots = {}, {}
-    for side in SIDES:
-        xy, lift, yaw, point = feet[side]
-        foot_rots[side] = euler_xyz(point, np.zeros(n_frames), yaw)
-        ankles[side] = np.concatenate([xy, (ANKLE_HEIGHT + lift + air)[:, None]], axis=1)
+    ankles, foot_rots = _ankle_targets(feet, air)
+    pelvis, pelvis_rot, roll = _pelvis(plan, times, feet, air)
     pelvis[:, 2] = np.minimum(pelvis[:, 2], _highest_reachable_pelvis(pelvis, pelvis_rot, ankles))
-
-    local = np.broadcast_to(np.eye(3), (n_frames, NUM_JOINTS, 3, 3)).copy()
-    local[:, 0] = pelvis_rot
-    # Counter the pelvis roll in the lower spine so the chest stays level.
-    base_pose = plan.upper.sample(times)
-    base_pose[:, SPINE_SLICE.start + 1] -= roll
-    upper = _upper_locals(base_pose, pelvis_rot, pelvis, local)
-    limb_weights = _overlay_weights(plan, times)
-    if limb_weights.any():
-        gesture_pose = plan.gesture_upper.sample(times)
-        gesture_pose[:, SPINE_SLICE.start + 1] -= roll
-        gesture = _upper_locals(gesture_pose, pelvis_rot, pelvis, local)
-        groups = (list(ARM["L"]), list(ARM["R"]), [*SPINE, NECK, HEAD])
-        for group, limb_weight in zip(groups, limb_weights.T):
-            upper[:, group] = _slerp_joints(upper[:, group], gesture[:, group], limb_weight)
-    local = upper
-
+    local = _upper_body(plan, times, pelvis, pelvis_rot, roll)
     for side in SIDES:
         hip, knee, ankle, _ = LEG[side]
         hip_pos = pelvis + np.einsum("tij,j->ti", pelvis_rot, REST[hip])
-        forward = np.einsum("tij,j->ti", foot_rots[side], np.array([0.0, -1.0, 0.0]))
+        forward = np.einsum("tij,j->ti", foot_rots[side], np.array([0.0, -1.0, 0.0]))   # knees over toes
         g_hip, g_knee, _ = two_bone_ik(hip_pos, ankles[side], forward, THIGH[side], SHIN[side],
                                        REST[knee] - REST[hip], REST[ankle] - REST[knee],
                                        np.array([0.0, -1.0, 0.0]))
         local[:, hip] = np.swapaxes(pelvis_rot, -1, -2) @ g_hip
         local[:, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
         local[:, ankle] = np.swapaxes(g_knee, -1, -2) @ foot_rots[side]
-
     motion = Motion(pelvis.astype(np.float32), local.astype(np.float32), fps)
     return ground(motion, airborne), airborne
+
+
+def _ankle_targets(feet: dict, air: np.ndarray) -> tuple[dict, dict]:
+    """Per side: ankle positions (T, 3) and foot rotations (T, 3, 3). A planted foot is flat
+    with its toe joint on the floor."""
+    ankles, foot_rots = {}, {}
+    for side in SIDES:
+        xy, lift, yaw, point = feet[side]
+        foot_rots[side] = euler_xyz(point, np.zeros_like(point), yaw)
+        # Pointing the toes swings them down about the ankle: raise the ankle so they clear the floor.
+        toe = TOE_FROM_ANKLE[side]
+        toe_drop = np.maximum(0.0, -(toe[1] * np.sin(point) + toe[2] * np.cos(point)) + toe[2])
+        ankles[side] = np.concatenate([xy, (ANKLE_HEIGHT + lift + toe_drop + air)[:, None]], axis=1)
+    return ankles, foot_rots
+
+
+def _pelvis(plan: DancePlan, times: np.ndarray, feet: dict, air: np.ndarray):
+    """Pelvis position over the weighted feet, turned with the dance and rolled down towards
+    the free leg; returns (positions, rotations, roll angles)."""
+    weight, drop, twist, lean, shift = plan.pelvis.sample(times).T
+    facing = plan.facing.sample(times)[:, 0]
+    position = np.zeros((len(times), 3))
+    position[:, :2] = ((1 - weight)[:, None] * feet["L"][0] + weight[:, None] * feet["R"][0]
+                       + rotate_xy(facing, np.stack([np.zeros_like(shift), -shift], -1)))
+    position[:, 2] = STAND_HEIGHT - drop + air
+    roll = 0.12 * (weight - 0.5)
+    return position, euler_xyz(lean, roll, facing + twist), roll
+
+
+def _upper_body(plan: DancePlan, times: np.ndarray, pelvis: np.ndarray, pelvis_rot: np.ndarray,
+                roll: np.ndarray) -> np.ndarray:
+    """Local rotations from the base upper-body track, with gestures slerped over it per limb.
+    The lower spine counters the pelvis roll so the chest stays level."""
+    def solve(track: KeyTrack) -> np.ndarray:
+        pose = track.sample(times)
+        pose[:, SPINE_SLICE.start + 1] -= roll
+        return _upper_locals(pose, pelvis, pelvis_rot)
+
+    local = solve(plan.upper)
+    limb_weights = _overlay_weights(plan, times)
+    if limb_weights.any():
+        gesture = solve(plan.gesture_upper)
+        groups = (list(ARM["L"]), list(ARM["R"]), [*SPINE, NECK, HEAD])
+        for group, limb_weight in zip(groups, limb_weights.T):
+            local[:, group] = _slerp_joints(local[:, group], gesture[:, group], limb_weight)
+    return local
 
 
 def _highest_reachable_pelvis(pelvis: np.ndarray, pelvis_rot: np.ndarray, ankles: dict) -> np.ndarray:

@@ -34,7 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion, evaluate_in_chunks
+from lm2d.model.diffusion import (Conditioning, EncodedConditioning, GaussianDiffusion, encode_in_chunks,
+                                  evaluate_in_chunks)
 
 DISTANCES = ("pseudo_huber", "l2")
 
@@ -48,7 +49,7 @@ class ConsistencyConfig:
     rho: float = 7.0
     n_scales: int = 18               # N, points of the Karras grid (Song et al.'s best for CD with L2)
     target_ema: float = 0.95         # μ of the target network θ⁻
-    distance: str = "pseudo_huber"   # "pseudo_huber" (Song & Dhariwal 2023) or "l2"
+    distance: str = "l2"             # "l2" (mean squared error) or "pseudo_huber" (Song & Dhariwal 2023)
     huber_c: float | None = None     # None: 0.00054·sqrt(values per window), as Song & Dhariwal
     music_weight: float = 2.0        # guidance baked into the teacher's ODE step (EDGE's w = 2)
     lyrics_weight: float = 2.0
@@ -137,30 +138,35 @@ def ddpm_input(x: Tensor, sigma: Tensor) -> Tensor:
 
 
 def x0_prediction(model: nn.Module, x: Tensor, sigma: Tensor | float, cond: Conditioning, to_step: SigmaToStep,
-                  drop_music: Tensor, drop_lyrics: Tensor, max_batch: int | None = None) -> Tensor:
-    """G(x, σ): the denoiser's unguided x0 prediction for x at noise level σ (per window)."""
+                  drop_music: Tensor, drop_lyrics: Tensor, max_batch: int | None = None,
+                  encoded: EncodedConditioning | None = None) -> Tensor:
+    """G(x, σ): the denoiser's unguided x0 prediction for x at noise level σ (per window).
+    encoded: the model's encode_conditions(cond), when the caller reuses it across evaluations."""
     sigma = _per_window(sigma, x)
     return evaluate_in_chunks(model, ddpm_input(x, sigma), to_step(sigma.flatten()), cond,
-                              drop_music, drop_lyrics, max_batch)
+                              drop_music, drop_lyrics, max_batch, encoded)
 
 
 def guided_x0(teacher: nn.Module, diffusion: GaussianDiffusion, x: Tensor, sigma: Tensor | float,
               cond: Conditioning, config: ConsistencyConfig, to_step: SigmaToStep,
-              max_batch: int | None = None) -> Tensor:
+              max_batch: int | None = None, encoded: EncodedConditioning | None = None) -> Tensor:
     """The teacher's classifier-free-guided x0 for x at noise level σ, with the config's weights."""
     sigma = _per_window(sigma, x)
     return diffusion.predict_x0(teacher, ddpm_input(x, sigma), to_step(sigma.flatten()), cond,
-                                config.music_weight, config.lyrics_weight, max_batch)
+                                config.music_weight, config.lyrics_weight, max_batch, encoded)
 
 
 def heun_step(teacher: nn.Module, diffusion: GaussianDiffusion, x: Tensor, sigma_from: Tensor | float,
               sigma_to: Tensor | float, cond: Conditioning, config: ConsistencyConfig, to_step: SigmaToStep,
-              max_batch: int | None = None) -> Tensor:
+              max_batch: int | None = None, encoded: EncodedConditioning | None = None) -> Tensor:
     """One Heun step of the guided probability-flow ODE dx/dσ = (x − x0(x, σ))/σ from σ_from to σ_to."""
     sigma_from, sigma_to = _per_window(sigma_from, x), _per_window(sigma_to, x)
-    slope = (x - guided_x0(teacher, diffusion, x, sigma_from, cond, config, to_step, max_batch)) / sigma_from
+    if encoded is None:   # both evaluations see the same conditions: encode them once
+        encoded = encode_in_chunks(teacher, cond, max_batch)
+    slope = (x - guided_x0(teacher, diffusion, x, sigma_from, cond, config, to_step, max_batch, encoded)) / sigma_from
     euler = x + (sigma_to - sigma_from) * slope
-    slope_end = (euler - guided_x0(teacher, diffusion, euler, sigma_to, cond, config, to_step, max_batch)) / sigma_to
+    slope_end = (euler - guided_x0(teacher, diffusion, euler, sigma_to, cond, config, to_step, max_batch,
+                                   encoded)) / sigma_to
     return x + (sigma_to - sigma_from) * (slope + slope_end) / 2
 
 
@@ -180,20 +186,20 @@ def condition_drops(model: nn.Module, cond: Conditioning) -> tuple[Tensor, Tenso
 
 
 def consistency_function(model: nn.Module, x: Tensor, sigma: Tensor | float, cond: Conditioning,
-                         config: ConsistencyConfig, to_step: SigmaToStep,
-                         max_batch: int | None = None) -> Tensor:
+                         config: ConsistencyConfig, to_step: SigmaToStep, max_batch: int | None = None,
+                         encoded: EncodedConditioning | None = None) -> Tensor:
     """f(x, σ) = c_skip·x + (σ − ε)/σ·(G − c_skip^EDM·x) (module docstring); f(x, ε) = x."""
     sigma = _per_window(sigma, x)
     drop_music, drop_lyrics = condition_drops(model, cond)
-    predicted = x0_prediction(model, x, sigma, cond, to_step, drop_music, drop_lyrics, max_batch)
+    predicted = x0_prediction(model, x, sigma, cond, to_step, drop_music, drop_lyrics, max_batch, encoded)
     c_skip, _ = boundary_scalings(sigma, config.sigma_min, config.sigma_data)
     c_skip_edm, _ = boundary_scalings(sigma, 0.0, config.sigma_data)
     return c_skip * x + (sigma - config.sigma_min) / sigma * (predicted - c_skip_edm * x)
 
 
 def consistency_distance(a: Tensor, b: Tensor, config: ConsistencyConfig) -> Tensor:
-    """Mean over windows of d(a, b): pseudo-Huber sqrt(|a−b|² + c²) − c over each whole window,
-    or the mean squared error (l2)."""
+    """d(a, b) averaged over windows: the mean squared error (l2), or pseudo-Huber
+    sqrt(|a−b|² + c²) − c of each whole window's difference."""
     difference = (a - b).flatten(1).float()
     if config.distance == "l2":
         return difference.square().mean()

@@ -181,7 +181,8 @@ class Distiller:
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         loss_sum, interval_steps, interval_start, last = 0.0, 0, time.perf_counter(), {"loss": float("nan")}
         for batch in loader:
-            last = self.train_step({name: value.to(self.ctx.device, non_blocking=True) for name, value in batch.items()})
+            batch = {name: value.to(self.ctx.device, non_blocking=True) for name, value in batch.items()}
+            last = self.train_step(batch)
             loss_sum, interval_steps = loss_sum + last["loss"], interval_steps + 1
             bar.update(1)
             if self.step % train.log_every == 0 or self.step == steps:

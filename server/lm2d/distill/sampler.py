@@ -30,15 +30,16 @@ from torch import Tensor, nn
 from lm2d.distill.consistency import ConsistencyConfig, SigmaToStep, consistency_function, step_sigmas
 from lm2d.errors import LM2DError
 from lm2d.model.checkpoint import LoadedModel
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion
+from lm2d.model.diffusion import Conditioning, GaussianDiffusion, encode_in_chunks
 from lm2d.model.longform import (check_music_features, generate_long, stitch_windows, tie_overlaps,
                                  window_conditioning, window_starts)
 from lm2d.model.sampling import Cancelled, Known, ddim_sample, evaluating, noise_source
-from lm2d.motion.representation import Motion
+from lm2d.motion.representation import FPS, Motion
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
 
-DDIM_STEPS = 50          # a diffusion checkpoint's default
+DDIM_STEPS = 50          # a diffusion checkpoint's default ...
+DDIM_GUIDANCE = 2.0      # ... and its guidance weight for music and lyrics (EDGE's w)
 BLEND_FRAMES = 15        # 0.5 s: regenerated frames pulled onto the kept motion at each seam
 LOWER_BODY = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
               "left_foot", "right_foot")
@@ -72,6 +73,7 @@ def consistency_sample(model: nn.Module, cond: Conditioning, steps: int | None =
 
     x = sigmas[0] * z
     with evaluating(model), torch.inference_mode(), autocast:
+        encoded = encode_in_chunks(model, cond, max_batch)   # the same for every step
         for index, sigma in enumerate(sigmas):
             if should_stop is not None and should_stop():
                 raise Cancelled()
@@ -81,7 +83,7 @@ def consistency_sample(model: nn.Module, cond: Conditioning, steps: int | None =
                     x = after_step(x)
             if known is not None:
                 x = torch.where(known.mask, known.values + sigma * noise(shape, device), x)
-            x = consistency_function(model, x, sigma, cond, schedule, to_step, max_batch).float()
+            x = consistency_function(model, x, sigma, cond, schedule, to_step, max_batch, encoded).float()
             if clip:
                 x = x.clamp(-1.0, 1.0)
             if on_step is not None:
@@ -148,7 +150,8 @@ def generate(loaded: LoadedModel, music_features: np.ndarray, song_tokens=None, 
     """A Motion of exactly len(music_features) frames (lm2d.model.generate_long with this
     checkpoint's sampler). steps: default the checkpoint's (consistency) or 50 (DDIM)."""
     return generate_long(network_for(loaded, compile), loaded.diffusion, loaded.normalizer, music_features,
-                         song_tokens, sampler=window_sampler(loaded), steps=steps or default_steps(loaded),
+                         song_tokens, sampler=window_sampler(loaded),
+                         steps=default_steps(loaded) if steps is None else steps,
                          seed=seed, on_progress=on_progress, should_stop=should_stop, max_batch=max_batch)
 
 
@@ -234,6 +237,8 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, song_tokens, mo
     new) by in-painting the windows that hold anything to regenerate, then restore the kept values
     exactly and blend the seams."""
     config = loaded.config
+    if motion.fps != FPS:
+        raise LM2DError(f"the motion is at {motion.fps:g} FPS; editing works at {FPS:g} (lm2d.motion.resample)")
     features = check_music_features(music_features, config.music_dim)
     if features.shape[0] < length:
         raise LM2DError(f"the music features have {features.shape[0]} frames; this edit needs {length}")
@@ -253,15 +258,16 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, song_tokens, mo
     model = network_for(loaded, compile)
     device = next(model.parameters()).device
     sample = window_sampler(loaded)
-    windows = sample(model, loaded.diffusion, cond.to(device), steps=steps or default_steps(loaded),
-                     music_weight=2.0, lyrics_weight=2.0, seed=seed, on_step=on_progress,
+    windows = sample(model, loaded.diffusion, cond.to(device), steps=default_steps(loaded) if steps is None else steps,
+                     music_weight=DDIM_GUIDANCE, lyrics_weight=DDIM_GUIDANCE, seed=seed, on_step=on_progress,
                      should_stop=should_stop, after_step=tie_overlaps, max_batch=max_batch, known=known)
     offset = starts[chosen][0]
     generated = stitch_windows(loaded.normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:],
                                length=length - offset, fps=motion.fps)
 
+    covered = slice(offset, offset + generated.n_frames)    # frames past it are all kept
     root, rotmats = source.root_translation.copy(), source.local_rotmats.copy()
-    root[offset:], rotmats[offset:] = generated.root_translation, generated.local_rotmats
+    root[covered], rotmats[covered] = generated.root_translation, generated.local_rotmats
     root, rotmats = blend_seams(root, rotmats, ~kept.frames, blend_frames)
     keep_root = kept.frames | kept.translation
     keep_rotation = kept.frames[:, None] | kept.joints[None, :]

@@ -14,16 +14,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lm2d.errors import LM2DError, warn
+from lm2d.errors import warn
 from lm2d.evaluation.beat_align import beat_alignment_score, motion_beats, smoothed_kinetic_velocity
 from lm2d.evaluation.features_geometric import geometric_features
 from lm2d.evaluation.features_kinetic import kinetic_features
 from lm2d.evaluation.fid import diversity, frechet_distance, normalise_with_reference
 from lm2d.evaluation.foot_contact import physical_foot_contact
-from lm2d.evaluation.matcher import (WINDOW_FRAMES, LyricLine, MatcherExamples, SemanticMatcher,
-                                     concatenate_examples, examples_from_song, semantic_scores,
-                                     shuffled_in_time)
+from lm2d.evaluation.matcher import (WINDOW_FRAMES, MatcherExamples, SemanticMatcher, concatenate_examples,
+                                     examples_from_song, semantic_scores, shuffled_in_time)
 from lm2d.evaluation.report import plot_beats, plot_metric_bars, write_csv, write_markdown
+from lm2d.motion.io import LyricLine
 
 FPS = 30.0
 DDIM_STEPS = 50
@@ -70,13 +70,13 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
     `encoder` (a TextEncoder) also prepares lyric tokens for lyric-conditioned generation."""
     from lm2d.features import BEAT_COLUMN
     from lm2d.lyrics import load_lyrics
-    from lm2d.motion.representation import Motion
+    from lm2d.motion.representation import MOTION_DIM, Motion
     from lm2d.train.dataset import find_clips, load_clip
 
     songs = []
     for files in find_clips(root, split)[:limit]:
         clip = load_clip(files, encoder)
-        joints = Motion.from_vector(clip.x[:, -147:]).joints()
+        joints = Motion.from_vector(clip.x[:, -MOTION_DIM:]).joints()   # after the 4 contact flags
         lines = []
         if files.lyrics is not None:
             lyrics = load_lyrics(files.lyrics, audio_path=files.audio)
@@ -106,10 +106,19 @@ def motion_features(motions: Sequence[np.ndarray], fps: float = FPS) -> tuple[np
 
 # --- generation ---------------------------------------------------------------------------------
 
+def checkpoint_label(path: Path) -> str:
+    """A file's stem, a folder's name, or for a training run's `checkpoint/` folder the run's name."""
+    if path.suffix in (".safetensors", ".json"):
+        return path.stem
+    path = path.resolve()
+    return path.parent.name if path.name == "checkpoint" and path.parent.name else path.name
+
+
 def runs_for_checkpoint(path: Path, kind: str, ddim_steps: int = DDIM_STEPS,
-                        consistency_steps: Sequence[int] = CONSISTENCY_STEPS) -> list[ModelRun]:
+                        consistency_steps: Sequence[int] = CONSISTENCY_STEPS,
+                        name: str | None = None) -> list[ModelRun]:
     """The teacher is sampled with DDIM; a consistency student at each step count."""
-    name = path.stem if path.suffix in (".safetensors", ".json") else path.name
+    name = name or checkpoint_label(path)
     if kind == "consistency":
         return [ModelRun(f"{name}/cm{k}", path, "consistency", k) for k in consistency_steps]
     return [ModelRun(f"{name}/ddim{ddim_steps}", path, "ddim", ddim_steps)]
@@ -234,7 +243,7 @@ def write_outputs(out: Path, evaluation: Evaluation, songs: Sequence[EvalSong], 
     for index, song in enumerate(songs):
         velocities = {s.label: smoothed_kinetic_velocity(s.motions[index]) for s in sets}
         beats = {s.label: motion_beats(s.motions[index]) for s in sets}
-        written.append(plot_beats(plots / f"beats_{_file_safe(song.song_id)}.png", song.song_id,
+        written.append(plot_beats(plots / f"beats_{file_safe_name(song.song_id)}.png", song.song_id,
                                   velocities, beats, song.beat_frames, FPS))
     return written
 
@@ -250,6 +259,6 @@ def _write_per_song_csv(path: Path, per_song: Sequence[dict]) -> Path:
     return path
 
 
-def _file_safe(name: str) -> str:
+def file_safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 

@@ -29,15 +29,15 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
+from lm2d.motion.io import LyricLine
 from lm2d.motion.skeleton import NUM_JOINTS
 
 WINDOW_FRAMES = 150                 # 5 s at 30 FPS, the denoiser's window
 CANDIDATES = 32                     # R-precision: the true lyric + 31 others
 INITIAL_TEMPERATURE = 0.07          # CLIP's
+STEP_SCALE = 10.0                   # per-frame displacements are ~cm: scaled towards the positions' range
 MAX_LOGIT_SCALE = 100.0             # CLIP clamps exp(logit_scale) here
 FORMAT_VERSION = 1
-
-LyricLine = tuple[float, float, str]     # (start seconds, end seconds, text), as lm2d.motion.io
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,18 @@ def motion_inputs(windows: Tensor) -> Tensor:
     anchor[..., 2] = 0.0
     positions = (windows - anchor).flatten(2)
     steps = torch.diff(positions, dim=1, prepend=positions[:, :1])
-    return torch.cat([positions, steps * 10.0], dim=-1).transpose(1, 2)   # displacements are ~cm/frame
+    return torch.cat([positions, steps * STEP_SCALE], dim=-1).transpose(1, 2)
 
 
 class MotionEncoder(nn.Module):
-    """1D convolutions over time (two of them stride 2), then mean- and max-pooling, then a linear map."""
+    """Three stride-2 1D convolutions over time (150 frames -> 19 steps), then mean- and
+    max-pooling over time, then a linear map."""
 
     def __init__(self, width: int, embed_dim: int):
         super().__init__()
         channels = 2 * NUM_JOINTS * 3
         self.convolutions = nn.Sequential(
-            nn.Conv1d(channels, width, 5, padding=2), nn.GELU(),
+            nn.Conv1d(channels, width, 5, stride=2, padding=2), nn.GELU(),
             nn.Conv1d(width, width, 5, stride=2, padding=2), nn.GELU(),
             nn.Conv1d(width, width, 5, stride=2, padding=2), nn.GELU(),
         )
@@ -187,14 +188,16 @@ def shuffled_in_time(examples: MatcherExamples, group_sizes: Sequence[int], seed
 def encode_texts(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
     """Sentence embedding of each distinct text, via the frozen encoder `encode`."""
     distinct = sorted(set(texts))
-    vectors = np.asarray(encode(distinct), dtype=np.float32) if distinct else np.zeros((0, 0), np.float32)
-    return dict(zip(distinct, vectors))
+    if not distinct:
+        return {}
+    return dict(zip(distinct, np.asarray(encode(distinct), dtype=np.float32)))
 
 
 def train_matcher(examples: MatcherExamples, text_vectors: dict[str, np.ndarray], config: MatcherConfig,
                   steps: int = 2000, batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0,
                   log: Callable[[int, float], None] | None = None) -> SemanticMatcher:
-    """Train on CPU or whatever device torch picks by default; deterministic for a seed."""
+    """Train on the CPU (a small model: seconds to minutes); deterministic for a seed (which also
+    seeds torch's global generator, for the initial weights)."""
     if len(set(examples.texts)) < 2:
         raise LM2DError(f"the semantic matcher needs windows with at least 2 different lyric texts, "
                         f"got {len(set(examples.texts))}")
@@ -214,7 +217,7 @@ def train_matcher(examples: MatcherExamples, text_vectors: dict[str, np.ndarray]
         loss.backward()
         optimizer.step()
         if log is not None:
-            log(step, float(loss))
+            log(step, loss.item())
     return matcher.eval()
 
 

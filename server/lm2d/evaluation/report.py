@@ -86,7 +86,8 @@ def write_markdown(path: str | os.PathLike, rows: Sequence[Row], title: str,
     lines = [f"# {title}", "", _markdown_table(header, body), ""]
     lines.append("↑ higher is better, ↓ lower is better, → closer to the ground truth row is better. "
                  "Definitions: docs/METRICS.md.")
-    lines += [""] + [f"- {note}" for note in notes] if notes else []
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     if per_song:
         song_header = ["song", "model", "BAS", "PFC", "SM cos", "windows"]
         song_body = [[str(r["song"]), str(r["label"]), _format(r.get("bas"), 4), _format(r.get("pfc"), 3),

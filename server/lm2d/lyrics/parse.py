@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+from lm2d.audio import audio_duration as read_audio_duration
 from lm2d.errors import LM2DError, warn
 from lm2d.lyrics.lrc import TIME_TAG, parse_lrc
 from lm2d.lyrics.plain import parse_plain
@@ -32,9 +33,7 @@ def load_lyrics(path: str | os.PathLike, audio_path: str | os.PathLike | None = 
     """Parse a lyrics file. The audio (or just its duration) lets LRC's last line end with the
     song, lets untimed text be placed, and lets times past the song's end be caught."""
     if audio_duration is None and audio_path is not None:
-        from lm2d.audio import audio_duration as read_duration
-
-        audio_duration = read_duration(audio_path)
+        audio_duration = read_audio_duration(audio_path)
     text = read_lyrics_text(path)
     fmt = detect_format(path, text)
     if fmt == "lrc":

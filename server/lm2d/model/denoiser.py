@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lm2d.model.config import ModelConfig
+from lm2d.model.diffusion import EncodedConditioning
 
 TIME_TOKENS = 2          # EDGE appends two diffusion-time tokens to the cross-attention memory
 NULL_LYRIC_TOKENS = 1    # learned tokens that stand in for dropped lyrics
@@ -150,6 +151,10 @@ class Denoiser(nn.Module):
         self.time_to_film = nn.Linear(4 * dim, dim)
         self.time_to_tokens = nn.Linear(4 * dim, TIME_TOKENS * dim)
 
+        # Raw features mix scales (MFCCs in the hundreds, one-hots in {0, 1}): standardise each
+        # channel with training-set statistics, saved with the weights (set_music_statistics).
+        self.register_buffer("music_mean", torch.zeros(config.music_dim))
+        self.register_buffer("music_std", torch.ones(config.music_dim))
         self.music_proj = nn.Linear(config.music_dim, dim)
         self.music_encoder = nn.ModuleList(
             EncoderLayer(dim, heads, ff_dim, dropout) for _ in range(MUSIC_ENCODER_LAYERS))
@@ -166,29 +171,55 @@ class Denoiser(nn.Module):
         self.final_norm = nn.LayerNorm(dim)
         self.output = nn.Linear(dim, config.channels)
 
-    def forward(self, x_t: Tensor, t: Tensor | float, music: Tensor, lyric_emb: Tensor | None = None,
+    @torch.no_grad()
+    def set_music_statistics(self, features: Tensor) -> None:
+        """Per-channel mean and std of training music features (N, music_dim)."""
+        features = torch.as_tensor(features, dtype=torch.float32).reshape(-1, self.config.music_dim)
+        self.music_mean.copy_(features.mean(0))
+        self.music_std.copy_(features.std(0).clamp_min(1e-3))
+
+    def encode_conditions(self, music: Tensor, lyric_emb: Tensor | None = None, lyric_frames: Tensor | None = None,
+                          lyric_mask: Tensor | None = None) -> EncodedConditioning:
+        """Music and lyric tokens through their encoders. Depends on neither the diffusion step nor
+        the drops, so a sampler encodes once and passes `encoded=` to every step and guidance branch."""
+        frames = torch.arange(music.shape[1], device=music.device, dtype=torch.float32)
+        music_tokens = self.music_proj((music - self.music_mean) / self.music_std)
+        for layer in self.music_encoder:
+            music_tokens = layer(music_tokens, frames)
+        if not self.config.lyrics or lyric_emb is None or lyric_emb.shape[1] == 0:
+            return EncodedConditioning(music_tokens)
+        lyric_frames = lyric_frames.float()
+        lyric_tokens = self.lyric_proj(lyric_emb) + sinusoidal_embedding(lyric_frames, self.config.latent_dim)
+        # A window without words would give an all-masked softmax (NaN): let such rows attend to
+        # their padding instead; the decoder never sees those tokens (lyric_mask hides them).
+        attend = lyric_mask | ~lyric_mask.any(dim=1, keepdim=True)
+        lyric_tokens = self.lyric_encoder(lyric_tokens, lyric_frames, attend)
+        return EncodedConditioning(music_tokens, lyric_tokens, lyric_frames, lyric_mask)
+
+    def forward(self, x_t: Tensor, t: Tensor | float, music: Tensor | None, lyric_emb: Tensor | None = None,
                 lyric_frames: Tensor | None = None, lyric_mask: Tensor | None = None,
-                drop_music: Tensor | bool | None = None, drop_lyrics: Tensor | bool | None = None) -> Tensor:
+                drop_music: Tensor | bool | None = None, drop_lyrics: Tensor | bool | None = None,
+                encoded: EncodedConditioning | None = None) -> Tensor:
         """x_t (B, T, C), t (B,) diffusion step (int or float), music (B, T, music_dim);
         lyric_emb (B, K, text_dim), lyric_frames (B, K) token times in frames from the window start,
         lyric_mask (B, K) True = real token (None or K = 0: the window has no lyrics);
         drop_music / drop_lyrics (B,) bool: replace that condition by its learned null. None draws
         drops with the config probabilities in training mode and means "keep" in eval mode.
+        encoded: encode_conditions' result for these windows, used instead of music and lyrics.
         A model built with lyrics=False ignores every lyric argument. Returns x0 (B, T, C)."""
         batch, length, _ = x_t.shape
         if length > self.config.n_frames:
             raise ValueError(f"window of {length} frames is longer than the model's {self.config.n_frames}")
         device = x_t.device
         frames = torch.arange(length, device=device, dtype=torch.float32)
+        if encoded is None:
+            encoded = self.encode_conditions(music, lyric_emb, lyric_frames, lyric_mask)
 
         t = torch.as_tensor(t, device=device, dtype=torch.float32).expand(batch)
         time_hidden = self.time_mlp(sinusoidal_embedding(t, self.config.latent_dim))
 
         drop_music = self._resolve_drop(drop_music, self.config.music_drop_prob, batch, device)
-        music_tokens = self.music_proj(music)
-        for layer in self.music_encoder:
-            music_tokens = layer(music_tokens, frames)
-        music_tokens = torch.where(drop_music[:, None, None], self.null_music[:length], music_tokens)
+        music_tokens = torch.where(drop_music[:, None, None], self.null_music[:length], encoded.music)
         film = self.time_to_film(time_hidden) + self.music_to_film(music_tokens.mean(1))
 
         memory = [music_tokens]
@@ -196,7 +227,7 @@ class Denoiser(nn.Module):
         memory_mask = [torch.ones(batch, length, dtype=torch.bool, device=device)]
         if self.config.lyrics:
             drop_lyrics = self._resolve_drop(drop_lyrics, self.config.lyrics_drop_prob, batch, device)
-            tokens, positions, visible = self._lyric_memory(lyric_emb, lyric_frames, lyric_mask, drop_lyrics)
+            tokens, positions, visible = self._lyric_memory(encoded, drop_lyrics)
             film = film + self.lyrics_to_film(masked_mean(tokens, visible))
             memory.append(tokens), memory_pos.append(positions), memory_mask.append(visible)
         memory.append(self.time_to_tokens(time_hidden).view(batch, TIME_TOKENS, -1))
@@ -216,23 +247,15 @@ class Denoiser(nn.Module):
             return torch.rand(batch, device=device) < prob
         return torch.zeros(batch, dtype=torch.bool, device=device)
 
-    def _lyric_memory(self, lyric_emb: Tensor | None, lyric_frames: Tensor | None,
-                      lyric_mask: Tensor | None, drop: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _lyric_memory(self, encoded: EncodedConditioning, drop: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Lyric part of the memory: [null token(s) | encoded real tokens], with positions and a
         visibility mask that shows the null for dropped rows and the real tokens otherwise."""
         batch, device = drop.shape[0], drop.device
         null = self.null_lyrics.expand(batch, -1, -1)
         null_pos = torch.zeros(batch, NULL_LYRIC_TOKENS, device=device)
         null_visible = drop[:, None].expand(batch, NULL_LYRIC_TOKENS)
-        if lyric_emb is None or lyric_emb.shape[1] == 0:
+        if encoded.lyric_emb is None:
             return null, null_pos, null_visible
-
-        frames = lyric_frames.float()
-        real = self.lyric_proj(lyric_emb) + sinusoidal_embedding(frames, self.config.latent_dim)
-        # A window without words would give an all-masked softmax (NaN): let such rows attend to
-        # their padding instead; they are hidden from the decoder below anyway.
-        attend = lyric_mask | ~lyric_mask.any(dim=1, keepdim=True)
-        real = self.lyric_encoder(real, frames, attend)
-        real_visible = lyric_mask & ~drop[:, None]
-        return (torch.cat([null, real], 1), torch.cat([null_pos, frames], 1),
+        real_visible = encoded.lyric_mask & ~drop[:, None]
+        return (torch.cat([null, encoded.lyric_emb], 1), torch.cat([null_pos, encoded.lyric_frames], 1),
                 torch.cat([null_visible, real_visible], 1))

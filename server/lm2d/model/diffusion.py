@@ -38,6 +38,12 @@ class Conditioning:
         """Select windows (a slice, index tensor or bool mask along the batch)."""
         return self._map(lambda tensor: tensor[index])
 
+    @classmethod
+    def cat(cls, parts: list["Conditioning"]) -> "Conditioning":
+        """The batches one after another."""
+        return cls(**{f.name: None if getattr(parts[0], f.name) is None
+                      else torch.cat([getattr(part, f.name) for part in parts]) for f in fields(cls)})
+
     def repeat(self, times: int) -> "Conditioning":
         """The batch stacked `times` times (for evaluating several guidance branches at once)."""
         return self._map(lambda tensor: tensor.repeat(times, *([1] * (tensor.dim() - 1))))
@@ -47,6 +53,11 @@ class Conditioning:
         if self.lyric_mask is None or self.lyric_mask.shape[1] == 0:
             return torch.zeros(len(self), dtype=torch.bool, device=self.music.device)
         return self.lyric_mask.any(dim=1)
+
+
+class EncodedConditioning(Conditioning):
+    """A Conditioning after the denoiser's condition encoders (Denoiser.encode_conditions): the same
+    fields, but music (B, T, latent_dim) and lyric_emb (B, K, latent_dim) are encoded tokens."""
 
 
 def cosine_alphas_cumprod(steps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
@@ -87,7 +98,8 @@ class GaussianDiffusion:
         return (x_t - alpha.sqrt() * x0) / (1 - alpha).sqrt()
 
     def predict_x0(self, model, x_t: Tensor, t: Tensor, cond: Conditioning, music_weight: float = 2.0,
-                   lyrics_weight: float = 2.0, max_batch: int | None = None) -> Tensor:
+                   lyrics_weight: float = 2.0, max_batch: int | None = None,
+                   encoded: EncodedConditioning | None = None) -> Tensor:
         """Guided x0 prediction (compositional classifier-free guidance, Liu et al. 2022):
 
             x0 = x0(∅,∅) + w_m·(x0(m,∅) − x0(∅,∅)) + w_l·(x0(m,l) − x0(m,∅))
@@ -98,7 +110,8 @@ class GaussianDiffusion:
         each condition past its conditional. Only branches with a non-zero coefficient are evaluated,
         stacked into one batch (split into chunks of max_batch windows). The lyric branch is skipped
         for a music-only model, and a window with no lyric tokens takes x0(m,∅) for x0(m,l): there is
-        no word to guide towards, so it is guided as lyric-unconditional."""
+        no word to guide towards, so it is guided as lyric-unconditional.
+        encoded: encode_in_chunks(model, cond) when the caller reuses it across steps."""
         batch = x_t.shape[0]
         t = torch.as_tensor(t, device=x_t.device).expand(batch)
         has_words = cond.has_lyrics() if model.config.lyrics else torch.zeros(batch, dtype=torch.bool)
@@ -116,22 +129,35 @@ class GaussianDiffusion:
         n = len(branches)
         drop_music = torch.tensor([drops[b][0] for b in branches], device=x_t.device).repeat_interleave(batch)
         drop_lyrics = torch.tensor([drops[b][1] for b in branches], device=x_t.device).repeat_interleave(batch)
-        predictions = evaluate_in_chunks(model, x_t.repeat(n, 1, 1), t.repeat(n), cond.repeat(n),
-                                         drop_music, drop_lyrics, max_batch).split(batch)
+        predictions = evaluate_in_chunks(model, x_t.repeat(n, 1, 1), t.repeat(n), cond.repeat(n), drop_music,
+                                         drop_lyrics, max_batch, None if encoded is None else encoded.repeat(n))
+        predictions = predictions.split(batch)
         predicted = dict(zip(branches, predictions))
         if "both" in predicted and not has_words.all():
             predicted["both"] = torch.where(has_words[:, None, None], predicted["both"], predicted["music"])
         return sum(coefficients[name] * predicted[name] for name in branches if coefficients[name] != 0.0)
 
 
+def chunks(total: int, max_batch: int | None) -> list[slice]:
+    size = max_batch or total
+    return [slice(start, start + size) for start in range(0, total, size)]
+
+
 def evaluate_in_chunks(model, x_t: Tensor, t: Tensor, cond: Conditioning, drop_music: Tensor,
-                       drop_lyrics: Tensor, max_batch: int | None) -> Tensor:
+                       drop_lyrics: Tensor, max_batch: int | None,
+                       encoded: EncodedConditioning | None = None) -> Tensor:
     """model(...) over the batch in chunks of at most max_batch windows (bounds peak memory)."""
-    size = x_t.shape[0] if not max_batch else max_batch
     outputs = []
-    for start in range(0, x_t.shape[0], size):
-        part = slice(start, start + size)
+    for part in chunks(x_t.shape[0], max_batch):
         c = cond[part]
         outputs.append(model(x_t[part], t[part], c.music, c.lyric_emb, c.lyric_frames, c.lyric_mask,
-                             drop_music=drop_music[part], drop_lyrics=drop_lyrics[part]))
+                             drop_music=drop_music[part], drop_lyrics=drop_lyrics[part],
+                             encoded=None if encoded is None else encoded[part]))
     return torch.cat(outputs)
+
+
+def encode_in_chunks(model, cond: Conditioning, max_batch: int | None = None) -> EncodedConditioning:
+    """model.encode_conditions over the batch in chunks, joined back into one batch."""
+    parts = [model.encode_conditions(c.music, c.lyric_emb, c.lyric_frames, c.lyric_mask)
+             for c in (cond[part] for part in chunks(len(cond), max_batch))]
+    return parts[0] if len(parts) == 1 else EncodedConditioning.cat(parts)

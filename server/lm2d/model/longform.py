@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
+from lm2d.lyrics.tokens import SongLyricTokens, window_tokens
+from lm2d.model.config import ModelConfig
 from lm2d.model.diffusion import Conditioning, GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
 from lm2d.model.sampling import ddim_sample
@@ -86,14 +88,16 @@ def tie_overlaps(windows: Tensor) -> Tensor:
     return tied
 
 
-def window_conditioning(features: np.ndarray, song_lyric_tokens, starts: list[int], config) -> Conditioning:
+def window_conditioning(features: np.ndarray, song_lyric_tokens: SongLyricTokens | None, starts: list[int],
+                        config: ModelConfig) -> Conditioning:
     """Music windows plus, for a lyrics model with lyrics given, each window's lyric tokens
     (lm2d.lyrics.tokens.window_tokens: times relative to the window start)."""
     music = torch.from_numpy(split_windows(features, config.n_frames)).float()
     if not config.lyrics or song_lyric_tokens is None:
         return Conditioning(music)
-    from lm2d.lyrics.tokens import window_tokens
-
+    if song_lyric_tokens.dim != config.text_dim:
+        raise LM2DError(f"the lyrics were encoded with {song_lyric_tokens.dim}-dim embeddings but this model "
+                        f"reads {config.text_dim}-dim ones: encode them with the model's text encoder")
     per_window = [window_tokens(song_lyric_tokens, start, config.n_frames, config.max_lyric_tokens)
                   for start in starts]
     emb, frames, mask = (np.stack(part) for part in zip(*per_window))
@@ -112,14 +116,15 @@ def check_music_features(features, music_dim: int) -> np.ndarray:
 
 
 def generate_long(model: nn.Module, diffusion: GaussianDiffusion, normalizer: Normalizer,
-                  music_features: np.ndarray, song_lyric_tokens=None, sampler: str | Callable = "ddim",
-                  steps: int = 50, music_weight: float = 2.0, lyrics_weight: float = 2.0,
+                  music_features: np.ndarray, song_lyric_tokens: SongLyricTokens | None = None,
+                  sampler: str | Callable = "ddim", steps: int = 50,
+                  music_weight: float = 2.0, lyrics_weight: float = 2.0,
                   seed: int | None = None, on_progress: Callable[[float], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, max_batch: int = 64,
                   fps: float = FPS) -> Motion:
     """A Motion of exactly len(music_features) frames for a song's (T, music_dim) features at 30 FPS.
 
-    song_lyric_tokens: the song's tokens as lm2d.lyrics.tokens produces them (None: no lyrics).
+    song_lyric_tokens: the song's timed tokens (lm2d.lyrics.encode_song_lyrics; None: no lyrics).
     sampler: "ddim" or a callable with ddim_sample's keywords. max_batch bounds how many windows
     go through the network at once (memory); the result does not depend on it beyond rounding.
     on_progress(fraction) after each step; should_stop() -> True cancels (sampling.Cancelled)."""

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion
+from lm2d.model.diffusion import Conditioning, GaussianDiffusion, encode_in_chunks
 
 
 @dataclass
@@ -87,13 +87,14 @@ def ddim_sample(model: nn.Module, diffusion: GaussianDiffusion, cond: Conditioni
     pairs = ddim_timesteps(diffusion.steps, steps)
 
     with evaluating(model):
+        encoded = encode_in_chunks(model, cond, max_batch)   # the same for every step and branch
         for index, (time, time_next) in enumerate(pairs):
             if should_stop is not None and should_stop():
                 raise Cancelled()
             t = torch.full((shape[0],), time, device=device, dtype=torch.long)
             if known is not None:
                 x = torch.where(known.mask, diffusion.q_sample(known.values, t, noise(shape, device)), x)
-            x0 = diffusion.predict_x0(model, x, t, cond, music_weight, lyrics_weight, max_batch)
+            x0 = diffusion.predict_x0(model, x, t, cond, music_weight, lyrics_weight, max_batch, encoded)
             if clip:
                 x0 = x0.clamp(-1.0, 1.0)
             if time_next < 0:

@@ -118,10 +118,12 @@ class Server:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", LM2DWarning)
-                event, payload = self.handlers.handle(request, progress, self.cancel_event.is_set)
-            for warning in caught:
-                if issubclass(warning.category, LM2DWarning):
-                    self.send("warning", request.id, message=str(warning.message))
+                try:
+                    event, payload = self.handlers.handle(request, progress, self.cancel_event.is_set)
+                finally:  # warnings matter most when the job then fails
+                    for warning in caught:
+                        if issubclass(warning.category, LM2DWarning):
+                            self.send("warning", request.id, message=str(warning.message))
             self.send(event, request.id, **payload)
         except LM2DError as err:
             if err.code == "cancelled":

@@ -1,16 +1,33 @@
 """The JSON-lines protocol between the Blender add-on (client) and the inference server.
 
 One JSON object per line on stdin (requests) and stdout (events); no sockets. Every request may
-carry an "id" that the events answering it repeat. Version 1:
+carry an "id" (string or integer) that the events answering it repeat. Version 1:
 
-requests   hello · load{checkpoint?, device?} · generate{...} · lyrics{path, audio?} · cancel{target?}
-           · shutdown
-events     hello{protocol, lm2d, torch, device, model} · loaded{model, device, kind, seconds}
-           · progress{stage, fraction} · result{path, frames, fps, joint_names, seconds}
-           · lyrics{segments} · cancelled · error{code, message} · bye
+requests   hello
+           load{checkpoint?, device?}            checkpoint folder (None: the shipped default), auto|cpu|cuda
+           generate{audio, output, lyrics? | segments?, seed?, steps?, music_guidance?,
+                    lyrics_guidance?, start_seconds?, end_seconds?, edit?}
+                    edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
+                         continue_frames?}
+           lyrics{path, audio?}                  parse a lyrics file for display
+           cancel{target?}                       the running request (or the one with id target)
+           shutdown                              stop the running job, answer queued ones "cancelled", exit
+events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
+           loaded{model, device, kind, loads, seconds}
+           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), writing
+           warning{message}              something the user should know; the job goes on
+           result{path, frames, fps, joint_names, seconds}
+           lyrics{segments: [{start, end, text, words: [{start, end, text}]}]}
+           cancelled · error{code, message} · bye (the server is exiting)
 
-A malformed line or request is answered with an error event (code "bad_request"); it never stops
-the server. This module only parses and validates: it knows nothing of models or threads.
+Every request ends with exactly one final event: hello, loaded, result, lyrics, cancelled or
+error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
+it carries the request's id when the line had a usable one), "bad_input" / "not_found" (a file:
+the message names it and what is wrong), "internal" (a bug; traceback on stderr), "startup".
+Nothing a client sends stops the server except shutdown or closing stdin (which counts as
+shutdown: a server whose client is gone has nobody to report to). Requests run one at a time in
+order; the model stays loaded between them. Events are ASCII JSON (non-ASCII text escaped).
+This module only parses and validates: it knows nothing of models or threads.
 """
 from __future__ import annotations
 
@@ -55,7 +72,7 @@ class GenerateRequest:
     lyrics: str | None = None
     segments: list[LyricSegment] | None = None
     seed: int = 0
-    steps: int | None = None                      # None: the checkpoint's default (1 for a student)
+    steps: int | None = None                      # None: the checkpoint's default
     music_guidance: float | None = None
     lyrics_guidance: float | None = None
     start_seconds: float = 0.0

@@ -8,6 +8,7 @@ use the unnormalised motion, in metres and 0/1 contact flags.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +31,14 @@ class LossTerms:
     foot: torch.Tensor
     total: torch.Tensor
 
-    def as_floats(self) -> dict[str, float]:
-        return {name: float(getattr(self, name).detach()) for name in ("total", "simple", "velocity", "fk", "foot")}
+    NAMES: ClassVar[tuple[str, ...]] = ("total", "simple", "velocity", "fk", "foot")
+
+    def detach(self) -> "LossTerms":
+        return LossTerms(**{name: getattr(self, name).detach() for name in self.NAMES})
+
+    def stacked(self) -> torch.Tensor:
+        """(5,) in NAMES order, on the loss's device (no host sync)."""
+        return torch.stack([getattr(self, name).detach() for name in self.NAMES])
 
 
 def joint_positions(motion: torch.Tensor) -> torch.Tensor:

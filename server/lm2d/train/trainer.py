@@ -28,12 +28,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from lm2d.errors import LM2DError
+from lm2d.lyrics import TextEncoder
 from lm2d.model.checkpoint import save_checkpoint
 from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
 from lm2d.train.config import RunConfig, TrainConfig
-from lm2d.lyrics import TextEncoder
 from lm2d.train.dataset import DanceDataset
 from lm2d.train.distributed import DistContext, gather_strings, parameter_digest
 from lm2d.train.ema import EMA
@@ -180,8 +180,10 @@ class Trainer:
             self.ema.load_state_dict(resume_from.ema)
             self.optimizer.load_state_dict(resume_from.optimizer)
             self.step = resume_from.step
-        self.network = (DistributedDataParallel(self.model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
-                        if ctx.distributed else self.model)
+        self.network = self.model
+        if ctx.distributed:
+            device_ids = [ctx.device] if ctx.device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.model, device_ids=device_ids)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.device.type == "cuda")
 
     def loss(self, batch: dict[str, torch.Tensor]) -> LossTerms:
@@ -195,13 +197,14 @@ class Trainer:
             predicted = self.network(x_t, t, batch["music"], *lyrics)
         return diffusion_losses(predicted, x0, self.normalizer, self.config.train.loss_weights)
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def train_step(self, batch: dict[str, torch.Tensor]) -> LossTerms:
+        """One optimiser step; returns the detached loss terms (still on the device: reading them
+        forces a GPU sync, so the loop does that only when it logs)."""
         self.step += 1
         train = self.config.train
         seed_step(train.seed, self.step, self.ctx.rank)
-        lr = learning_rate_at(train, self.step)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = learning_rate_at(train, self.step)
         self.model.train()
         terms = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -210,7 +213,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
         self.optimizer.step()
         self.ema.update(self.model, self.step)
-        return {**terms.as_floats(), "lr": lr}
+        return terms.detach()
 
     def run(self, dataset: torch.utils.data.Dataset, steps: int) -> TrainResult:
         """Train on `dataset` (DanceDataset items, normalised with self.normalizer) until `steps`,
@@ -221,39 +224,37 @@ class Trainer:
                             pin_memory=self.ctx.device.type == "cuda")
         metrics = MetricsLog(self.run_dir, self.step) if self.ctx.is_main else None
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
-        losses: dict[str, float] = {}
-        window_sum: dict[str, float] = {}
-        interval_start, interval_steps = time.perf_counter(), 0
+        row: dict[str, float] = {}
+        interval_sum, interval_steps, interval_start = None, 0, time.perf_counter()
         for batch in loader:
             batch = {name: value.to(self.ctx.device, non_blocking=True) for name, value in batch.items()}
-            losses = self.train_step(batch)
+            terms = self.train_step(batch).stacked()
+            interval_sum = terms if interval_sum is None else interval_sum + terms
             interval_steps += 1
-            for name, value in losses.items():
-                window_sum[name] = window_sum.get(name, 0.0) + value
             bar.update(1)
             if self.step % train.log_every == 0 or self.step == steps:
+                row = self._mean_over_ranks(interval_sum / interval_steps)
                 elapsed = time.perf_counter() - interval_start
-                row = self._mean_over_ranks({k: v / interval_steps for k, v in window_sum.items()})
-                row.update(step=self.step,
+                row.update(step=self.step, lr=learning_rate_at(train, self.step),
                            windows_per_s=interval_steps * train.batch_size * self.ctx.world_size / elapsed)
                 bar.set_postfix(loss=f"{row['total']:.4f}")
                 if metrics is not None:
                     metrics.write(row)
-                window_sum, interval_start, interval_steps = {}, time.perf_counter(), 0
+                interval_sum, interval_steps, interval_start = None, 0, time.perf_counter()
             if self.step % train.checkpoint_every == 0 or self.step == steps:
                 self.save()
         bar.close()
         if metrics is not None:
             metrics.close()
-        return TrainResult(step=self.step, checkpoint=self.run_dir / CHECKPOINT_DIR, last_losses=losses)
+        return TrainResult(step=self.step, checkpoint=self.run_dir / CHECKPOINT_DIR, last_losses=row)
 
-    def _mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
-        if not self.ctx.distributed:
-            return dict(values)
-        names = sorted(values)
-        tensor = torch.tensor([values[n] for n in names], dtype=torch.float64, device=self.ctx.device)
-        torch.distributed.all_reduce(tensor)
-        return {n: float(v) / self.ctx.world_size for n, v in zip(names, tensor.tolist())}
+    def _mean_over_ranks(self, stacked: torch.Tensor) -> dict[str, float]:
+        """LossTerms.stacked() values averaged over the ranks, by name."""
+        if self.ctx.distributed:
+            stacked = stacked.clone()
+            torch.distributed.all_reduce(stacked)
+            stacked /= self.ctx.world_size
+        return dict(zip(LossTerms.NAMES, stacked.tolist()))
 
     def save(self) -> None:
         """Checkpoint (EMA weights) and resume state, written by rank 0. Every rank reports a digest
@@ -297,7 +298,7 @@ def prepare_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bo
 
 
 def load_training_data(config: RunConfig, data_root: str | os.PathLike, ctx: DistContext,
-                       normalizer: Normalizer | None, encoder=None) -> DanceDataset:
+                       normalizer: Normalizer | None, encoder: TextEncoder | None = None) -> DanceDataset:
     """The train split. Rank 0 goes first and fills the clip cache; the others then read it."""
     def build() -> DanceDataset:
         return DanceDataset(data_root, "train", config.model, stride=config.train.window_stride,
@@ -308,9 +309,6 @@ def load_training_data(config: RunConfig, data_root: str | os.PathLike, ctx: Dis
     else:
         ctx.barrier()
         dataset = build()
-    if len(dataset) == 0:
-        raise LM2DError(f"no training windows of {config.model.n_frames} frames in the train split",
-                        path=data_root)
     return dataset
 
 
@@ -327,9 +325,9 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
     elif encoder is None:
         encoder = TextEncoder(text_model)
     normalizer = Normalizer.from_state_dict(state.normalizer) if state is not None else None
+    dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     if ctx.is_main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-    dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     notes = {"data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
     text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
@@ -337,7 +335,8 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
     return trainer.run(dataset, config.train.steps)
 
 
-def describe(result: TrainResult, stream=sys.stdout) -> None:
+def describe(result: TrainResult, stream=None) -> None:
     losses = ", ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items())
-    print(f"trained to step {result.step} ({losses}); checkpoint: {result.checkpoint}", file=stream, flush=True)
+    print(f"trained to step {result.step} ({losses}); checkpoint: {result.checkpoint}",
+          file=stream or sys.stdout, flush=True)
 

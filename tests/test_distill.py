@@ -1,0 +1,304 @@
+"""Consistency distillation: the σ schedule and parameterisation, the teacher's Heun step, the
+distillation loop and `lm2d distill`, k-step sampling and consistency checkpoints.
+
+The teacher is configs/tiny.json trained briefly on a two-clip dataset of real audio, motion and
+lyrics (test_dataset.write_dataset); the student is distilled from it here. test_editing.py uses
+the same fixtures."""
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_dataset import CLIPS, encoder, write_dataset  # noqa: F401 (fixtures)
+
+from lm2d.cli import main
+from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistency_function, heun_step,
+                                      karras_sigmas, step_sigmas, x0_prediction)
+from lm2d.distill.distiller import DistillConfig, Distiller, load_distill_config, load_teacher
+from lm2d.distill.sampler import DISTILLATION_KEY, consistency_sample, consistency_settings, generate
+from lm2d.errors import LM2DError
+from lm2d.model.checkpoint import load_checkpoint, save_checkpoint
+from lm2d.model.diffusion import Conditioning, GaussianDiffusion
+from lm2d.model.sampling import Known
+from lm2d.train.config import load_run_config
+from lm2d.train.dataset import DanceDataset
+from lm2d.train.distributed import DistContext
+from lm2d.train.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+TEACHER_STEPS = 80
+STUDENT_STEPS = 20
+FAST_DISTILL = {"train": {"batch_size": 4, "learning_rate": 1e-3, "warmup_steps": 0, "ema_decay": 0.9,
+                          "log_every": 5, "checkpoint_every": 1000},
+                "consistency": {}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def session_dir(tmp_path_factory, name: str) -> Path:
+    """A directory shared by test_distill.py and test_editing.py within one pytest session: the
+    module that runs first builds the dataset, teacher and student there; the other loads them."""
+    return tmp_path_factory.getbasetemp() / f"lm2d_distill_{name}"
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """LM2D_CACHE in the session directory, so the clip features are computed once a session."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = session_dir(tmp_path_factory, "cache")
+        path.mkdir(exist_ok=True)
+        patch.setenv("LM2D_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory, shared_data, shared_cache) -> Path:
+    root = session_dir(tmp_path_factory, "data")
+    if not root.exists():
+        staging = root.with_name(root.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        write_dataset(staging, shared_data, clips=CLIPS[:2])
+        staging.rename(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def train_set(dataset_root, encoder) -> DanceDataset:  # noqa: F811
+    tiny = load_run_config(REPO / "configs" / "tiny.json")
+    return DanceDataset(dataset_root, "train", tiny.model, stride=15, encoder=encoder)
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory, train_set) -> Path:
+    """configs/tiny.json trained for a few seconds: a teacher that has learnt something."""
+    run = session_dir(tmp_path_factory, "teacher")
+    if not (run / "checkpoint" / "model.json").is_file():
+        run.mkdir(exist_ok=True)
+        config = load_run_config(REPO / "configs" / "tiny.json").replace_train(
+            steps=TEACHER_STEPS, batch_size=8, learning_rate=2e-3, checkpoint_every=TEACHER_STEPS, log_every=50)
+        Trainer(config, train_set.normalizer, run, SINGLE, progress=False).run(train_set, TEACHER_STEPS)
+    return run
+
+
+@pytest.fixture(scope="module")
+def teacher(teacher_run):
+    return load_teacher(teacher_run)
+
+
+def fast_config(**consistency) -> DistillConfig:
+    base = FAST_DISTILL["consistency"] | consistency
+    return DistillConfig(dataclasses.replace(DistillConfig().train, **FAST_DISTILL["train"]),
+                         ConsistencyConfig(**base))
+
+
+@pytest.fixture(scope="module")
+def student_run(tmp_path_factory, teacher, train_set) -> Path:
+    """The teacher distilled for STUDENT_STEPS steps."""
+    run = session_dir(tmp_path_factory, "student")
+    if not (run / "checkpoint" / "model.json").is_file():
+        run.mkdir(exist_ok=True)
+        Distiller(teacher, fast_config(), run, SINGLE, progress=False).run(train_set, STUDENT_STEPS)
+    return run
+
+
+@pytest.fixture(scope="module")
+def student(student_run):
+    return load_checkpoint(student_run / "checkpoint")
+
+
+def window_batch(train_set, indices) -> Conditioning:
+    items = [train_set[i] for i in indices]
+    stack = {name: torch.from_numpy(np.stack([item[name] for item in items])) for name in items[0]}
+    return stack, Conditioning(stack["music"], stack["lyric_emb"], stack["lyric_frames"], stack["lyric_mask"])
+
+
+# --- schedule and parameterisation ------------------------------------------------------------
+
+def test_karras_grid_and_the_k_step_sigmas():
+    grid = karras_sigmas(18, 0.002, 80.0, 7.0)
+    assert grid[0] == pytest.approx(80.0) and grid[-1] == pytest.approx(0.002)
+    assert (grid.diff() < 0).all()
+    assert grid[9].item() == pytest.approx((80 ** (1 / 7) + 9 / 17 * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7)
+    assert step_sigmas(grid, 1) == [80.0]
+    four = step_sigmas(grid, 4)
+    assert len(four) == 4 and four[0] == 80.0 and all(s in grid.tolist() for s in four)
+    assert four == sorted(four, reverse=True) and four[-1] > 0.002
+    for bad in (0, 18):
+        with pytest.raises(LM2DError, match="1 to 17 steps"):
+            step_sigmas(grid, bad)
+
+
+def test_sigma_to_step_inverts_the_teachers_cosine_schedule():
+    diffusion = GaussianDiffusion(load_run_config(REPO / "configs" / "tiny.json").model)
+    to_step = SigmaToStep(diffusion)
+    steps = torch.tensor([0, 1, 10, 500, 998, 999])
+    assert torch.allclose(to_step(diffusion.sigma_of(steps).float()), steps.float(), atol=1e-3)
+    # Between table entries it interpolates; outside it clamps to the first / last step.
+    middle = to_step(diffusion.sigma_of(torch.tensor([500, 501])).float().log().mean().exp()[None])
+    assert 500 < middle.item() < 501
+    assert to_step(torch.tensor([1e-4, 1e9])).tolist() == [0.0, 999.0]
+
+
+def test_consistency_function_is_the_identity_at_epsilon_and_the_teachers_x0_at_high_noise(teacher, train_set):
+    batch, cond = window_batch(train_set, [0, 5, 9])
+    config, to_step = ConsistencyConfig(), SigmaToStep(teacher.diffusion)
+    model = teacher.model
+    x = batch["x"] + 0.3 * torch.randn_like(batch["x"])
+    with torch.no_grad():
+        assert torch.equal(consistency_function(model, x, config.sigma_min, cond, config, to_step), x)
+        noisy = batch["x"] + 80.0 * torch.randn_like(batch["x"])
+        keep = torch.zeros(3, dtype=torch.bool)
+        x0 = x0_prediction(model, noisy, 80.0, cond, to_step, keep, ~cond.has_lyrics())
+        f = consistency_function(model, noisy, 80.0, cond, config, to_step)
+    # Initialised from the teacher, the student's one-step output is the teacher's own x0 guess.
+    assert (f - x0).abs().max().item() < 1e-2 * x0.abs().max().item()
+
+
+def test_heun_step_follows_the_ode_exactly_when_the_teacher_predicts_a_constant(teacher, train_set):
+    _, cond = window_batch(train_set, [0, 1])
+    model = copy.deepcopy(teacher.model)
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.linspace(-0.5, 0.5, model.config.channels))
+        constant = model.output.bias
+        x_high = torch.randn(2, model.config.n_frames, model.config.channels) * 20.0
+        x_low = heun_step(model, teacher.diffusion, x_high, 20.0, 7.5, cond, ConsistencyConfig(),
+                          SigmaToStep(teacher.diffusion))
+    # With x0 ≡ c, dx/dσ = (x − c)/σ is solved by x(σ) = c + σ/σ_0 · (x(σ_0) − c); Heun is exact on it.
+    assert torch.allclose(x_low, constant + 7.5 / 20.0 * (x_high - constant), atol=1e-4)
+
+
+# --- distillation ------------------------------------------------------------------------
+
+def fixed_draw_loss(distiller: Distiller, batch: dict, seeds=range(4)) -> float:
+    """The distillation loss on `batch` averaged over fixed draws of grid points and noise."""
+    losses = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            losses.append(distiller.loss(batch).item())
+    return float(np.mean(losses))
+
+
+def test_distillation_loss_falls(tmp_path, teacher, train_set):
+    batch, _ = window_batch(train_set, range(0, 16, 2))
+    config = fast_config()
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, learning_rate=3e-3))
+    distiller = Distiller(teacher, config, tmp_path, SINGLE, progress=False)
+    before = fixed_draw_loss(distiller, batch)
+    steps = [distiller.train_step(batch)["loss"] for _ in range(30)]
+    after = fixed_draw_loss(distiller, batch)
+    assert np.isfinite(steps).all() and distiller.step == 30
+    assert after < 0.75 * before, (before, after)
+
+
+def test_student_starts_as_the_teacher_and_moves_away(teacher, student):
+    assert student.kind == "consistency" and student.config == teacher.config
+    teacher_state, student_state = teacher.model.state_dict(), student.model.state_dict()
+    assert teacher_state.keys() == student_state.keys()
+    assert any(not torch.equal(teacher_state[k], student_state[k]) for k in teacher_state)
+    assert torch.equal(student.normalizer.min, teacher.normalizer.min)
+
+
+def test_lm2d_distill_cli_writes_a_consistency_checkpoint(tmp_path, teacher_run, dataset_root, capsys):
+    config = tmp_path / "distill.json"
+    config.write_text(json.dumps({"description": "test", **FAST_DISTILL,
+                                  "consistency": {"n_scales": 24, "default_steps": 3, "music_weight": 1.5}}))
+    out = tmp_path / "run"
+    code = main(["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--out", str(out),
+                 "--config", str(config), "--steps", "10", "--no-progress"])
+    assert code == 0
+    assert "distilled for 10 steps" in capsys.readouterr().out
+    loaded = load_checkpoint(out / "checkpoint")
+    settings = consistency_settings(loaded)
+    assert loaded.kind == "consistency"
+    assert (settings.n_scales, settings.default_steps, settings.music_weight) == (24, 3, 1.5)
+    assert loaded.meta["training"]["step"] == 10 and loaded.meta["training"]["train"]["batch_size"] == 4
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in rows] == [5, 10] and all(float(row["loss"]) > 0 for row in rows)
+    # A second run into the same directory would overwrite the checkpoint.
+    assert main(["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--out", str(out),
+                 "--steps", "1", "--no-progress"]) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
+
+
+def test_bad_teachers_and_configs_are_user_errors(tmp_path, student_run):
+    with pytest.raises(LM2DError, match="must be a diffusion checkpoint"):
+        load_teacher(student_run)
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"consistency": {"sigma_maximum": 80}}))
+    with pytest.raises(LM2DError, match=r"bad\.json: unknown field\(s\) sigma_maximum"):
+        load_distill_config(config)
+    config.write_text(json.dumps({"consistency": {"distance": "lpips"}}))
+    with pytest.raises(LM2DError, match=r"bad\.json: invalid distillation config: distance must be"):
+        load_distill_config(config)
+    config.write_text('{"train": {"steps": 10,}}')
+    with pytest.raises(LM2DError, match=r"bad\.json:1: not valid JSON"):
+        load_distill_config(config)
+
+
+# --- sampling and checkpoints ------------------------------------------------------------
+
+def test_one_step_sample_is_deterministic_for_a_seed(student, train_set):
+    _, cond = window_batch(train_set, [0, 4, 8])
+    schedule = consistency_settings(student)
+    first = consistency_sample(student.model, cond, steps=1, seed=7, schedule=schedule)
+    again = consistency_sample(student.model, cond, steps=1, seed=7, schedule=schedule)
+    other = consistency_sample(student.model, cond, steps=1, seed=8, schedule=schedule)
+    assert first.shape == (3, student.config.n_frames, student.config.channels)
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert first.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("steps", [2, 4, 8])
+def test_k_step_sampling_keeps_in_painted_values_exactly(student, train_set, steps):
+    batch, cond = window_batch(train_set, [1, 6])
+    mask = torch.zeros_like(batch["x"], dtype=torch.bool)
+    mask[:, :20] = True                      # the first 20 frames are known
+    progress = []
+    x = consistency_sample(student.model, cond, steps=steps, seed=0, known=Known(batch["x"], mask),
+                           schedule=consistency_settings(student), on_step=progress.append)
+    assert torch.equal(x[mask], batch["x"][mask])
+    assert not torch.equal(x[~mask], batch["x"][~mask]) and torch.isfinite(x).all()
+    assert progress == pytest.approx([(i + 1) / steps for i in range(steps)])
+
+
+def test_generate_gives_one_frame_per_feature_frame(student, train_set):
+    clip = train_set.clips[1]
+    motion = generate(student, clip.music[:200], clip.lyrics, steps=1, seed=3)
+    again = generate(student, clip.music[:200], clip.lyrics, steps=1, seed=3, max_batch=2)
+    assert motion.n_frames == 200 and np.isfinite(motion.root_translation).all()
+    np.testing.assert_allclose(motion.local_rotmats, again.local_rotmats, atol=1e-5)
+
+
+def test_consistency_checkpoint_round_trips(tmp_path, student, train_set):
+    settings = ConsistencyConfig(n_scales=30, default_steps=4, lyrics_weight=3.0)
+    save_checkpoint(tmp_path / "ckpt", student.model, student.config, student.normalizer,
+                    extra={DISTILLATION_KEY: settings.to_dict()}, kind="consistency")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.kind == "consistency" and consistency_settings(loaded) == settings
+    for name, value in student.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], value), name
+    _, cond = window_batch(train_set, [2])
+    assert torch.equal(consistency_sample(loaded.model, cond, steps=2, seed=1, schedule=settings),
+                       consistency_sample(student.model, cond, steps=2, seed=1, schedule=settings))
+
+
+def test_a_diffusion_checkpoint_has_no_consistency_settings(teacher):
+    with pytest.raises(LM2DError, match="not a consistency-distilled one"):
+        consistency_settings(teacher)

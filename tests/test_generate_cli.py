@@ -1,0 +1,146 @@
+"""`lm2d generate` end to end with a real (tiny, untrained) checkpoint and real songs: .npz and
+.bvh results, seeds, cropping, and every kind of bad input as one line + exit code 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lm2d.cli import main
+from test_server import write_tiny_checkpoint
+
+SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, shared_data) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny", shared_data)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LM2D_CACHE", str(tmp_path_factory.getbasetemp() / "cli_cache"))
+
+
+def generate(*args) -> int:
+    return main(["generate", *map(str, args)])
+
+
+def test_npz_with_lyrics_end_to_end(checkpoint, shared_data, tmp_path, capsys):
+    song = shared_data / SONG
+    lyrics = tmp_path / "song.lrc"
+    lyrics.write_text("[00:00.50]hands up high\n[00:03.00]spin around\n")
+    output = tmp_path / "takes" / "take.npz"
+    assert generate(song, "--lyrics", lyrics, "--checkpoint", checkpoint, "-o", output, "--steps", 2,
+                    "--seed", 4, "--music-guidance", 1.5, "--lyrics-guidance", 3) == 0
+    assert f"wrote {output}" in capsys.readouterr().out
+    with np.load(output) as take:
+        assert abs(take["root_translation"].shape[0] - 30 * sf.info(song).duration) <= 1
+        assert list(take["lyric_lines"]) == ["hands up high", "spin around"]
+        assert take["fps"] == 30.0 and take["joint_names"][0] == "pelvis"
+
+
+def test_bvh_of_a_cropped_range(checkpoint, shared_data, tmp_path):
+    output = tmp_path / "take.bvh"
+    assert generate(shared_data / SONG, "--checkpoint", checkpoint, "-o", output, "--steps", 1,
+                    "--start", 1, "--end", 3, "--device", "cpu") == 0
+    text = output.read_text()
+    assert text.startswith("HIERARCHY\nROOT pelvis") and "Frames: 60\n" in text
+    motion_lines = text.split("Frame Time:")[1].strip().splitlines()[1:]
+    assert len(motion_lines) == 60 and len(motion_lines[0].split()) == 3 + 24 * 3
+
+
+def test_the_same_seed_gives_the_same_dance(checkpoint, shared_data, tmp_path):
+    takes = {}
+    for name, seed in [("a", 7), ("b", 7), ("c", 8)]:
+        assert generate(shared_data / SONG, "--checkpoint", checkpoint, "-o", tmp_path / f"{name}.npz",
+                        "--steps", 2, "--seed", seed) == 0
+        with np.load(tmp_path / f"{name}.npz") as take:
+            takes[name] = take["root_translation"]
+    np.testing.assert_array_equal(takes["a"], takes["b"])
+    assert not np.allclose(takes["a"], takes["c"])
+
+
+@pytest.fixture
+def bad(tmp_path) -> dict[str, Path]:
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 50)
+    lyrics = tmp_path / "broken.lrc"
+    lyrics.write_text("[00:01.00]fine\n[00:9x.00]not a time\n")
+    not_ours = tmp_path / "not_ours"
+    not_ours.mkdir()
+    (not_ours / "model.json").write_text(json.dumps({"format": "lm2d-checkpoint", "version": 1, "kind": "gan"}))
+    (not_ours / "model.safetensors").write_bytes(b"{}")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("in the way")
+    return {"corrupt": corrupt, "lyrics": lyrics, "not_ours": not_ours, "a_file": a_file}
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("missing audio", "nope.ogg: no such audio file"),
+    ("corrupt audio", "corrupt.wav: cannot be decoded as wav audio"),
+    ("broken lyrics", "broken.lrc:2: malformed timestamp"),
+    ("unwritable output", "cannot write the result here"),
+    ("unknown output format", "must end in .npz or .bvh"),
+    ("checkpoint not ours", "not an LM2D checkpoint: kind 'gan'"),
+    ("too many steps", "steps must be between 1 and 1000"),
+    ("start past the end", "start 9 s is past the end of the song"),
+])
+def test_bad_input_is_one_line_and_exit_2(checkpoint, shared_data, tmp_path, bad, capsys, case, fragment):
+    song, output = shared_data / SONG, tmp_path / "take.npz"
+    args = {
+        "missing audio": [tmp_path / "nope.ogg", "-o", output],
+        "corrupt audio": [bad["corrupt"], "-o", output],
+        "broken lyrics": [song, "--lyrics", bad["lyrics"], "-o", output],
+        "unwritable output": [song, "-o", bad["a_file"] / "take.npz"],
+        "unknown output format": [song, "-o", tmp_path / "take.fbx"],
+        "checkpoint not ours": [song, "-o", output, "--checkpoint", bad["not_ours"]],
+        "too many steps": [song, "-o", output, "--steps", 5000],
+        "start past the end": [song, "-o", output, "--start", 9],
+    }[case]
+    if "--checkpoint" not in args:
+        args += ["--checkpoint", checkpoint]
+    assert generate(*args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
+    assert not output.exists()
+
+
+def test_no_default_model_installed_is_one_line(shared_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("lm2d.pipeline.default_checkpoint_path", lambda: tmp_path / "default")
+    assert generate(shared_data / SONG, "-o", tmp_path / "take.npz") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no default model is installed:") and err.count("\n") == 1
+
+
+def test_the_real_command_exits_2_with_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lm2d", "generate", str(tmp_path / "nope.ogg"),
+                           "-o", str(tmp_path / "take.npz")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: {tmp_path / 'nope.ogg'}: no such audio file\n"
+
+
+def test_cropping_keeps_the_tokens_and_lines_inside_and_retimes_them():
+    from lm2d.lyrics import SongLyricTokens
+    from lm2d.lyrics.segments import Lyrics, Segment
+    from lm2d.pipeline import crop_tokens, frame_range, lyric_lines_in
+
+    tokens = SongLyricTokens(embeddings=np.arange(8, dtype=np.float32).reshape(4, 2),
+                             frames=np.array([10, 40, 70, 100], np.float32), line_index=np.array([0, 0, 1, 1]),
+                             line_embeddings=np.ones((2, 2), np.float32),
+                             line_start_frames=np.array([0, 60], np.float32),
+                             line_end_frames=np.array([50, 110], np.float32))
+    first, count = frame_range(150, start_seconds=1.0, end_seconds=3.0, audio_path="song.ogg")
+    assert (first, count) == (30, 60)
+    cropped = crop_tokens(tokens, first, count)
+    np.testing.assert_array_equal(cropped.frames, [10, 40])
+    np.testing.assert_array_equal(cropped.embeddings, tokens.embeddings[1:3])
+    np.testing.assert_array_equal(cropped.line_start_frames, [-30, 30])
+    lyrics = Lyrics([Segment(0.0, 1.5, "before and during"), Segment(2.0, 3.6, "during and after"),
+                     Segment(4.0, 4.5, "after")])
+    assert lyric_lines_in(lyrics, 1.0, 2.0) == [(0.0, 0.5, "before and during"), (1.0, 2.0, "during and after")]
