@@ -83,7 +83,7 @@ def run() -> list[tuple[str, str]]:
 
 QUALITY_CONFIG = {"n_frames": 60, "latent_dim": 64, "ff_dim": 128, "n_layers": 2, "n_heads": 2, "dropout": 0.0,
                   "max_lyric_tokens": 16}
-TEACHER_STEPS, STUDENT_STEPS, BATCH = 3000, 1000, 16
+TEACHER_STEPS, STUDENT_STEPS, BATCH, STUDENT_LR = 3000, 3000, 16, 5e-4
 EVAL_SECONDS, SEEDS, STEPS = 40.0, (0, 1, 2), (1, 2, 4, 8)
 # (audio under ../shared/data, start second, timed lyrics or None)
 EVAL_SONGS = (("songs/on_the_run/audio.ogg", 0.0, "songs/on_the_run/song.txt"),
@@ -164,7 +164,9 @@ def score(label, samples, reference, beats):
             "s per 40-s song": np.mean([s[2] for s in samples])}
 
 
-def quality() -> list[dict]:
+def quality(work: Path | None = None) -> list[dict]:
+    """The quality table. work: a folder to build in and to reuse from (a teacher or student
+    checkpoint already there is loaded instead of trained); default a new temporary folder."""
     from lm2d.distill.distiller import DistillConfig, Distiller
     from lm2d.distill.sampler import window_sampler
     from lm2d.lyrics import TextEncoder
@@ -174,29 +176,32 @@ def quality() -> list[dict]:
     from lm2d.train.distributed import init_distributed
     from lm2d.train.trainer import Trainer
 
-    work = Path(tempfile.mkdtemp(prefix="lm2d_distill_quality_"))
+    work = Path(tempfile.mkdtemp(prefix="lm2d_distill_quality_")) if work is None else work
     os.environ.setdefault("LM2D_CACHE", str(work / "cache"))
     ctx = init_distributed("cpu")
     config, encoder = ModelConfig(**QUALITY_CONFIG), TextEncoder()
-    data = DanceDataset(training_corpus(work / "data"), "train", config, stride=10, encoder=encoder)
+    corpus = work / "data" if (work / "data").is_dir() else training_corpus(work / "data")
+    data = DanceDataset(corpus, "train", config, stride=10, encoder=encoder)
     print(f"corpus: {len(data.clips)} clips, {len(data)} windows", flush=True)
 
-    started = time.perf_counter()
-    (work / "teacher").mkdir()
-    train = TrainConfig(steps=TEACHER_STEPS, batch_size=BATCH, learning_rate=1e-3, warmup_steps=100,
-                        weight_decay=0.0, ema_decay=0.995, checkpoint_every=TEACHER_STEPS, log_every=100)
-    Trainer(RunConfig(config, train), data.normalizer, work / "teacher", ctx, progress=False).run(data, TEACHER_STEPS)
+    if not (work / "teacher" / "checkpoint").is_dir():
+        started = time.perf_counter()
+        (work / "teacher").mkdir(exist_ok=True)
+        train = TrainConfig(steps=TEACHER_STEPS, batch_size=BATCH, learning_rate=1e-3, warmup_steps=100,
+                            weight_decay=0.0, ema_decay=0.995, checkpoint_every=TEACHER_STEPS, log_every=100)
+        Trainer(RunConfig(config, train), data.normalizer, work / "teacher", ctx, progress=False).run(data, TEACHER_STEPS)
+        print(f"teacher: {TEACHER_STEPS} steps in {time.perf_counter() - started:.0f} s", flush=True)
     teacher = load_checkpoint(work / "teacher" / "checkpoint")
-    print(f"teacher: {TEACHER_STEPS} steps in {time.perf_counter() - started:.0f} s", flush=True)
 
-    started = time.perf_counter()
-    (work / "student").mkdir()
-    distill = DistillConfig(dataclasses.replace(DistillConfig().train, steps=STUDENT_STEPS, batch_size=BATCH,
-                                                learning_rate=2e-4, warmup_steps=50, ema_decay=0.99,
-                                                checkpoint_every=STUDENT_STEPS, log_every=50))
-    Distiller(teacher, distill, work / "student", ctx, progress=False).run(data, STUDENT_STEPS)
+    if not (work / "student" / "checkpoint").is_dir():
+        started = time.perf_counter()
+        (work / "student").mkdir(exist_ok=True)
+        distill = DistillConfig(dataclasses.replace(DistillConfig().train, steps=STUDENT_STEPS, batch_size=BATCH,
+                                                    learning_rate=STUDENT_LR, warmup_steps=50, ema_decay=0.99,
+                                                    checkpoint_every=STUDENT_STEPS, log_every=50))
+        Distiller(teacher, distill, work / "student", ctx, progress=False).run(data, STUDENT_STEPS)
+        print(f"student: {STUDENT_STEPS} steps in {time.perf_counter() - started:.0f} s", flush=True)
     student = load_checkpoint(work / "student" / "checkpoint")
-    print(f"student: {STUDENT_STEPS} steps in {time.perf_counter() - started:.0f} s", flush=True)
 
     songs = evaluation_songs(work, encoder)
     samplers = [("teacher DDIM-50", teacher, ddim_sample, 50)]
@@ -224,9 +229,10 @@ def markdown(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(1)
-    if "--quality" in sys.argv:
-        print(markdown(quality()))
+    if "--quality" in sys.argv:       # python bench/bench_distill.py --quality [WORK_DIR]
+        torch.set_num_threads(1)      # a shared machine: one core for this long job
+        given = sys.argv[sys.argv.index("--quality") + 1:]
+        print(markdown(quality(Path(given[0]) if given else None)))
     else:
         for name, value in run():
             print(f"{name}: {value}")

@@ -4,9 +4,14 @@ Each step is a full Trainer.train_step: diffusion noising, forward, EDGE's four 
 forward kinematics), backward, gradient clipping, AdamW and the EMA update. Batches are real
 motion (the shared SMPL sample) with synthetic music features and lyric tokens: the data
 pipeline only slices in-memory arrays, so the network dominates.
+
+CPU runs are timed with one thread and with every core: on a shared machine the all-core figure
+collapses when another process holds a core (OpenMP threads then wait on each other), which the
+one-thread figure shows up.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "motion" / "smpl_sample_127f.pkl"
 BATCH = 32
 WARMUP_STEPS = 2
-TIMED_STEPS = 12
+TIMED_STEPS = 8
 
 
 def motion_frames(n_frames: int) -> np.ndarray:
@@ -49,32 +54,45 @@ def synthetic_batch(config: RunConfig, normalizer: Normalizer, frames: np.ndarra
     return {name: value.to(device) for name, value in batch.items()}
 
 
-def windows_per_second(config_name: str) -> tuple[float, int]:
+def windows_per_second(config_name: str, threads: int) -> tuple[float, int]:
     config = load_run_config(REPO / "configs" / f"{config_name}.json").replace_train(batch_size=BATCH)
     ctx = init_distributed("auto")
     frames = motion_frames(config.model.n_frames)
     normalizer = Normalizer.fit(frames)
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(config, normalizer, run_dir, ctx, progress=False)
-        batch = synthetic_batch(config, normalizer, frames, ctx.device)
-        for _ in range(WARMUP_STEPS):
-            trainer.train_step(batch)
-        start = time.perf_counter()
-        for _ in range(TIMED_STEPS):
-            trainer.train_step(batch)
-        if ctx.device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory() as run_dir:
+            trainer = Trainer(config, normalizer, run_dir, ctx, progress=False)
+            batch = synthetic_batch(config, normalizer, frames, ctx.device)
+            for _ in range(WARMUP_STEPS):
+                trainer.train_step(batch)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(TIMED_STEPS):
+                trainer.train_step(batch)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous_threads)
     parameters = sum(p.numel() for p in trainer.model.parameters())
     return TIMED_STEPS * BATCH / elapsed, parameters
 
 
 def run() -> list[tuple[str, str]]:
-    rows = [("device", "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"),
-            ("batch", f"{BATCH} windows of 150 frames, {TIMED_STEPS} timed steps")]
-    for name in ("lm2d", "edge_baseline"):
-        rate, parameters = windows_per_second(name)
-        rows.append((f"configs/{name}.json ({parameters / 1e6:.1f} M params)",
+    cores = os.cpu_count() or 1
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        runs = [("lm2d", cores, gpu), ("edge_baseline", cores, gpu)]
+    else:
+        runs = [("lm2d", 1, "CPU, 1 thread"), ("lm2d", cores, f"CPU, {cores} threads"),
+                ("edge_baseline", 1, "CPU, 1 thread")]
+    rows = [("batch", f"{BATCH} windows of 150 frames, {TIMED_STEPS} timed steps after {WARMUP_STEPS}")]
+    for name, threads, where in runs:
+        rate, parameters = windows_per_second(name, threads)
+        rows.append((f"configs/{name}.json ({parameters / 1e6:.1f} M params), {where}",
                      f"{rate:.1f} windows/s ({BATCH / rate:.2f} s/step)"))
     return rows
 

@@ -1,8 +1,8 @@
 """The one lm2d server of a Blender session, shared by every operator that talks to it.
 
 Started lazily with the interpreter named in the add-on preferences, and started again when that
-interpreter changes. Events are sorted into per-request mailboxes, so two jobs in flight (say, a
-generation and a server check) never take each other's events. Scripts that run the add-on
+interpreter changes. Each job takes only the events of its own requests, so two jobs in flight
+(say, a generation and a server check) never take each other's events. Scripts that run the add-on
 without enabling it (the headless demo, the tests) name the server with use_settings()."""
 from __future__ import annotations
 

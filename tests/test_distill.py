@@ -24,7 +24,8 @@ from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistenc
 from lm2d.distill.distiller import DistillConfig, Distiller, load_distill_config, load_teacher
 from lm2d.distill.sampler import DISTILLATION_KEY, consistency_sample, consistency_settings, generate
 from lm2d.errors import LM2DError
-from lm2d.model.checkpoint import load_checkpoint, save_checkpoint
+from lm2d.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
+from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import Conditioning, GaussianDiffusion
 from lm2d.model.sampling import Known
 from lm2d.train.config import load_run_config
@@ -204,6 +205,19 @@ def test_distillation_loss_falls(tmp_path, teacher, train_set):
     after = fixed_draw_loss(distiller, batch)
     assert np.isfinite(steps).all() and distiller.step == 30
     assert after < 0.75 * before, (before, after)
+
+
+def test_the_music_only_baseline_distils_too(tmp_path, train_set):
+    config = dataclasses.replace(load_run_config(REPO / "configs" / "tiny.json").model, lyrics=False)
+    torch.manual_seed(0)
+    teacher = LoadedModel(Denoiser(config).eval(), config, train_set.normalizer, GaussianDiffusion(config),
+                          {"kind": "diffusion"})
+    batch, cond = window_batch(train_set, [0, 3, 6, 9])
+    distiller = Distiller(teacher, fast_config(), tmp_path, SINGLE, progress=False)
+    losses = [distiller.train_step(batch)["loss"] for _ in range(3)]
+    assert np.isfinite(losses).all() and losses[0] > 0
+    windows = consistency_sample(distiller.ema.model, Conditioning(cond.music), steps=2, seed=0)
+    assert windows.shape == (4, config.n_frames, config.channels) and torch.isfinite(windows).all()
 
 
 def test_student_starts_as_the_teacher_and_moves_away(teacher, student):

@@ -68,6 +68,14 @@ def test_the_blend_zone_is_what_smooths_the_seams(student, song):
     np.testing.assert_allclose(blended[middle], raw[middle], atol=1e-5)
 
 
+def test_a_two_frame_gap_is_filled_between_its_neighbours(student, song):
+    motion, music, tokens = song
+    edited = regenerate_range(student, music, tokens, motion, 100, 102, steps=2, seed=3)
+    assert_frames_kept(edited, motion, np.r_[0:100, 102:motion.n_frames])
+    jumps = frame_steps(edited)[99:102]     # 99 -> 100 -> 101 -> 102
+    assert (jumps <= seam_bound(motion, 101)).all(), (jumps, seam_bound(motion, 101))
+
+
 def test_keep_joints_keeps_the_lower_body_and_root_path_exactly(student, song):
     motion, music, tokens = song
     edited = keep_joints(student, music, tokens, motion, LOWER_BODY, steps=2, seed=1)

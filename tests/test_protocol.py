@@ -101,3 +101,9 @@ def test_events_are_single_json_lines_and_versions_agree():
     from lm2d_blender import client
 
     assert client.PROTOCOL_VERSION == PROTOCOL_VERSION
+
+
+def test_required_fields_are_per_request_type():
+    assert parse_request('{"type": "lyrics", "path": "song.lrc"}').body.audio is None
+    with pytest.raises(BadRequest, match="'path' is required"):
+        parse_request('{"type": "lyrics", "audio": "song.ogg"}')

@@ -210,7 +210,10 @@ def set_up_render(scene, size: tuple[int, int]) -> None:
     render.use_sequencer = False      # the sequencer holds the song and lyric strips, not the picture
     shading = scene.display.shading
     shading.light, shading.color_type = 'STUDIO', 'RANDOM'
-    shading.show_shadows = False      # a third of the render time with Mesa's software OpenGL
+    # Render time per frame with Mesa's software OpenGL: shadows cost a third more, 8× anti-aliasing
+    # (the default) twice what FXAA does.
+    shading.show_shadows = False
+    scene.display.render_aa = 'FXAA'
     scene.world = scene.world or bpy.data.worlds.new("Preview Sky")
     scene.world.color = (0.55, 0.6, 0.68)   # Workbench renders the world colour behind the dancer
 

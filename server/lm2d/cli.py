@@ -14,10 +14,12 @@ COMMANDS = [
     "features",
     "lyrics",
     "convert",
+    "export",
     "generate",
     "train",
     "distill",
     "train-matcher",
+    "train-gesture-classifier",
     "evaluate",
     "corpus",
 ]

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split whose real motion is the FID reference (default: train; "
                              "falls back to --split when the dataset has no such split)")
     parser.add_argument("--matcher", type=Path, help="semantic matcher from `lm2d train-matcher` (.safetensors)")
+    parser.add_argument("--gesture-classifier", type=Path,
+                        help="gesture classifier from `lm2d train-gesture-classifier` (.safetensors): adds the "
+                             "lyric-gesture hit rate (events from the dataset's corpus.json, else its lyrics)")
     parser.add_argument("--ddim-steps", type=_positive, default=50, help="DDIM steps for diffusion checkpoints")
     parser.add_argument("--steps", type=_positive, nargs="+", default=[1, 2, 4],
                         help="step counts for consistency checkpoints (default: 1 2 4)")
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lm2d.errors import LM2DError, warn
     from lm2d.evaluation import evaluate as ev
+    from lm2d.evaluation.gesture_classifier import load_gesture_classifier, split_gesture_events
     from lm2d.evaluation.matcher import encode_texts, load_matcher
     from lm2d.evaluation.report import format_table
     from lm2d.lyrics import TextEncoder
@@ -68,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
         texts = [t for s in songs for t in ev.song_examples(s.joints, s).texts]
         text_vectors = encode_texts(texts, lambda lines: [e.sentence for e in encoder.encode_lines(lines)])
 
+    gesture_classifier = gesture_events = None
+    if args.gesture_classifier is not None:
+        gesture_classifier = load_gesture_classifier(args.gesture_classifier)
+        gesture_events = split_gesture_events(args.data, args.split)
+
     sets = [ev.MotionSet(ev.GROUND_TRUTH, "", None, [s.joints for s in songs])]
     names = unique_names([ev.checkpoint_label(path) for path in args.checkpoints])
     for path, name in zip(args.checkpoints, names):
@@ -80,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
             if args.save_motions:
                 save_motions(args.out / "motions" / ev.file_safe_name(model_run.label), songs, motion_set)
 
-    evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed)
+    evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed,
+                               gesture_classifier=gesture_classifier, gesture_events=gesture_events)
     title = f"Evaluation on {args.data.name}/{args.split}"
     written = ev.write_outputs(args.out, evaluation, songs, sets, title)
     print(format_table(evaluation.rows))

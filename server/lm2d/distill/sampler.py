@@ -301,15 +301,15 @@ def blend_seams(root: np.ndarray, rotmats: np.ndarray, regenerated: np.ndarray, 
     """Pull each regenerated run's frames next to a kept neighbour onto the kept motion: the
     first regenerated frame is moved to where the kept motion would be one frame later (its
     last velocity continued), and that correction fades out with a half cosine over the blend
-    zone (at most blend_frames, at most half the run when it has kept frames on both sides).
-    Kept frames are not touched."""
+    zone (at most blend_frames, at most half the run when it has kept frames on both sides, at
+    least one frame; blend_frames = 0 turns blending off). Kept frames are not touched."""
+    if blend_frames < 1:
+        return root, rotmats
     root, rotmats = root.astype(np.float64), rotmats.astype(np.float64)
     length = len(regenerated)
     for start, end in _runs(regenerated):
         sides = (start > 0) + (end < length)
-        zone = min(blend_frames, (end - start) // max(sides, 1))
-        if zone < 1:
-            continue
+        zone = max(1, min(blend_frames, (end - start) // max(sides, 1)))
         if start > 0:
             _fade_in_correction(root, rotmats, np.arange(start, start + zone), start - 1, max(start - 2, 0))
         if end < length:

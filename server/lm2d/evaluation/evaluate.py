@@ -20,6 +20,8 @@ from lm2d.evaluation.features_geometric import geometric_features
 from lm2d.evaluation.features_kinetic import kinetic_features
 from lm2d.evaluation.fid import diversity, frechet_distance, normalise_with_reference
 from lm2d.evaluation.foot_contact import physical_foot_contact
+from lm2d.evaluation.gesture_classifier import (SHIFT_SECONDS, GestureClassifier, gesture_hits, pooled_hit_rate,
+                                                time_shifted)
 from lm2d.evaluation.matcher import (WINDOW_FRAMES, MatcherExamples, SemanticMatcher, concatenate_examples,
                                      examples_from_song, semantic_scores, shuffled_in_time)
 from lm2d.evaluation.report import plot_beats, plot_metric_bars, write_csv, write_markdown
@@ -157,8 +159,10 @@ class Evaluation:
 
 def score_sets(songs: Sequence[EvalSong], sets: Sequence[MotionSet], reference_motions: Sequence[np.ndarray],
                matcher: SemanticMatcher | None = None, text_vectors: dict | None = None,
-               seed: int = 0) -> Evaluation:
-    """Every metric of every motion set; FID/diversity against `reference_motions`' features."""
+               seed: int = 0, gesture_classifier: GestureClassifier | None = None,
+               gesture_events: dict | None = None) -> Evaluation:
+    """Every metric of every motion set; FID/diversity against `reference_motions`' features;
+    the lyric-gesture hit rate with a classifier and `gesture_events` (song id -> GestureEvents)."""
     reference_k, reference_g = motion_features(reference_motions)
     notes = [f"{len(songs)} songs; FID/Div samples: {SEGMENT_FRAMES / FPS:.0f} s segments "
              f"({len(reference_k)} reference segments)."]
@@ -169,7 +173,8 @@ def score_sets(songs: Sequence[EvalSong], sets: Sequence[MotionSet], reference_m
                      f"difference in them, so FID/Div are not comparable with published numbers.")
     rows, per_song = [], []
     for motion_set in sets:
-        row, songs_rows = _score_set(songs, motion_set, reference_k, reference_g, matcher, text_vectors, seed)
+        row, songs_rows = _score_set(songs, motion_set, reference_k, reference_g, matcher, text_vectors, seed,
+                                     gesture_classifier, gesture_events or {})
         rows.append(row)
         per_song += songs_rows
     if matcher is not None:
@@ -179,10 +184,16 @@ def score_sets(songs: Sequence[EvalSong], sets: Sequence[MotionSet], reference_m
         notes.append(f"Semantic matching of the ground truth shuffled in time within each song (chance "
                      f"level): cos {shuffled['cosine']:.4f}, R@1 {shuffled['top1']:.3f}, R@3 {shuffled['top3']:.3f}; "
                      f"{shuffled['windows']} lyric windows, {shuffled['candidates']} candidates.")
+    if gesture_classifier is not None:
+        events = [(gesture_events or {}).get(s.song_id, []) for s in songs]
+        shifted = pooled_hit_rate(gesture_classifier, [time_shifted(s.joints, SHIFT_SECONDS) for s in songs], events)
+        notes.append(f"Gesture hit rate over {sum(map(len, events))} lyric keyword events; the ground truth shifted "
+                     f"{SHIFT_SECONDS:g} s against its lyrics (chance level): {shifted:.3f}.")
     return Evaluation(rows, per_song, notes)
 
 
-def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, text_vectors, seed):
+def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, text_vectors, seed,
+               gesture_classifier=None, gesture_events=None):
     per_song = []
     for song, joints in zip(songs, motion_set.motions):
         entry = {"song": song.song_id, "label": motion_set.label,
@@ -191,6 +202,9 @@ def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, 
         if matcher is not None:
             scores = semantic_scores(matcher, song_examples(joints, song), text_vectors, seed=seed)
             entry.update(sm_cosine=scores["cosine"], sm_windows=scores["windows"])
+        if gesture_classifier is not None:
+            hits = gesture_hits(gesture_classifier, joints, gesture_events.get(song.song_id, []), FPS)
+            entry.update(gesture_hits=int(hits.sum()), gesture_events=len(hits))
         per_song.append(entry)
 
     features_k, features_g = motion_features(motion_set.motions)
@@ -201,6 +215,9 @@ def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, 
         examples = concatenate_examples([song_examples(j, s) for s, j in zip(songs, motion_set.motions)])
         scores = semantic_scores(matcher, examples, text_vectors, seed=seed)
         row.update(sm_cosine=scores["cosine"], sm_top1=scores["top1"], sm_top3=scores["top3"])
+    if gesture_classifier is not None:
+        events = sum(e["gesture_events"] for e in per_song)
+        row["gesture_hit"] = sum(e["gesture_hits"] for e in per_song) / events if events else float("nan")
     if motion_set.seconds:
         row["seconds_per_song"] = float(np.mean(motion_set.seconds))
     return row, per_song

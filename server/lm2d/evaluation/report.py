@@ -29,6 +29,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("sm_cosine", "SM cos", "higher", 4),
     Column("sm_top1", "SM R@1", "higher", 3),
     Column("sm_top3", "SM R@3", "higher", 3),
+    Column("gesture_hit", "gesture hit", "higher", 3),
     Column("seconds_per_song", "s/song", "", 1),
 )
 _ARROWS = {"higher": "↑", "lower": "↓", "closer to ground truth": "→", "": ""}
@@ -89,12 +90,19 @@ def write_markdown(path: str | os.PathLike, rows: Sequence[Row], title: str,
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     if per_song:
-        song_header = ["song", "model", "BAS", "PFC", "SM cos", "windows"]
+        song_header = ["song", "model", "BAS", "PFC", "SM cos", "windows", "gesture hits"]
         song_body = [[str(r["song"]), str(r["label"]), _format(r.get("bas"), 4), _format(r.get("pfc"), 3),
-                      _format(r.get("sm_cosine"), 4), _format(r.get("sm_windows"), 0)] for r in per_song]
+                      _format(r.get("sm_cosine"), 4), _format(r.get("sm_windows"), 0), _hits(r)] for r in per_song]
         lines += ["", "## Per song", "", _markdown_table(song_header, song_body)]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _hits(song_row: Row) -> str:
+    """'hits/events' of a per-song row scored with a gesture classifier, else '–'."""
+    if song_row.get("gesture_events") is None:
+        return "–"
+    return f"{song_row['gesture_hits']}/{song_row['gesture_events']}"
 
 
 def _markdown_table(header: list[str], body: list[list[str]]) -> str:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -186,16 +186,13 @@ _FIELD_TYPES = {
 }
 
 
-_REQUIRED = {"audio", "output", "path"}
-
-
 def _parse_body(kind: str, raw: dict):
     body_type = _BODIES[kind]
     _reject_unknown(raw, body_type, f"'{kind}' request")
     values = {}
     for f in fields(body_type):
         if raw.get(f.name) is None:
-            if f.name in _REQUIRED:
+            if f.default is MISSING:  # fields without a default are required
                 raise BadRequest(f"field '{f.name}' is required in a '{kind}' request")
             continue
         parse = _CUSTOM.get(f.name)

@@ -51,7 +51,7 @@ METRIC_FIELDS = ("step", "total", "simple", "velocity", "fk", "foot", "lr", "win
 class TrainResult:
     step: int
     checkpoint: Path
-    last_losses: dict[str, float]
+    last_losses: dict[str, float]    # the last logged interval's mean of each loss term
 
 
 class WindowBatches(torch.utils.data.Sampler):
@@ -246,7 +246,8 @@ class Trainer:
         bar.close()
         if metrics is not None:
             metrics.close()
-        return TrainResult(step=self.step, checkpoint=self.run_dir / CHECKPOINT_DIR, last_losses=row)
+        last_losses = {name: row[name] for name in LossTerms.NAMES if name in row}
+        return TrainResult(step=self.step, checkpoint=self.run_dir / CHECKPOINT_DIR, last_losses=last_losses)
 
     def _mean_over_ranks(self, stacked: torch.Tensor) -> dict[str, float]:
         """LossTerms.stacked() values averaged over the ranks, by name."""
@@ -332,6 +333,10 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
     text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
                       notes=notes, text_encoder=text_encoder)
+    if state is None:  # a fresh run standardises music with the train split's statistics (saved with the weights)
+        music = torch.from_numpy(np.concatenate([clip.music for clip in dataset.clips]))
+        for model in (trainer.model, trainer.ema.model):
+            model.set_music_statistics(music)
     return trainer.run(dataset, config.train.steps)
 
 

@@ -1,0 +1,438 @@
+"""Retargeting a take from one armature (the SMPL dancer) onto any humanoid rig, baked into a new take.
+
+Method: world-space rotation deltas with a per-bone rest alignment, all frames at once in numpy.
+1. The source pose comes from the take's own keys (sampled per frame) through numpy forward
+   kinematics on the source's rest matrices, so no frame_set per frame (a 3-minute take would
+   spend seconds there) and no constraints or helper objects in the scene.
+2. Each mapped target bone b follows the world rotation delta of its source bone(s) s:
+       target_world(t) = D(t) · A_b · target_rest_world,  D(t) = source_world(t) · source_rest_world⁻¹
+   (several sources: the chordal mean of their deltas). A_b aligns the rests: it carries the
+   target's rest directions from b to its mapped child joints onto the source's (Kabsch over all
+   children, the shortest arc for one, the parent's alignment for none), so an A-pose rig follows a
+   T-pose source with its arms where the source's are, and bone rolls never matter.
+3. Root motion: the target's top mapped bone (the hips) moves about the target object's origin as
+   the source's moves about its own, scaled by the ratio of hip heights (rest height of that bone
+   above the lowest mapped joint: roughly the leg length). Both origins are taken to be on the
+   floor, Blender's rig convention and the floor of LM2D takes.
+4. Local rotations follow from each target bone's parent chain (numpy FK over the target rest
+   matrices). The keyed set is the mapped bones plus every ancestor of one (keyed at rest), so the
+   take evaluates to exactly this pose whatever lower NLA tracks hold. Bones are assumed to inherit
+   their parents' rotation and scale normally, and bones outside the keyed set (fingers, face) keep
+   whatever else animates them.
+The new action goes on the target the way keys.py puts a take on the SMPL dancer: a new NLA track
+on top, and the active action unless the user has one of their own (that one is never touched)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import bpy
+import numpy as np
+from bpy_extras import anim_utils
+from mathutils import Matrix
+
+from .bone_maps import Rig
+from .keys import (TAKE_FPS_PROP, TAKE_PROP, TAKE_START_PROP, _add_nla_track, _fcurve_maker, _show_take,
+                   _take_slot, next_take_number, set_linear_keys)
+from .operators_generate import TAKE_AUDIO_PROP, current_take
+from .quaternions import continuous_signs
+
+RETARGET_SOURCE_PROP = "lm2d_retargeted_from"   # on retargeted takes: "armature / action" they came from
+DEGENERATE_FRACTION = 1e-3   # rest offsets shorter than this fraction of the rig's size give no direction
+
+
+class ArmatureRest(NamedTuple):
+    """What retargeting needs of an armature, bones ordered parents first."""
+    rig: Rig
+    rest: np.ndarray     # (B, 4, 4) bone.matrix_local: rest pose in armature space
+    world: np.ndarray    # (4, 4) the object's matrix_world
+
+    @property
+    def rest_world(self) -> np.ndarray:
+        return self.world @ self.rest
+
+    def index(self, name: str) -> int:
+        return self.rig.names.index(name)
+
+
+class TargetMotion(NamedTuple):
+    bones: list[int]          # keyed target bones, parents first
+    basis: np.ndarray         # (T, len(bones), 4, 4) pose-bone basis matrices
+    root: int                 # the bone whose location is keyed (root motion)
+
+
+def armature_rig(obj) -> Rig:
+    return Rig.from_pairs((bone.name, bone.parent.name if bone.parent else None) for bone in obj.data.bones)
+
+
+def armature_rest(obj) -> ArmatureRest:
+    rig = armature_rig(obj)
+    rest = np.array([np.array(obj.data.bones[name].matrix_local) for name in rig.names])
+    return ArmatureRest(rig, rest, np.array(obj.matrix_world))
+
+
+# --- rotations in numpy ------------------------------------------------------------------------
+
+def rotation_part(matrices: np.ndarray) -> np.ndarray:
+    """The 3×3 rotation of (…, 4, 4) or (…, 3, 3) matrices, object scale divided out."""
+    rotation = matrices[..., :3, :3]
+    return rotation / np.linalg.norm(rotation, axis=-2, keepdims=True)
+
+
+def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
+    """The rotation nearest each (…, 3, 3) matrix (Frobenius): U·diag(1, 1, det)·Vᵀ of its SVD."""
+    u, _, vt = np.linalg.svd(matrices)
+    fix = np.ones(matrices.shape[:-1])
+    fix[..., -1] = np.sign(np.linalg.det(u @ vt))
+    return (u * fix[..., None, :]) @ vt
+
+
+def kabsch(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
+    """The rotation R minimising Σ|R·from − to|² over (n, 3) vectors, n ≥ 2."""
+    return nearest_rotation(to_vectors.T @ from_vectors)
+
+
+def shortest_arc(from_vector: np.ndarray, to_vector: np.ndarray) -> np.ndarray:
+    """The smallest rotation carrying one unit vector onto another (3×3)."""
+    axis = np.cross(from_vector, to_vector)
+    cos = float(np.dot(from_vector, to_vector))
+    if np.linalg.norm(axis) < 1e-9:
+        if cos > 0:
+            return np.eye(3)
+        perpendicular = np.cross(from_vector, np.eye(3)[np.argmin(np.abs(from_vector))])
+        return 2.0 * np.outer(*[perpendicular / np.linalg.norm(perpendicular)] * 2) - np.eye(3)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + k + k @ k / (1.0 + cos)
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(…, 4) quaternions (w, x, y, z), any length, to (…, 3, 3) rotations."""
+    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
+    """(…, 3, 3) rotations to (…, 4) unit quaternions (w, x, y, z), from the largest of the four
+    candidate components (numerically safe everywhere)."""
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    candidates = np.stack([
+        np.stack([1 + m00 + m11 + m22, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1]], -1),
+        np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
+                  m[..., 0, 2] + m[..., 2, 0]], -1),
+        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22,
+                  m[..., 1, 2] + m[..., 2, 1]], -1),
+        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
+                  1 - m00 - m11 + m22], -1),
+    ], -2)
+    best = np.argmax(np.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22,
+                               1 - m00 - m11 + m22], -1), axis=-1)
+    q = np.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return q * np.where(q[..., :1] < 0, -1.0, 1.0)
+
+
+def euler_to_matrix(angles: np.ndarray, order: str) -> np.ndarray:
+    """(…, 3) Euler angles (X, Y, Z values) in Blender's order 'XYZ' (X applied first) to rotations."""
+    def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+        c, s = np.cos(angle), np.sin(angle)
+        i, j = [(1, 2), (2, 0), (0, 1)][axis]
+        out = np.zeros(angle.shape + (3, 3))
+        out[..., axis, axis] = 1.0
+        out[..., i, i], out[..., i, j], out[..., j, i], out[..., j, j] = c, -s, s, c
+        return out
+
+    matrix = np.broadcast_to(np.eye(3), angles.shape[:-1] + (3, 3))
+    for letter in order:
+        axis = "XYZ".index(letter)
+        matrix = axis_rotation(axis, angles[..., axis]) @ matrix
+    return matrix
+
+
+def compose(location: np.ndarray, rotation: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(T, 4, 4) matrices T·R·S from (T, 3), (T, 3, 3) and (T, 3)."""
+    out = np.zeros(location.shape[:-1] + (4, 4))
+    out[..., :3, :3] = rotation * scale[..., None, :]
+    out[..., :3, 3] = location
+    out[..., 3, 3] = 1.0
+    return out
+
+
+# --- the source pose from a take's keys --------------------------------------------------------
+
+def source_take(obj):
+    """The take to retarget from an armature: its LM2D take (see operators_generate.current_take),
+    else its active action. None when it has neither."""
+    take = current_take(obj)
+    if take is None and obj.animation_data is not None:
+        take = obj.animation_data.action
+    return take
+
+
+def take_frames(action) -> np.ndarray:
+    first, last = action.frame_range
+    return np.arange(int(round(first)), int(round(last)) + 1, dtype=np.float64)
+
+
+def _action_fcurves(obj, action) -> dict:
+    """(data_path, index) -> F-curve of `action` for `obj`: the slot the object uses the action
+    with (active or on an NLA strip), else the action's first slot; Action.fcurves before 4.4."""
+    if not hasattr(action, "slots"):
+        return {(fc.data_path, fc.array_index): fc for fc in action.fcurves}
+    slot = None
+    animation = obj.animation_data
+    if animation is not None:
+        if animation.action == action:
+            slot = animation.action_slot
+        for track in animation.nla_tracks:
+            for strip in track.strips:
+                if slot is None and strip.action == action:
+                    slot = strip.action_slot
+    slot = slot or (action.slots[0] if len(action.slots) else None)
+    channelbag = slot and anim_utils.action_get_channelbag_for_slot(action, slot)
+    return {(fc.data_path, fc.array_index): fc for fc in channelbag.fcurves} if channelbag else {}
+
+
+def sample_fcurve(fcurve, frames: np.ndarray) -> np.ndarray:
+    points = fcurve.keyframe_points
+    co = np.empty(2 * len(points), dtype=np.float32)
+    points.foreach_get("co", co)
+    co = co.reshape(-1, 2)
+    if len(co) == len(frames) and not fcurve.modifiers and np.allclose(co[:, 0], frames):
+        return co[:, 1].astype(np.float64)   # a key on every frame (LM2D takes): the keys are the samples
+    return np.array([fcurve.evaluate(frame) for frame in frames])
+
+
+def _sample_channel(fcurves: dict, path: str, current, frames: np.ndarray) -> np.ndarray:
+    """(T, len(current)): the channel's keys, or its current value where it has no F-curve."""
+    return np.stack([sample_fcurve(fcurves[(path, i)], frames) if (path, i) in fcurves
+                     else np.full(len(frames), float(value)) for i, value in enumerate(current)], axis=-1)
+
+
+def sample_pose_basis(obj, action, rig: Rig, frames: np.ndarray) -> np.ndarray:
+    """(T, B, 4, 4) pose-bone basis matrices (location, rotation in the bone's mode, scale) that
+    `action` keys on `obj`'s bones at `frames`."""
+    fcurves = _action_fcurves(obj, action)
+    basis = np.empty((len(frames), len(rig.names), 4, 4))
+    for b, name in enumerate(rig.names):
+        pose_bone = obj.pose.bones[name]
+        path = f'pose.bones["{bpy.utils.escape_identifier(name)}"]'
+        mode = pose_bone.rotation_mode
+        if mode == 'QUATERNION':
+            q = _sample_channel(fcurves, f"{path}.rotation_quaternion", pose_bone.rotation_quaternion, frames)
+            rotation = quaternion_to_matrix(q)
+        elif mode == 'AXIS_ANGLE':
+            angle_axis = _sample_channel(fcurves, f"{path}.rotation_axis_angle", pose_bone.rotation_axis_angle, frames)
+            half = angle_axis[:, :1] / 2
+            axis = angle_axis[:, 1:] / np.maximum(np.linalg.norm(angle_axis[:, 1:], axis=-1, keepdims=True), 1e-12)
+            rotation = quaternion_to_matrix(np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1))
+        else:
+            angles = _sample_channel(fcurves, f"{path}.rotation_euler", pose_bone.rotation_euler, frames)
+            rotation = euler_to_matrix(angles, mode)
+        location = _sample_channel(fcurves, f"{path}.location", pose_bone.location, frames)
+        scale = _sample_channel(fcurves, f"{path}.scale", pose_bone.scale, frames)
+        basis[:, b] = compose(location, rotation, scale)
+    return basis
+
+
+def local_rest(rest: np.ndarray, parents: Sequence[int]) -> np.ndarray:
+    """Each bone's rest matrix relative to its parent's (the root's: armature space)."""
+    return np.array([rest[b] if p < 0 else np.linalg.inv(rest[p]) @ rest[b] for b, p in enumerate(parents)])
+
+
+def forward_kinematics(rest: np.ndarray, parents: Sequence[int], basis: np.ndarray) -> np.ndarray:
+    """(T, B, 4, 4) armature-space pose matrices, Blender's rule
+    pose(b) = pose(parent) · rest(parent)⁻¹ · rest(b) · basis(b)."""
+    relative = local_rest(rest, parents)
+    pose = np.empty_like(basis)
+    for b, p in enumerate(parents):
+        chain = relative[b] if p < 0 else pose[:, p] @ relative[b]
+        pose[:, b] = chain @ basis[:, b]
+    return pose
+
+
+# --- the retarget itself ------------------------------------------------------------------------
+
+def _nearest_mapped_ancestor(rig: Rig, bone: int, mapped) -> int:
+    parent = rig.parents[bone]
+    while parent >= 0 and parent not in mapped:
+        parent = rig.parents[parent]
+    return parent
+
+
+def rest_alignment(source: ArmatureRest, target: ArmatureRest, sources_of: dict[int, list[int]]) -> dict[int, np.ndarray]:
+    """Per mapped target bone, the world rotation A that turns its rest onto the source's rest
+    (module docstring, step 2). `sources_of`: target bone -> its source bones, root-most first."""
+    source_heads, target_heads = source.rest_world[:, :3, 3], target.rest_world[:, :3, 3]
+    source_eps = DEGENERATE_FRACTION * np.ptp(source_heads, axis=0).max()
+    target_eps = DEGENERATE_FRACTION * np.ptp(target_heads, axis=0).max()
+    alignment: dict[int, np.ndarray] = {}
+    for bone in sorted(sources_of):                       # rig order: parents first
+        ancestor = _nearest_mapped_ancestor(target.rig, bone, sources_of)
+        inherited = alignment.get(ancestor, np.eye(3))
+        from_vectors, to_vectors = [], []
+        for child in sources_of:
+            if _nearest_mapped_ancestor(target.rig, child, sources_of) != bone:
+                continue
+            t = target_heads[child] - target_heads[bone]
+            s = source_heads[sources_of[child][0]] - source_heads[sources_of[bone][0]]
+            if np.linalg.norm(t) > target_eps and np.linalg.norm(s) > source_eps:
+                from_vectors.append(t / np.linalg.norm(t))
+                to_vectors.append(s / np.linalg.norm(s))
+        if len(from_vectors) >= 2:
+            alignment[bone] = kabsch(np.array(from_vectors), np.array(to_vectors))
+        elif from_vectors:
+            alignment[bone] = shortest_arc(inherited @ from_vectors[0], to_vectors[0]) @ inherited
+        else:
+            alignment[bone] = inherited
+    return alignment
+
+
+def hip_height(heads: np.ndarray, root: int, mapped: Sequence[int]) -> float:
+    """Rest height (world Z) of the root bone's head above the lowest mapped joint."""
+    return float(heads[root, 2] - heads[list(mapped), 2].min())
+
+
+def solve_target_motion(source: ArmatureRest, source_pose: np.ndarray, target: ArmatureRest,
+                        pairs: Sequence[tuple[str, str]]) -> TargetMotion:
+    """The target's pose-bone basis matrices that reproduce `source_pose` ((T, Bs, 4, 4), armature
+    space) under `pairs` of (source, target) bone names."""
+    sources_of: dict[int, list[int]] = {}
+    for source_name, target_name in pairs:
+        sources_of.setdefault(target.index(target_name), []).append(source.index(source_name))
+    for bones in sources_of.values():
+        bones.sort(key=source.rig.depth)
+    mapped = sorted(sources_of)
+    root = next(b for b in mapped if _nearest_mapped_ancestor(target.rig, b, sources_of) < 0)
+
+    # Desired world rotations (step 2).
+    source_world = rotation_part(source.world @ source_pose)            # (T, Bs, 3, 3)
+    source_rest = rotation_part(source.rest_world)
+    target_rest = rotation_part(target.rest_world)
+    deltas = source_world @ np.swapaxes(source_rest, -1, -2)            # D(t) per source bone
+    alignment = rest_alignment(source, target, sources_of)
+    desired = {}
+    for bone, sources in sources_of.items():
+        delta = deltas[:, sources[0]] if len(sources) == 1 else nearest_rotation(deltas[:, sources].sum(axis=1))
+        desired[bone] = delta @ alignment[bone] @ target_rest[bone]
+
+    # Root motion (step 3).
+    source_heads, target_heads = source.rest_world[:, :3, 3], target.rest_world[:, :3, 3]
+    source_root = sources_of[root][0]
+    scale = (hip_height(target_heads, root, mapped)
+             / hip_height(source_heads, source_root, [s for bones in sources_of.values() for s in bones]))
+    source_path = (source.world @ source_pose[:, source_root])[:, :3, 3]
+    root_path = target.world[:3, 3] + scale * (source_path - source.world[:3, 3])
+
+    # Local basis matrices over the keyed set (step 4).
+    keyed = sorted({a for b in mapped for a in _ancestors_and_self(target.rig, b)})
+    relative = local_rest(target.rest, target.rig.parents)
+    object_rotation = rotation_part(target.world)
+    world_inverse = np.linalg.inv(target.world)
+    frames = len(source_pose)
+    pose = {}
+    basis = np.empty((frames, len(keyed), 4, 4))
+    for k, bone in enumerate(keyed):
+        parent = target.rig.parents[bone]
+        chain = np.broadcast_to(relative[bone], (frames, 4, 4)) if parent < 0 else pose[parent] @ relative[bone]
+        local = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
+        if bone in desired:
+            local[:, :3, :3] = np.swapaxes(chain[:, :3, :3], -1, -2) @ object_rotation.T @ desired[bone]
+        if bone == root:
+            head = world_inverse[:3, :3] @ root_path.T + world_inverse[:3, 3:4]      # armature space, (3, T)
+            local[:, :3, 3] = (np.swapaxes(chain[:, :3, :3], -1, -2) @ (head.T - chain[:, :3, 3])[..., None])[..., 0]
+        basis[:, k] = local
+        pose[bone] = chain @ local
+    return TargetMotion(keyed, basis, root)
+
+
+def _ancestors_and_self(rig: Rig, bone: int) -> list[int]:
+    chain = []
+    while bone >= 0:
+        chain.append(bone)
+        bone = rig.parents[bone]
+    return chain
+
+
+# --- baking into a take ---------------------------------------------------------------------
+
+def check_pairs(source_obj, target_obj, pairs) -> None:
+    """Raise ValueError unless every pair names a bone of each armature."""
+    if not pairs:
+        raise ValueError(f"the bone map of '{target_obj.name}' is empty: map bones first (Auto-Map)")
+    for obj, names, role in ((source_obj, [s for s, _ in pairs], "source"), (target_obj, [t for _, t in pairs], "target")):
+        missing = sorted({name for name in names if name not in obj.data.bones})
+        if missing:
+            raise ValueError(f"{role} armature '{obj.name}' has no bone(s) {', '.join(missing[:5])}"
+                             f"{' …' if len(missing) > 5 else ''}")
+
+
+def _rotation_channels(pose_bone, rotations: np.ndarray) -> tuple[str, np.ndarray]:
+    """(data path suffix, (T, n) values) for (T, 3, 3) rotations in the pose bone's rotation mode."""
+    mode = pose_bone.rotation_mode
+    if mode in ('QUATERNION', 'AXIS_ANGLE'):
+        q = continuous_signs(matrix_to_quaternion(rotations))
+        if mode == 'QUATERNION':
+            return "rotation_quaternion", q
+        angle = 2.0 * np.arctan2(np.linalg.norm(q[:, 1:], axis=-1), q[:, 0])
+        axis = q[:, 1:] / np.maximum(np.linalg.norm(q[:, 1:], axis=-1, keepdims=True), 1e-12)
+        axis[np.linalg.norm(q[:, 1:], axis=-1) < 1e-12] = (0.0, 1.0, 0.0)   # Blender's default axis
+        return "rotation_axis_angle", np.column_stack([angle, axis])
+    eulers, previous = [], None
+    for rotation in rotations:   # mathutils keeps each Euler nearest the previous one (no flips)
+        euler = Matrix(rotation.tolist()).to_euler(mode, previous) if previous else Matrix(rotation.tolist()).to_euler(mode)
+        eulers.append(tuple(euler))
+        previous = euler
+    return "rotation_euler", np.array(eulers)
+
+
+def bake_take(target_obj, motion: TargetMotion, target: ArmatureRest, frames: np.ndarray, name: str):
+    """A new action keying `motion` on the target at `frames` (one key per frame, linear)."""
+    action = bpy.data.actions.new(name)
+    new_fcurve = _fcurve_maker(action, target_obj.name)
+    for k, bone in enumerate(motion.bones):
+        bone_name = target.rig.names[bone]
+        pose_bone = target_obj.pose.bones[bone_name]
+        path = f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"]'
+        channel, values = _rotation_channels(pose_bone, motion.basis[:, k, :3, :3])
+        for index in range(values.shape[1]):
+            set_linear_keys(new_fcurve(f"{path}.{channel}", index, bone_name), frames, values[:, index])
+        if bone == motion.root:
+            for index in range(3):
+                set_linear_keys(new_fcurve(f"{path}.location", index, bone_name), frames,
+                                motion.basis[:, k, index, 3])
+    return action
+
+
+def retarget_take(source_obj, target_obj, pairs: Sequence[tuple[str, str]], action=None, name: str | None = None):
+    """Retarget `action` (default: source_take(source_obj)) of the source armature onto the target
+    under `pairs` of (source bone, target bone) names. Returns (action, nla_track, nla_strip) of the
+    new take. Raises ValueError on an unusable map or a source without a take."""
+    action = action or source_take(source_obj)
+    if action is None:
+        raise ValueError(f"'{source_obj.name}' has no take to retarget")
+    if target_obj == source_obj:
+        raise ValueError("the source and target armatures are the same object")
+    pairs = list(pairs)
+    check_pairs(source_obj, target_obj, pairs)
+    source, target = armature_rest(source_obj), armature_rest(target_obj)
+    frames = take_frames(action)
+    source_pose = forward_kinematics(source.rest, source.rig.parents,
+                                     sample_pose_basis(source_obj, action, source.rig, frames))
+    motion = solve_target_motion(source, source_pose, target, pairs)
+
+    new_action = bake_take(target_obj, motion, target, frames, name or f"{action.name} → {target_obj.name}")
+    new_action[TAKE_PROP] = next_take_number()
+    new_action[TAKE_START_PROP] = action.get(TAKE_START_PROP, int(frames[0]))
+    new_action[RETARGET_SOURCE_PROP] = f"{source_obj.name} / {action.name}"
+    for prop in (TAKE_FPS_PROP, TAKE_AUDIO_PROP):   # the result file (TAKE_SOURCE_PROP) keys SMPL bones: not kept
+        if prop in action:
+            new_action[prop] = action[prop]
+    slot = _take_slot(new_action)
+    animation, track, strip = _add_nla_track(target_obj, new_action, slot, int(frames[0]))
+    _show_take(animation, new_action, slot)
+    return new_action, track, strip
