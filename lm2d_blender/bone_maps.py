@@ -56,6 +56,7 @@ HEAD_STEMS = {"head"}
 # Which bone wins when a part has several candidates: Rigify's FK controls over plain names over
 # its ORG- then DEF- copies. MCH- bones and IK controls are never driven.
 ROLE_PRIORITY = {"fk": 0, "": 1, "org": 2, "def": 3}
+HAND_ENDS = {"left_hand", "right_hand"}
 
 _NAMESPACE = re.compile(r"^(?:.*:|mixamorig\d*_|bip0*1[ _])", re.IGNORECASE)
 _ROLE_PREFIX = re.compile(r"^(DEF|ORG|MCH)[-_.]", re.IGNORECASE)
@@ -127,10 +128,12 @@ class Rig(NamedTuple):
         """From (name, parent name or None) in any order."""
         parent_of = dict(bones)
         ordered: list[str] = []
+        seen: set[str] = set()
 
         def visit(name: str) -> None:
-            if name in ordered:
+            if name in seen:
                 return
+            seen.add(name)
             parent = parent_of[name]
             if parent is not None:
                 visit(parent)
@@ -146,13 +149,6 @@ class Rig(NamedTuple):
         while self.parents[bone] >= 0:
             bone, depth = self.parents[bone], depth + 1
         return depth
-
-    def is_ancestor(self, ancestor: int, bone: int) -> bool:
-        while bone >= 0:
-            bone = self.parents[bone]
-            if bone == ancestor:
-                return True
-        return False
 
 
 def _best_role(candidates: list[tuple[int, BoneName]]) -> list[tuple[int, BoneName]]:
@@ -241,9 +237,11 @@ def auto_map(source: Rig, target: Rig) -> list[tuple[str, str]]:
 
 
 def unmapped_parts(source: Rig, pairs: Sequence[tuple[str, str]]) -> list[str]:
-    """Body parts of the source that drive nothing under `pairs` (the user may want to map them)."""
+    """Body parts of the source that drive nothing under `pairs` (the user may want to map them).
+    SMPL's hand ends are left out: they are the tips of the wrist bones and rotate nothing."""
     used = {s for s, _ in pairs}
-    return [part for part, bones in classify(source).items() if not any(source.names[b] in used for b in bones)]
+    return [part for part, bones in classify(source).items()
+            if part not in HAND_ENDS and not any(source.names[b] in used for b in bones)]
 
 
 # --- presets -----------------------------------------------------------------------------------

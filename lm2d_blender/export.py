@@ -4,6 +4,10 @@ The exporters write what the scene evaluates, so for the duration of the export 
 the armature's only animation (active action, NLA off), the scene range is set to the take and only
 the armature is selected; everything is put back afterwards, also when the exporter fails.
 
+Axes: FBX and glTF are converted to their formats' Y-up conventions by the exporters. Blender's BVH
+exporter has no axis option: it writes Blender's own axes (Z up), which Blender's BVH importer reads
+back with Forward Y / Up Z. Tools that assume Y-up BVH want the file `lm2d convert` writes.
+
 Background use (`lm2d export` spawns this in a Python that has bpy):
     python -c "import sys; from lm2d_blender.export import main; sys.exit(main())" TAKE.npz OUT.bvh
 """

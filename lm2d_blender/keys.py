@@ -65,7 +65,7 @@ def bone_space_channels(armature_obj, skeleton: Skeleton, root_translation, loca
     return quats, locations
 
 
-def _fcurve_maker(action, slot_name: str):
+def fcurve_maker(action, slot_name: str):
     """f(data_path, index, group) -> new F-curve on a fresh action. Layered actions (Blender 5.0+,
     where Action.fcurves is gone) get a slot and a channelbag; earlier versions use action.fcurves,
     which in 4.4/4.5 is Blender's compatibility layer and creates the layer, strip and slot itself."""
@@ -76,7 +76,7 @@ def _fcurve_maker(action, slot_name: str):
     return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
 
 
-def _take_slot(action):
+def take_slot(action):
     """The take's only slot on slotted-action Blender (4.4+), None before."""
     slots = getattr(action, "slots", None)
     return slots[0] if slots else None
@@ -98,7 +98,7 @@ def next_take_number() -> int:
     return 1 + max((int(action[TAKE_PROP]) for action in bpy.data.actions if TAKE_PROP in action), default=0)
 
 
-def _add_nla_track(armature_obj, action, slot, start_frame: int):
+def add_nla_track(armature_obj, action, slot, start_frame: int):
     animation = armature_obj.animation_data or armature_obj.animation_data_create()
     track = animation.nla_tracks.new()  # appended last: on top, evaluated after earlier takes
     track.name = action.name
@@ -108,7 +108,7 @@ def _add_nla_track(armature_obj, action, slot, start_frame: int):
     return animation, track, strip
 
 
-def _show_take(animation, action, slot) -> None:
+def show_take(animation, action, slot) -> None:
     """Make the take the active action unless the user has an action of their own assigned."""
     current = animation.action
     if current is not None and TAKE_PROP not in current:
@@ -153,7 +153,7 @@ def write_take(armature_obj, result, scene, name: str | None = None, start_frame
     action[TAKE_FPS_PROP] = fps
     if source is not None:
         action[TAKE_SOURCE_PROP] = source
-    new_fcurve = _fcurve_maker(action, armature_obj.name)
+    new_fcurve = fcurve_maker(action, armature_obj.name)
     for joint, bone_name in enumerate(skeleton.joint_names):
         armature_obj.pose.bones[bone_name].rotation_mode = 'QUATERNION'
         path = f'pose.bones["{bpy.utils.escape_identifier(bone_name)}"]'
@@ -163,9 +163,9 @@ def write_take(armature_obj, result, scene, name: str | None = None, start_frame
             for index in range(3):
                 set_linear_keys(new_fcurve(f"{path}.location", index, bone_name), frames, locations[:, index])
 
-    slot = _take_slot(action)
-    animation, track, strip = _add_nla_track(armature_obj, action, slot, start_frame)
-    _show_take(animation, action, slot)
+    slot = take_slot(action)
+    animation, track, strip = add_nla_track(armature_obj, action, slot, start_frame)
+    show_take(animation, action, slot)
     scene.frame_start = int(start_frame)
     scene.frame_end = int(start_frame) + len(frames) - 1
     add_lyric_markers(scene, lyric_segments(result), int(start_frame), fps)

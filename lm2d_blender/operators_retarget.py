@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy.props import CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .armature import armature_skeleton
 from .bone_maps import PRESETS_DIR, BoneMapError, auto_map, load_preset, resolve_pairs, save_preset, unmapped_parts
-from .export import FORMATS, export_take
+from .export import export_take
 from .operators import report_take
 from .panel import (AUTO_MAP_BONES, BONE_MAP_PAIR, EXPORT_TAKE, LOAD_BONE_MAP, RETARGET_TAKE, SAVE_BONE_MAP,
                     LM2DPanelBase, draw_operator)
-from .retarget import armature_rig, retarget_take, source_take
+from .retarget import armature_rig, constrained_bones, retarget_take, source_take
 
 EXPORT_FORMAT_ITEMS = [('BVH', "BVH", "Biovision hierarchy: skeleton and motion, read by every animation tool"),
                        ('FBX', "FBX", "Autodesk FBX with the take baked: game engines, Maya, MotionBuilder"),
@@ -180,17 +180,27 @@ class LM2D_OT_retarget_take(TargetOperator, bpy.types.Operator):
                       "take on its own NLA track; the armature's existing actions are left untouched")
     bl_options = {'REGISTER', 'UNDO'}
 
+    plant_feet: BoolProperty(
+        name="Plant Feet", default=True,
+        description="Put the ankles where the source's are (scaled to the rig) with a two-bone IK per leg, so "
+                    "feet slide no more than the source's; off: legs copy the source's bone rotations")
+
     def execute(self, context):
         target = _target(context)
         source = retarget_source(context, target)
         if not bone_map_pairs(target):
             fill_auto_map(self, context, target, source)
         try:
-            action, track, _strip = retarget_take(source, target, bone_map_pairs(target))
+            action, track, _strip = retarget_take(source, target, bone_map_pairs(target), plant_feet=self.plant_feet)
         except ValueError as err:
             self.report({'ERROR'}, str(err))
             return {'CANCELLED'}
         report_take(self, target, action, track)
+        constrained = constrained_bones(target, bone_map_pairs(target))
+        if constrained:
+            self.report({'WARNING'}, f"{len(constrained)} mapped bone(s) of '{target.name}' or their parents are "
+                                     f"moved by constraints (e.g. {constrained[0]}), which retargeting cannot "
+                                     "follow: the pose may differ from the source's")
         return {'FINISHED'}
 
 
@@ -219,7 +229,10 @@ class LM2D_OT_export_take(bpy.types.Operator, ExportHelper):
     def execute(self, context):
         target = _target(context)
         action = source_take(target)
-        path = bpy.path.ensure_ext(self.filepath, EXPORT_EXTENSIONS[self.file_format])
+        stem, suffix = os.path.splitext(self.filepath)    # the chosen format wins over a typed extension
+        if suffix.lower() not in EXPORT_EXTENSIONS.values():
+            stem = self.filepath
+        path = stem + EXPORT_EXTENSIONS[self.file_format]
         try:
             export_take(context, target, action, path)
         except (ValueError, RuntimeError) as err:

@@ -10,11 +10,17 @@ Method: world-space rotation deltas with a per-bone rest alignment, all frames a
    target's rest directions from b to its mapped child joints onto the source's (Kabsch over all
    children, the shortest arc for one, the parent's alignment for none), so an A-pose rig follows a
    T-pose source with its arms where the source's are, and bone rolls never matter.
-3. Root motion: the target's top mapped bone (the hips) moves about the target object's origin as
-   the source's moves about its own, scaled by the ratio of hip heights (rest height of that bone
-   above the lowest mapped joint: roughly the leg length). Both origins are taken to be on the
-   floor, Blender's rig convention and the floor of LM2D takes.
-4. Local rotations follow from each target bone's parent chain (numpy FK over the target rest
+3. Root motion: the midpoint of the target's hip joints follows the source's about the target
+   object's origin as the source's does about its own, scaled by the ratio of leg lengths
+   (hip-knee-ankle at rest; without mapped legs, the top mapped bone and hip heights). Both origins
+   are taken to be on the floor: Blender's rig convention and the floor of LM2D takes. The hip
+   joints, not the root bone's head, are matched because rigs put the hips bone's head anywhere
+   between the waist and below the hip joints.
+4. Legs (plant_feet, the default): with different thigh/shin proportions, copied leg rotations put
+   the feet elsewhere than the (scaled) source's and planted feet slide. A two-bone IK per leg turns
+   thigh and shin as little as possible so the ankle lands on the scaled source ankle, bending in
+   the plane the copied leg bends in; the foot keeps its copied world rotation.
+5. Local rotations follow from each target bone's parent chain (numpy FK over the target rest
    matrices). The keyed set is the mapped bones plus every ancestor of one (keyed at rest), so the
    take evaluates to exactly this pose whatever lower NLA tracks hold. Bones are assumed to inherit
    their parents' rotation and scale normally, and bones outside the keyed set (fingers, face) keep
@@ -31,9 +37,9 @@ import numpy as np
 from bpy_extras import anim_utils
 from mathutils import Matrix
 
-from .bone_maps import Rig
-from .keys import (TAKE_FPS_PROP, TAKE_PROP, TAKE_START_PROP, _add_nla_track, _fcurve_maker, _show_take,
-                   _take_slot, next_take_number, set_linear_keys)
+from .bone_maps import Rig, classify
+from .keys import (TAKE_FPS_PROP, TAKE_PROP, TAKE_START_PROP, add_nla_track, fcurve_maker, show_take,
+                   take_slot, next_take_number, set_linear_keys)
 from .operators_generate import TAKE_AUDIO_PROP, current_take
 from .quaternions import continuous_signs
 
@@ -92,17 +98,27 @@ def kabsch(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
     return nearest_rotation(to_vectors.T @ from_vectors)
 
 
-def shortest_arc(from_vector: np.ndarray, to_vector: np.ndarray) -> np.ndarray:
-    """The smallest rotation carrying one unit vector onto another (3×3)."""
-    axis = np.cross(from_vector, to_vector)
-    cos = float(np.dot(from_vector, to_vector))
-    if np.linalg.norm(axis) < 1e-9:
-        if cos > 0:
-            return np.eye(3)
-        perpendicular = np.cross(from_vector, np.eye(3)[np.argmin(np.abs(from_vector))])
-        return 2.0 * np.outer(*[perpendicular / np.linalg.norm(perpendicular)] * 2) - np.eye(3)
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + k + k @ k / (1.0 + cos)
+def skew(v: np.ndarray) -> np.ndarray:
+    """(…, 3, 3) cross-product matrices: skew(a) @ b == a × b."""
+    x, y, z = np.moveaxis(v, -1, 0)
+    zero = np.zeros_like(x)
+    return np.stack([np.stack([zero, -z, y], -1), np.stack([z, zero, -x], -1), np.stack([-y, x, zero], -1)], -2)
+
+
+def shortest_arc(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
+    """(…, 3, 3): the smallest rotation carrying each unit vector onto the other (Rodrigues); for
+    opposite vectors, the half turn about an axis perpendicular to them."""
+    a, b = np.broadcast_arrays(np.asarray(from_vectors, np.float64), np.asarray(to_vectors, np.float64))
+    cos = np.sum(a * b, axis=-1)[..., None, None]
+    k = skew(np.cross(a, b))
+    rotation = np.eye(3) + k + k @ k / np.maximum(1.0 + cos, 1e-12)
+    opposite = cos[..., 0, 0] < -1.0 + 1e-9
+    if np.any(opposite):
+        helper = np.eye(3)[np.argmin(np.abs(a[opposite]), axis=-1)]
+        p = np.cross(a[opposite], helper)
+        p /= np.linalg.norm(p, axis=-1, keepdims=True)
+        rotation[opposite] = 2.0 * p[..., :, None] * p[..., None, :] - np.eye(3)
+    return rotation
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -264,7 +280,16 @@ def _nearest_mapped_ancestor(rig: Rig, bone: int, mapped) -> int:
     return parent
 
 
-def rest_alignment(source: ArmatureRest, target: ArmatureRest, sources_of: dict[int, list[int]]) -> dict[int, np.ndarray]:
+def _ancestors_and_self(rig: Rig, bone: int) -> list[int]:
+    chain = []
+    while bone >= 0:
+        chain.append(bone)
+        bone = rig.parents[bone]
+    return chain
+
+
+def rest_alignment(source: ArmatureRest, target: ArmatureRest,
+                   sources_of: dict[int, list[int]]) -> dict[int, np.ndarray]:
     """Per mapped target bone, the world rotation A that turns its rest onto the source's rest
     (module docstring, step 2). `sources_of`: target bone -> its source bones, root-most first."""
     source_heads, target_heads = source.rest_world[:, :3, 3], target.rest_world[:, :3, 3]
@@ -292,15 +317,65 @@ def rest_alignment(source: ArmatureRest, target: ArmatureRest, sources_of: dict[
     return alignment
 
 
+class LegChain(NamedTuple):
+    target: tuple[int, int, int]    # hip (thigh), knee (shin), ankle (foot) bones
+    source: tuple[int, int, int]
+
+
+def leg_chains(source: ArmatureRest, sources_of: dict[int, list[int]]) -> list[LegChain]:
+    """The legs whose hip, knee and ankle the map carries from the source to the target."""
+    target_of: dict[int, int] = {}
+    for bone in sorted(sources_of):
+        for source_bone in sources_of[bone]:
+            target_of.setdefault(source_bone, bone)
+    parts = classify(source.rig)
+    legs = []
+    for side in ("left", "right"):
+        joints = tuple(parts.get(f"{side}_{joint}", [-1])[0] for joint in ("hip", "knee", "ankle"))
+        if all(joint in target_of for joint in joints):
+            legs.append(LegChain(tuple(target_of[joint] for joint in joints), joints))
+    return legs
+
+
+def limb_length(heads: np.ndarray, chain: Sequence[int]) -> float:
+    return float(sum(np.linalg.norm(heads[b] - heads[a]) for a, b in zip(chain, chain[1:])))
+
+
 def hip_height(heads: np.ndarray, root: int, mapped: Sequence[int]) -> float:
     """Rest height (world Z) of the root bone's head above the lowest mapped joint."""
     return float(heads[root, 2] - heads[list(mapped), 2].min())
 
 
+def two_bone_ik(hip: np.ndarray, goal: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                upper_offset: np.ndarray, lower_offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World rotations (T, 3, 3) of a thigh and shin turned as little as possible so that the chain
+    from `hip` ends on `goal` ((T, 3) each; the nearest reachable point when out of reach), bending
+    in the plane the chain already bends in. *_offset: each segment's rest vector in its bone's
+    world-rest frame (rotation·offset is the posed segment)."""
+    l1, l2 = np.linalg.norm(upper_offset), np.linalg.norm(lower_offset)
+    e1 = upper @ upper_offset / l1
+    e2 = lower @ lower_offset / l2
+    to_goal = goal - hip
+    distance = np.linalg.norm(to_goal, axis=-1, keepdims=True)
+    u = to_goal / np.maximum(distance, 1e-12)
+    reach = np.clip(distance, abs(l1 - l2) + 1e-6 * (l1 + l2), (1 - 1e-6) * (l1 + l2))
+    bend = e1 - np.sum(e1 * u, axis=-1, keepdims=True) * u          # the knee's side of the hip-goal line
+    straight = np.linalg.norm(bend, axis=-1) < 1e-9
+    if np.any(straight):   # a straight leg bends no way in particular: any perpendicular will do
+        bend[straight] = np.cross(u[straight], np.eye(3)[np.argmin(np.abs(u[straight]), axis=-1)])
+    bend /= np.linalg.norm(bend, axis=-1, keepdims=True)
+    cos = (l1 * l1 + reach * reach - l2 * l2) / (2 * l1 * reach)
+    thigh_direction = cos * u + np.sqrt(np.clip(1 - cos * cos, 0.0, 1.0)) * bend
+    shin_direction = (hip + reach * u - (hip + l1 * thigh_direction)) / l2
+    return shortest_arc(e1, thigh_direction) @ upper, shortest_arc(e2, shin_direction) @ lower
+
+
 def solve_target_motion(source: ArmatureRest, source_pose: np.ndarray, target: ArmatureRest,
-                        pairs: Sequence[tuple[str, str]]) -> TargetMotion:
+                        pairs: Sequence[tuple[str, str]], plant_feet: bool = True) -> TargetMotion:
     """The target's pose-bone basis matrices that reproduce `source_pose` ((T, Bs, 4, 4), armature
-    space) under `pairs` of (source, target) bone names."""
+    space) under `pairs` of (source, target) bone names. plant_feet: legs by two-bone IK onto the
+    source's ankles (scaled), so feet slide no more than the source's; otherwise legs copy the
+    source's bone directions like every other bone."""
     sources_of: dict[int, list[int]] = {}
     for source_name, target_name in pairs:
         sources_of.setdefault(target.index(target_name), []).append(source.index(source_name))
@@ -310,25 +385,39 @@ def solve_target_motion(source: ArmatureRest, source_pose: np.ndarray, target: A
     root = next(b for b in mapped if _nearest_mapped_ancestor(target.rig, b, sources_of) < 0)
 
     # Desired world rotations (step 2).
-    source_world = rotation_part(source.world @ source_pose)            # (T, Bs, 3, 3)
+    source_world = source.world @ source_pose                          # (T, Bs, 4, 4)
     source_rest = rotation_part(source.rest_world)
     target_rest = rotation_part(target.rest_world)
-    deltas = source_world @ np.swapaxes(source_rest, -1, -2)            # D(t) per source bone
+    deltas = rotation_part(source_world) @ np.swapaxes(source_rest, -1, -2)   # D(t) per source bone
     alignment = rest_alignment(source, target, sources_of)
     desired = {}
     for bone, sources in sources_of.items():
         delta = deltas[:, sources[0]] if len(sources) == 1 else nearest_rotation(deltas[:, sources].sum(axis=1))
         desired[bone] = delta @ alignment[bone] @ target_rest[bone]
 
-    # Root motion (step 3).
+    # Root motion (step 3): the hip joints' midpoint (else the root's head) about each origin,
+    # scaled by leg length (else hip height).
     source_heads, target_heads = source.rest_world[:, :3, 3], target.rest_world[:, :3, 3]
-    source_root = sources_of[root][0]
-    scale = (hip_height(target_heads, root, mapped)
-             / hip_height(source_heads, source_root, [s for bones in sources_of.values() for s in bones]))
-    source_path = (source.world @ source_pose[:, source_root])[:, :3, 3]
-    root_path = target.world[:3, 3] + scale * (source_path - source.world[:3, 3])
+    legs = leg_chains(source, sources_of)
+    if legs:
+        scale = (np.mean([limb_length(target_heads, leg.target) for leg in legs])
+                 / np.mean([limb_length(source_heads, leg.source) for leg in legs]))
+        source_anchor, target_anchor = [leg.source[0] for leg in legs], [leg.target[0] for leg in legs]
+    else:
+        all_sources = [s for bones in sources_of.values() for s in bones]
+        scale = (hip_height(target_heads, root, mapped)
+                 / hip_height(source_heads, sources_of[root][0], all_sources))
+        source_anchor, target_anchor = [sources_of[root][0]], [root]
 
-    # Local basis matrices over the keyed set (step 4).
+    def to_target(world_points: np.ndarray) -> np.ndarray:
+        return target.world[:3, 3] + scale * (world_points - source.world[:3, 3])
+
+    anchor_path = to_target(source_world[:, source_anchor][..., :3, 3].mean(axis=1))
+    root_turn = desired[root] @ target_rest[root].T                       # the root's world delta
+    root_path = anchor_path - root_turn @ (target_heads[target_anchor].mean(axis=0) - target_heads[root])
+
+    # Local basis matrices over the keyed set (step 5), legs by IK on the way (step 4).
+    leg_of_thigh = {leg.target[0]: leg for leg in legs} if plant_feet else {}
     keyed = sorted({a for b in mapped for a in _ancestors_and_self(target.rig, b)})
     relative = local_rest(target.rest, target.rig.parents)
     object_rotation = rotation_part(target.world)
@@ -339,6 +428,12 @@ def solve_target_motion(source: ArmatureRest, source_pose: np.ndarray, target: A
     for k, bone in enumerate(keyed):
         parent = target.rig.parents[bone]
         chain = np.broadcast_to(relative[bone], (frames, 4, 4)) if parent < 0 else pose[parent] @ relative[bone]
+        if bone in leg_of_thigh:
+            thigh, shin, ankle = leg_of_thigh[bone].target
+            desired[thigh], desired[shin] = two_bone_ik(
+                (target.world @ chain)[:, :3, 3], to_target(source_world[:, leg_of_thigh[bone].source[2], :3, 3]),
+                desired[thigh], desired[shin], target_rest[thigh].T @ (target_heads[shin] - target_heads[thigh]),
+                target_rest[shin].T @ (target_heads[ankle] - target_heads[shin]))
         local = np.broadcast_to(np.eye(4), (frames, 4, 4)).copy()
         if bone in desired:
             local[:, :3, :3] = np.swapaxes(chain[:, :3, :3], -1, -2) @ object_rotation.T @ desired[bone]
@@ -350,25 +445,28 @@ def solve_target_motion(source: ArmatureRest, source_pose: np.ndarray, target: A
     return TargetMotion(keyed, basis, root)
 
 
-def _ancestors_and_self(rig: Rig, bone: int) -> list[int]:
-    chain = []
-    while bone >= 0:
-        chain.append(bone)
-        bone = rig.parents[bone]
-    return chain
-
-
 # --- baking into a take ---------------------------------------------------------------------
 
 def check_pairs(source_obj, target_obj, pairs) -> None:
     """Raise ValueError unless every pair names a bone of each armature."""
     if not pairs:
         raise ValueError(f"the bone map of '{target_obj.name}' is empty: map bones first (Auto-Map)")
-    for obj, names, role in ((source_obj, [s for s, _ in pairs], "source"), (target_obj, [t for _, t in pairs], "target")):
+    for obj, names, role in ((source_obj, [s for s, _ in pairs], "source"),
+                             (target_obj, [t for _, t in pairs], "target")):
         missing = sorted({name for name in names if name not in obj.data.bones})
         if missing:
             raise ValueError(f"{role} armature '{obj.name}' has no bone(s) {', '.join(missing[:5])}"
                              f"{' …' if len(missing) > 5 else ''}")
+
+
+def constrained_bones(target_obj, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """Bones of the keyed set (mapped bones and their ancestors) that active constraints move. The
+    solve assumes plain parenting, so under such bones the pose differs from the source's: Rigify's
+    generated rigs, whose controls hang from constrained MCH- bones, are the common case."""
+    rig = armature_rig(target_obj)
+    keyed = {a for _, name in pairs if name in rig.names for a in _ancestors_and_self(rig, rig.names.index(name))}
+    return [rig.names[b] for b in sorted(keyed)
+            if any(c.enabled and c.influence > 0 for c in target_obj.pose.bones[rig.names[b]].constraints)]
 
 
 def _rotation_channels(pose_bone, rotations: np.ndarray) -> tuple[str, np.ndarray]:
@@ -384,16 +482,16 @@ def _rotation_channels(pose_bone, rotations: np.ndarray) -> tuple[str, np.ndarra
         return "rotation_axis_angle", np.column_stack([angle, axis])
     eulers, previous = [], None
     for rotation in rotations:   # mathutils keeps each Euler nearest the previous one (no flips)
-        euler = Matrix(rotation.tolist()).to_euler(mode, previous) if previous else Matrix(rotation.tolist()).to_euler(mode)
-        eulers.append(tuple(euler))
-        previous = euler
+        matrix = Matrix(rotation.tolist())
+        previous = matrix.to_euler(mode, previous) if previous else matrix.to_euler(mode)
+        eulers.append(tuple(previous))
     return "rotation_euler", np.array(eulers)
 
 
 def bake_take(target_obj, motion: TargetMotion, target: ArmatureRest, frames: np.ndarray, name: str):
     """A new action keying `motion` on the target at `frames` (one key per frame, linear)."""
     action = bpy.data.actions.new(name)
-    new_fcurve = _fcurve_maker(action, target_obj.name)
+    new_fcurve = fcurve_maker(action, target_obj.name)
     for k, bone in enumerate(motion.bones):
         bone_name = target.rig.names[bone]
         pose_bone = target_obj.pose.bones[bone_name]
@@ -408,10 +506,12 @@ def bake_take(target_obj, motion: TargetMotion, target: ArmatureRest, frames: np
     return action
 
 
-def retarget_take(source_obj, target_obj, pairs: Sequence[tuple[str, str]], action=None, name: str | None = None):
+def retarget_take(source_obj, target_obj, pairs: Sequence[tuple[str, str]], action=None, name: str | None = None,
+                  plant_feet: bool = True):
     """Retarget `action` (default: source_take(source_obj)) of the source armature onto the target
-    under `pairs` of (source bone, target bone) names. Returns (action, nla_track, nla_strip) of the
-    new take. Raises ValueError on an unusable map or a source without a take."""
+    under `pairs` of (source bone, target bone) names (plant_feet: see solve_target_motion). Returns
+    (action, nla_track, nla_strip) of the new take. Raises ValueError on an unusable map or a source
+    without a take."""
     action = action or source_take(source_obj)
     if action is None:
         raise ValueError(f"'{source_obj.name}' has no take to retarget")
@@ -423,7 +523,7 @@ def retarget_take(source_obj, target_obj, pairs: Sequence[tuple[str, str]], acti
     frames = take_frames(action)
     source_pose = forward_kinematics(source.rest, source.rig.parents,
                                      sample_pose_basis(source_obj, action, source.rig, frames))
-    motion = solve_target_motion(source, source_pose, target, pairs)
+    motion = solve_target_motion(source, source_pose, target, pairs, plant_feet)
 
     new_action = bake_take(target_obj, motion, target, frames, name or f"{action.name} → {target_obj.name}")
     new_action[TAKE_PROP] = next_take_number()
@@ -432,7 +532,7 @@ def retarget_take(source_obj, target_obj, pairs: Sequence[tuple[str, str]], acti
     for prop in (TAKE_FPS_PROP, TAKE_AUDIO_PROP):   # the result file (TAKE_SOURCE_PROP) keys SMPL bones: not kept
         if prop in action:
             new_action[prop] = action[prop]
-    slot = _take_slot(new_action)
-    animation, track, strip = _add_nla_track(target_obj, new_action, slot, int(frames[0]))
-    _show_take(animation, new_action, slot)
+    slot = take_slot(new_action)
+    animation, track, strip = add_nla_track(target_obj, new_action, slot, int(frames[0]))
+    show_take(animation, new_action, slot)
     return new_action, track, strip

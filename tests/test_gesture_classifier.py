@@ -167,4 +167,4 @@ def test_cli_trains_and_evaluate_reports_the_hit_rate(tmp_path, corpus, cache_ro
     assert float(row["gesture_hit"]) == pytest.approx(held_out["event_accuracy"])
     markdown = (results / "results.md").read_text()
     assert "gesture hit ↑" in markdown and f"/{held_out['events']} |" in markdown
-    assert "shifted 5 s against its lyrics" in markdown
+    assert "out of step with its lyrics" in markdown

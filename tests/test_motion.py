@@ -434,3 +434,10 @@ def test_convert_command(shared_data, tmp_path, capsys):
     assert text.count("JOINT ") == 23
     with pytest.raises(LM2DError, match="unknown output format '.txt'"):
         run_convert(shared_data / SAMPLE, "-o", tmp_path / "s.txt")
+
+
+def test_motion_and_music_share_one_frame_rate():
+    from lm2d import features
+    from lm2d.motion import representation
+
+    assert representation.FPS == features.FPS == features.SAMPLE_RATE / features.HOP_LENGTH

@@ -33,9 +33,11 @@ def bpy_scripts_file(relative: str) -> Path:
 
 def stage(destination: Path) -> None:
     shutil.copy2(MANIFEST, destination / MANIFEST.name)
-    for source in sorted(PACKAGE.iterdir()):
-        if source.is_file() and source.suffix in SHIPPED_SUFFIXES:
-            shutil.copy2(source, destination / source.name)
+    for source in sorted(PACKAGE.rglob("*")):
+        if source.is_file() and source.suffix in SHIPPED_SUFFIXES and "__pycache__" not in source.parts:
+            target = destination / source.relative_to(PACKAGE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
 
 
 def run_blender_ext(*args: str) -> None:
@@ -61,7 +63,10 @@ def build(output_dir: Path = ROOT / "dist") -> Path:
 
 
 def main() -> int:
-    print(build())
+    archive = build()
+    print(archive)
+    print("Install: Blender › Edit › Preferences › Get Extensions › Install from Disk… → this zip.\n"
+          f"Then set the add-on's Python interpreter preference to: {sys.executable}")
     return 0
 
 

@@ -42,7 +42,7 @@ NEGATIVE_MARGIN = 0.5                  # seconds a "none" window keeps clear of 
 NEGATIVES_PER_EVENT = 2
 MIN_NEGATIVES_PER_CLIP = 4             # clips with few or no gesture words still teach "none"
 DEFAULT_WINDOW_SECONDS = (0.6, 2.5)    # "none" window lengths when a split has no events to copy
-SHIFT_SECONDS = 5.0                    # the chance-level baseline: the dance this far out of step with its lyrics
+CHANCE_SHIFTS = 7                      # chance level: the dance rotated in time by 1/8 .. 7/8 of its length
 JITTER = 0.15                          # training windows' ends move by up to this share of their length
 FORMAT_VERSION = 1
 KIND = "gesture_classifier"
@@ -202,8 +202,7 @@ def lyric_gesture_hit_rate(classifier: GestureClassifier, motion, events: Sequen
     """Share of the lyric keyword events whose gesture the motion (an lm2d Motion or (T, 24, 3)
     joint positions) performs in the keyword's window; NaN without events."""
     joints = motion.joints() if hasattr(motion, "joints") else motion
-    hits = gesture_hits(classifier, joints, events, fps)
-    return float(hits.mean()) if len(hits) else float("nan")
+    return pooled_hit_rate(classifier, [joints], [events], fps)
 
 
 def pooled_hit_rate(classifier: GestureClassifier, motions: Sequence[np.ndarray],
@@ -214,10 +213,22 @@ def pooled_hit_rate(classifier: GestureClassifier, motions: Sequence[np.ndarray]
     return float(hits.mean()) if len(hits) else float("nan")
 
 
-def time_shifted(joints: np.ndarray, seconds: float = SHIFT_SECONDS, fps: float = 30.0) -> np.ndarray:
+def time_shifted(joints: np.ndarray, seconds: float, fps: float = 30.0) -> np.ndarray:
     """The motion rotated in time by `seconds` (what was at t is at t + seconds, wrapping around):
-    the same dance, out of step with its lyrics (the hit rate's chance level)."""
+    the same dance, out of step with its lyrics."""
     return np.roll(joints, int(round(seconds * fps)), axis=0)
+
+
+def chance_hit_rate(classifier: GestureClassifier, motions: Sequence[np.ndarray],
+                    events_per_motion: Sequence[Sequence[GestureEvent]], shifts: int = CHANCE_SHIFTS,
+                    fps: float = 30.0) -> float:
+    """The hit rate of the dances out of step with their lyrics: the mean over each motion rotated
+    in time by k/(shifts+1) of its length, k = 1..shifts. Not a single shift: a chorus repeating a
+    keyword every few seconds ("run, run, run") would make one shift land on the next event."""
+    rates = [pooled_hit_rate(classifier, [time_shifted(joints, k * len(joints) / fps / (shifts + 1), fps)
+                                          for joints in motions], events_per_motion, fps)
+             for k in range(1, shifts + 1)]
+    return float(np.mean(rates))
 
 
 # --- gesture events of a dataset ------------------------------------------------------------------
