@@ -143,19 +143,43 @@ def overlap_disagreement(motion_windows: torch.Tensor) -> float:
     return float((joints[:-1, half:] - joints[1:, :half]).norm(dim=-1).mean())
 
 
-def score(label, samples, reference, beats):
-    """One table row from a sampler's [(joints, disagreement, seconds)] over songs x seeds."""
+def teacher_ode_sampler(schedule):
+    """The distillation target as a sampler: the teacher's guided probability-flow ODE solved with
+    Heun steps over the whole Karras grid from σ_max·z (2·(N−1) guided evaluations)."""
+    from lm2d.distill.consistency import SigmaToStep, heun_step
+    from lm2d.model.sampling import noise_source
+
+    def sample(model, diffusion, cond, *, steps, music_weight, lyrics_weight, seed, after_step=None,
+               max_batch=None):
+        grid, to_step = schedule.sigmas().tolist(), SigmaToStep(diffusion)
+        x = grid[0] * noise_source(seed)((len(cond), cond.music.shape[1], model.config.channels), "cpu")
+        with torch.no_grad():
+            for index, (high, low) in enumerate(zip(grid[:-1], grid[1:])):
+                x = heun_step(model, diffusion, x, high, low, cond, schedule, to_step, max_batch)
+                if after_step is not None and index < len(grid) - 2:
+                    x = after_step(x)
+        return x.clamp(-1.0, 1.0)
+    return sample
+
+
+def mean_joint_error(joints, reference) -> float:
+    """Mean pelvis-relative joint distance (m) between paired samples."""
+    return float(np.mean([np.linalg.norm((j - j[:, :1]) - (r - r[:, :1]), axis=-1).mean()
+                          for j, r in zip(joints, reference)]))
+
+
+def score(label, samples, references, beats):
+    """One table row from a sampler's [(joints, disagreement, seconds)] over songs x seeds;
+    references: {column: the paired joints to measure the distance to}."""
     from lm2d.evaluation.beat_align import beat_alignment_score, kinetic_velocity
     from lm2d.evaluation.features_kinetic import kinetic_features
     from lm2d.evaluation.fid import diversity
     from lm2d.evaluation.foot_contact import physical_foot_contact
 
     joints = [s[0] for s in samples]
-    relative = [j - j[:, :1] for j in joints]
-    error = np.mean([np.linalg.norm(r - ref, axis=-1).mean() for r, ref in zip(relative, reference)])
     steps = [kinetic_velocity(j) for j in joints]
     return {"sampler": label,
-            "MPJPE to DDIM-50 (m)": float(error),
+            **{column: mean_joint_error(joints, reference) for column, reference in references.items()},
             "BAS": np.mean([beat_alignment_score(j, b) for j, b in zip(joints, beats)]),
             "PFC": np.mean([physical_foot_contact(j) for j in joints]),
             "Div_k": diversity(np.stack([kinetic_features(j) for j in joints])),
@@ -168,7 +192,7 @@ def quality(work: Path | None = None) -> list[dict]:
     """The quality table. work: a folder to build in and to reuse from (a teacher or student
     checkpoint already there is loaded instead of trained); default a new temporary folder."""
     from lm2d.distill.distiller import DistillConfig, Distiller
-    from lm2d.distill.sampler import window_sampler
+    from lm2d.distill.sampler import consistency_settings, window_sampler
     from lm2d.lyrics import TextEncoder
     from lm2d.model import ModelConfig, ddim_sample, load_checkpoint
     from lm2d.train.config import RunConfig, TrainConfig
@@ -205,6 +229,8 @@ def quality(work: Path | None = None) -> list[dict]:
 
     songs = evaluation_songs(work, encoder)
     samplers = [("teacher DDIM-50", teacher, ddim_sample, 50)]
+    samplers += [("teacher ODE, Heun on the 18-point grid", teacher,
+                  teacher_ode_sampler(consistency_settings(student)), None)]
     samplers += [(f"teacher DDIM-{k}", teacher, ddim_sample, k) for k in STEPS]
     samplers += [(f"student {k}-step", student, window_sampler(student), k) for k in STEPS]
     results = {}
@@ -215,9 +241,10 @@ def quality(work: Path | None = None) -> list[dict]:
                 started = time.perf_counter()
                 windows, motion = windows_and_motion(loaded, features, tokens, steps, seed, sampler)
                 results[label].append((motion.joints(), overlap_disagreement(windows), time.perf_counter() - started))
-    reference = [j - j[:, :1] for j, _, _ in results["teacher DDIM-50"]]
+    references = {"MPJPE to DDIM-50 (m)": [s[0] for s in results["teacher DDIM-50"]],
+                  "MPJPE to teacher ODE (m)": [s[0] for s in results["teacher ODE, Heun on the 18-point grid"]]}
     beats = [np.flatnonzero(features[:, 34]) for features, _ in songs for _ in SEEDS]   # beat one-hot column
-    return [score(label, samples, reference, beats) for label, samples in results.items()]
+    return [score(label, samples, references, beats) for label, samples in results.items()]
 
 
 def markdown(rows: list[dict]) -> str:

@@ -11,6 +11,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Set before torch is imported (here and in every server subprocess): the tests' tiny models gain
+# nothing from threads, and on a shared 2-core machine two threads spin and stall each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

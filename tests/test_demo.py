@@ -120,5 +120,5 @@ def test_without_a_model_the_demo_fails_in_one_line(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(demo, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
     assert demo.main(["--out", str(tmp_path / "out")]) == 2
     message = capsys.readouterr().err
-    assert message.count("\n") == 1 and "no default model yet" in message and "--checkpoint DIR" in message
+    assert message.count("\n") == 1 and "no default model:" in message and "--checkpoint DIR" in message
     assert not (tmp_path / "out").exists()   # nothing started, nothing written

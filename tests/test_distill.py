@@ -42,13 +42,6 @@ FAST_DISTILL = {"train": {"batch_size": 4, "learning_rate": 1e-3, "warmup_steps"
                 "consistency": {}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def session_dir(tmp_path_factory, name: str) -> Path:
     """A directory shared by test_distill.py and test_editing.py within one pytest session: the

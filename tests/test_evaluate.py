@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from test_dataset import CLIPS, cache_root, write_dataset  # noqa: F401 (fixtures)
 
 from lm2d.cli import main
@@ -16,13 +15,6 @@ from lm2d.evaluation.evaluate import feature_segments, runs_for_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "configs" / "tiny.json"
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

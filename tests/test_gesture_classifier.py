@@ -25,14 +25,6 @@ from lm2d.motion.io import load_motion
 SONGS, SECONDS, SEED = 4, 45.0, 0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def cache_root(tmp_path_factory):
     """A private feature/clip cache for this module (`lm2d evaluate` fills one)."""

@@ -17,14 +17,6 @@ from lm2d.motion.representation import Motion, parts_to_motion_vector
 from lm2d.motion.rotation import axis_angle_to_matrix
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine they spin and stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def untrained(n_frames: int = 150, **changes):
     torch.manual_seed(0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lm2d.errors import LM2DError
 from lm2d.features import FPS
@@ -14,7 +13,6 @@ from lm2d.lyrics.encoder import default_model_dir
 
 @pytest.fixture(scope="session")
 def encoder() -> TextEncoder:
-    torch.set_num_threads(1)
     return TextEncoder()
 
 

@@ -297,15 +297,12 @@ def test_matcher_round_trips_through_safetensors_and_json(tmp_path):
 
 
 def test_semantic_matching_scores_ground_truth_above_time_shuffled(gesture_corpus, tmp_path):
-    import torch
-
     from lm2d.cli import main
     from lm2d.evaluation.evaluate import load_songs, song_examples
     from lm2d.evaluation.matcher import (concatenate_examples, encode_texts, load_matcher, semantic_scores,
                                          shuffled_in_time)
     from lm2d.lyrics import TextEncoder
 
-    torch.set_num_threads(1)
     assert main(["train-matcher", "--data", str(gesture_corpus), "--out", str(tmp_path / "matcher"),
                  "--steps", "80", "--batch-size", "32", "--width", "64", "--embed-dim", "64"]) == 0
     matcher = load_matcher(tmp_path / "matcher.safetensors")

@@ -18,14 +18,6 @@ from lm2d.model.diffusion import encode_in_chunks
 FRAMES, TOKENS, BATCH = 30, 6, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine they spin and stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_config(**changes) -> ModelConfig:
     values = dict(n_frames=FRAMES, latent_dim=32, ff_dim=64, n_layers=1, n_heads=2, max_lyric_tokens=TOKENS)

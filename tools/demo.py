@@ -67,8 +67,8 @@ def check_inputs(args: argparse.Namespace) -> Path:
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     if not (checkpoint / "model.json").is_file() and not checkpoint.with_suffix(".json").is_file():
         if args.checkpoint is None:
-            raise DemoError(f"no default model yet: {DEFAULT_CHECKPOINT} is missing (the team is training it); "
-                            "pass --checkpoint DIR to use another", status=2)
+            raise DemoError(f"no default model: {DEFAULT_CHECKPOINT} is missing (README › Training your own "
+                            "model makes one); pass --checkpoint DIR to use another", status=2)
         raise DemoError(f"{checkpoint}: not a checkpoint (no model.json)", status=2)
     for label, path in (("song", args.audio), ("lyrics", args.lyrics)):
         if not path.is_file():
