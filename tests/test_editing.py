@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_dataset import encoder  # noqa: F401 (fixture)
-from test_distill import (dataset_root, one_thread, shared_cache, student, student_run, teacher,  # noqa: F401
+from test_distill import (dataset_root, shared_cache, student, student_run, teacher,  # noqa: F401
                           teacher_run, train_set)
 
 from lm2d.distill.sampler import BLEND_FRAMES, LOWER_BODY, continue_motion, keep_joints, regenerate_range
