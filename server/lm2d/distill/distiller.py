@@ -37,7 +37,7 @@ from lm2d.errors import LM2DError, warn
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, load_checkpoint, save_checkpoint
 from lm2d.model.diffusion import Conditioning
 from lm2d.model.normalizer import Normalizer
-from lm2d.train.config import RunConfig, TrainConfig, _check_keys
+from lm2d.train.config import RunConfig, TrainConfig, check_keys
 from lm2d.train.distributed import DistContext
 from lm2d.train.ema import EMA
 from lm2d.train.state import replace_directory
@@ -74,9 +74,9 @@ def load_distill_config(path: str | os.PathLike | None) -> DistillConfig:
         raise LM2DError("distillation config not found", path=path) from err
     except json.JSONDecodeError as err:
         raise LM2DError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from err
-    _check_keys(data, {"description", "train", "consistency"}, "the top level", path)
-    _check_keys(data.get("train", {}), _TRAIN_FIELDS, '"train"', path)
-    _check_keys(data.get("consistency", {}), {f.name for f in dataclasses.fields(ConsistencyConfig)},
+    check_keys(data, {"description", "train", "consistency"}, "the top level", path)
+    check_keys(data.get("train", {}), _TRAIN_FIELDS, '"train"', path)
+    check_keys(data.get("consistency", {}), {f.name for f in dataclasses.fields(ConsistencyConfig)},
                 '"consistency"', path)
     try:
         return DistillConfig(dataclasses.replace(DEFAULT_TRAIN, **data.get("train", {})),

@@ -58,11 +58,11 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict, path: str | os.PathLike | None = None) -> "RunConfig":
         """Build from parsed JSON; unknown or ill-typed fields raise LM2DError naming `path`."""
-        _check_keys(data, {"description", "model", "train"}, "the top level", path)
+        check_keys(data, {"description", "model", "train"}, "the top level", path)
         train = dict(data.get("train", {}))
-        _check_keys(train, {f.name for f in dataclasses.fields(TrainConfig)}, '"train"', path)
+        check_keys(train, {f.name for f in dataclasses.fields(TrainConfig)}, '"train"', path)
         weights = train.pop("loss_weights", {})
-        _check_keys(weights, {f.name for f in dataclasses.fields(LossWeights)}, '"train.loss_weights"', path)
+        check_keys(weights, {f.name for f in dataclasses.fields(LossWeights)}, '"train.loss_weights"', path)
         try:
             return cls(model=ModelConfig.from_dict(data.get("model", {})),
                        train=TrainConfig(**train, loss_weights=LossWeights(**weights)))
@@ -87,7 +87,7 @@ def load_run_config(path: str | os.PathLike) -> RunConfig:
     return RunConfig.from_dict(data, path=path)
 
 
-def _check_keys(section, allowed: set[str], where: str, path) -> None:
+def check_keys(section, allowed: set[str], where: str, path) -> None:
     if not isinstance(section, dict):
         raise LM2DError(f"{where} must be a JSON object", path=path)
     unknown = sorted(set(section) - allowed)
