@@ -244,6 +244,25 @@ def test_lm2d_distill_cli_writes_a_consistency_checkpoint(tmp_path, teacher_run,
     assert "already holds a checkpoint" in capsys.readouterr().err
 
 
+def test_distillation_can_start_from_an_earlier_student(tmp_path, teacher_run, student_run, dataset_root,
+                                                       teacher, student, capsys):
+    config = tmp_path / "gentle.json"
+    config.write_text(json.dumps({**FAST_DISTILL, "train": FAST_DISTILL["train"] | {"learning_rate": 1e-7}}))
+    out = tmp_path / "again"
+    args = ["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--config", str(config),
+            "--steps", "1", "--no-progress"]
+    assert main([*args, "--out", str(out), "--init", str(student_run / "checkpoint")]) == 0
+    again = load_checkpoint(out / "checkpoint")
+    weights = again.model.state_dict()
+    from_student = max(float((weights[k] - v).abs().max()) for k, v in student.model.state_dict().items())
+    from_teacher = max(float((weights[k] - v).abs().max()) for k, v in teacher.model.state_dict().items())
+    assert from_student < 1e-4 < from_teacher, (from_student, from_teacher)
+    assert again.meta["training"]["init"]["training"]["step"] == STUDENT_STEPS
+
+    assert main([*args, "--out", str(tmp_path / "wrong"), "--init", str(teacher_run / "checkpoint")]) == 2
+    assert "needs a consistency checkpoint, this one is 'diffusion'" in capsys.readouterr().err
+
+
 def test_bad_teachers_and_configs_are_user_errors(tmp_path, student_run):
     with pytest.raises(LM2DError, match="must be a diffusion checkpoint"):
         load_teacher(student_run)

@@ -172,6 +172,36 @@ def test_lm2d_train_cli_writes_a_loadable_checkpoint(tmp_path, dataset_root, tra
     assert [row["step"] for row in read_metrics(run)] == ["3", "4"]
 
 
+def max_weight_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, tiny, dataset_root, encoder):  # noqa: F811
+    config = tiny.replace_train(checkpoint_every=1, batch_size=2, warmup_steps=0)
+    source = tmp_path / "source"     # another seed: other initial weights than the runs below
+    train(config.replace_train(seed=1), dataset_root, source, SINGLE, steps=3, encoder=encoder, progress=False)
+    start = load_checkpoint(source / "checkpoint")
+
+    gentle = config.replace_train(learning_rate=1e-6)
+    tuned, fresh = tmp_path / "tuned", tmp_path / "fresh"
+    train(gentle, dataset_root, tuned, SINGLE, steps=1, encoder=encoder, init=source / "checkpoint", progress=False)
+    train(gentle, dataset_root, fresh, SINGLE, steps=1, encoder=encoder, progress=False)
+    # One step at a tiny learning rate: the run is still the checkpoint it started from, a fresh run is not.
+    assert max_weight_change(load_train_state(tuned / TRAIN_STATE_DIR).model, start.model.state_dict()) < 1e-4
+    assert max_weight_change(load_train_state(fresh / TRAIN_STATE_DIR).model, start.model.state_dict()) > 1e-2
+    tuned_checkpoint = load_checkpoint(tuned / "checkpoint")
+    assert torch.equal(tuned_checkpoint.normalizer.max, start.normalizer.max)
+    assert tuned_checkpoint.meta["training"]["step"] == 1
+    assert tuned_checkpoint.meta["training"]["init"]["training"]["step"] == 3   # the total stays on record
+
+    with pytest.raises(LM2DError, match="pass only one of them"):
+        train(None, dataset_root, tuned, SINGLE, resume=True, init=source / "checkpoint", encoder=encoder)
+    wider = dataclasses.replace(config, model=dataclasses.replace(config.model, latent_dim=2 * config.model.latent_dim))
+    with pytest.raises(LM2DError, match=r"source.checkpoint: the checkpoint's model differs .*latent_dim"):
+        train(wider, dataset_root, tmp_path / "wider", SINGLE, steps=1, init=source / "checkpoint", encoder=encoder)
+    assert not (tmp_path / "wider").exists()     # a refused run leaves nothing behind
+
+
 def test_config_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"train": {"stepz": 3}}))

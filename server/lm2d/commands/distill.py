@@ -3,11 +3,9 @@ torchrun --nproc_per_node N -m lm2d.cli distill ..."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from lm2d.commands.train import _positive
-from lm2d.errors import LM2DError
 
 HELP = "Distil a trained diffusion model into a 1-to-few-step consistency model (also under torchrun)."
 
@@ -19,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run directory: checkpoint/, metrics.csv")
     parser.add_argument("--config", type=Path,
                         help="distillation config JSON (docs/DISTILLATION.md; default: the built-in settings)")
+    parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                        help="start the student from this consistency checkpoint (same architecture as the "
+                             "teacher) instead of from the teacher: re-distil after the teacher trained further")
     parser.add_argument("--steps", type=_positive, help="training steps (overrides the config)")
     parser.add_argument("--batch-size", type=_positive, help="windows per step and device (overrides the config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -30,21 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so `lm2d --help` does not pay for torch.
     from lm2d.distill.distiller import distill, load_distill_config
-    from lm2d.train.distributed import exit_worker, init_distributed
+    from lm2d.train.distributed import run_as_worker
 
-    ctx = init_distributed(args.device)
-    try:
+    def job(ctx) -> None:
         result = distill(args.teacher, args.data, args.out, ctx, load_distill_config(args.config),
                          steps=args.steps, batch_size=args.batch_size, text_model=args.text_model,
-                         progress=not args.no_progress)
-        code = 0
+                         init=args.init, progress=not args.no_progress)
         if ctx.is_main:
             print(f"distilled for {result.step} steps (last loss {result.last_loss:.4g}); "
                   f"checkpoint: {result.checkpoint}", flush=True)
-    except LM2DError as err:
-        if not ctx.distributed:
-            raise       # the CLI prints it and exits 2
-        print(f"error: {err}", file=sys.stderr)
-        code = 2
-    exit_worker(ctx, code)   # torchrun workers end here; a single process returns
-    return code
+
+    return run_as_worker(args.device, job)

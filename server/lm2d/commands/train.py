@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-from lm2d.errors import LM2DError
 
 HELP = "Train a dance diffusion model on a dataset directory (also under torchrun)."
 
@@ -17,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True,
                         help="run directory: checkpoint/, train_state/, metrics.csv")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                        help="start a new run from this diffusion checkpoint's weights (same architecture as "
+                             "--config): fine-tune the shipped teacher on your data, or train a model further")
     parser.add_argument("--steps", type=_positive, help="total steps to train to (overrides the config)")
     parser.add_argument("--batch-size", type=_positive, help="windows per step and device (overrides the config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -35,22 +35,15 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     # Imported here so `lm2d --help` does not pay for torch.
     from lm2d.train.config import load_run_config
-    from lm2d.train.distributed import exit_worker, init_distributed
+    from lm2d.train.distributed import run_as_worker
     from lm2d.train.trainer import describe, train
 
-    ctx = init_distributed(args.device)
-    try:
+    def job(ctx) -> None:
         config = load_run_config(args.config) if args.config is not None else None
         result = train(config, args.data, args.out, ctx, resume=args.resume, steps=args.steps,
-                       batch_size=args.batch_size, text_model=args.text_model,
+                       batch_size=args.batch_size, text_model=args.text_model, init=args.init,
                        progress=not args.no_progress)
-        code = 0
         if ctx.is_main:
             describe(result)
-    except LM2DError as err:
-        if not ctx.distributed:
-            raise       # the CLI prints it and exits 2
-        print(f"error: {err}", file=sys.stderr)
-        code = 2
-    exit_worker(ctx, code)   # torchrun workers end here; a single process returns
-    return code
+
+    return run_as_worker(args.device, job)

@@ -34,7 +34,7 @@ from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistenc
                                       consistency_function, heun_step)
 from lm2d.distill.sampler import DISTILLATION_KEY
 from lm2d.errors import LM2DError, warn
-from lm2d.model.checkpoint import LoadedModel, checkpoint_files, load_checkpoint, save_checkpoint
+from lm2d.model.checkpoint import LoadedModel, checkpoint_files, load_checkpoint, load_starting_point, save_checkpoint
 from lm2d.model.diffusion import Conditioning
 from lm2d.model.normalizer import Normalizer
 from lm2d.train.config import RunConfig, TrainConfig, check_keys
@@ -105,12 +105,12 @@ class DistillResult:
 
 
 class Distiller:
-    """Distils `teacher` into a student initialised from it: run(dataset, steps), or drive
-    train_step(batch) directly (batches as DanceDataset items, normalised with the teacher's
-    normaliser, as tensors on ctx.device)."""
+    """Distils `teacher` into a student initialised from it (or from `student`, an earlier consistency
+    model of the same architecture): run(dataset, steps), or drive train_step(batch) directly
+    (batches as DanceDataset items, normalised with the teacher's normaliser, as tensors on ctx.device)."""
 
     def __init__(self, teacher: LoadedModel, config: DistillConfig, run_dir: str | os.PathLike, ctx: DistContext,
-                 progress: bool = True, notes: dict | None = None):
+                 progress: bool = True, notes: dict | None = None, student: LoadedModel | None = None):
         self.config, self.ctx, self.run_dir = config, ctx, Path(run_dir)
         self.progress = progress and ctx.is_main
         self.notes = dict(notes or {})
@@ -119,6 +119,8 @@ class Distiller:
         self.diffusion = teacher.diffusion
         self.teacher = teacher.model.to(ctx.device).eval().requires_grad_(False)
         self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
+        if student is not None:
+            self.student.load_state_dict(student.model.state_dict())
         self.target = EMA(self.student, config.consistency.target_ema)
         self.target.model.train()    # dropout on, with the student's mask (same seed)
         self.ema = EMA(self.student, config.train.ema_decay)
@@ -223,21 +225,25 @@ class Distiller:
 def distill(teacher_path: str | os.PathLike, data_root: str | os.PathLike, run_dir: str | os.PathLike,
             ctx: DistContext, config: DistillConfig = DistillConfig(), *, steps: int | None = None,
             batch_size: int | None = None, text_model: str | os.PathLike | None = None, encoder=None,
-            progress: bool = True) -> DistillResult:
-    """Everything `lm2d distill` does inside one process (torchrun starts one per device)."""
+            init: str | os.PathLike | None = None, progress: bool = True) -> DistillResult:
+    """Everything `lm2d distill` does inside one process (torchrun starts one per device).
+    `init`: a consistency checkpoint of the teacher's architecture for the student to start from."""
     overrides = {name: value for name, value in (("steps", steps), ("batch_size", batch_size)) if value is not None}
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, **overrides))
     run_dir = Path(run_dir)
     if (run_dir / CHECKPOINT_DIR).exists():
         raise LM2DError("this run directory already holds a checkpoint; choose another --out", path=run_dir)
     teacher = load_teacher(teacher_path, ctx.device)
+    student = load_starting_point(init, teacher.config, "consistency") if init is not None else None
     encoder = _lyric_encoder(teacher, encoder, text_model)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_training_data(RunConfig(teacher.config, config.train), data_root, ctx, teacher.normalizer, encoder)
     notes = {"teacher": str(Path(teacher_path).resolve()), "teacher_training": teacher.meta.get("training", {}),
              "data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
-    distiller = Distiller(teacher, config, run_dir, ctx, progress=progress, notes=notes)
+    if student is not None:   # the starting point's own history, so the total distillation stays on record
+        notes["init"] = {"checkpoint": str(Path(init).resolve()), "training": student.meta.get("training", {})}
+    distiller = Distiller(teacher, config, run_dir, ctx, progress=progress, notes=notes, student=student)
     return distiller.run(dataset, config.train.steps)
 
 

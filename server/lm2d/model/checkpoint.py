@@ -115,6 +115,21 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return LoadedModel(model.to(device).eval(), config, normalizer, GaussianDiffusion(config), meta)
 
 
+def load_starting_point(path: str | os.PathLike, config: ModelConfig, kind: str) -> LoadedModel:
+    """A `kind` checkpoint to start a new training run from (fine-tuning, or a longer run on top of
+    a shorter one): its architecture must be the run's `config`."""
+    loaded = load_checkpoint(path)
+    if loaded.kind != kind:
+        raise LM2DError(f"a run that starts from weights needs a {kind} checkpoint, this one is {loaded.kind!r}",
+                        path=path)
+    ours, theirs = config.to_dict(), loaded.config.to_dict()
+    differing = sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
+    if differing:
+        details = ", ".join(f"{name} {theirs.get(name)} vs {ours.get(name)}" for name in differing)
+        raise LM2DError(f"the checkpoint's model differs from the run's config ({details})", path=path)
+    return loaded
+
+
 def _not_ours(path: Path, why: str) -> LM2DError:
     return LM2DError(f"not an LM2D checkpoint: {why}", path=path)
 

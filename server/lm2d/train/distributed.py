@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -93,3 +94,20 @@ def exit_worker(ctx: DistContext, code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_as_worker(device: str, job: Callable[[DistContext], None]) -> int:
+    """Run `job(ctx)` in this process: the only one, or one of torchrun's workers. A single process
+    lets an LM2DError reach the CLI (one line, exit 2); a worker prints it, and every worker ends
+    in exit_worker. Returns the exit code (a worker does not return)."""
+    ctx = init_distributed(device)
+    try:
+        job(ctx)
+        code = 0
+    except LM2DError as err:
+        if not ctx.distributed:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        code = 2
+    exit_worker(ctx, code)
+    return code

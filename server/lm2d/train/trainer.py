@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from lm2d.errors import LM2DError
 from lm2d.lyrics import TextEncoder
-from lm2d.model.checkpoint import save_checkpoint
+from lm2d.model.checkpoint import load_starting_point, save_checkpoint
 from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
@@ -316,24 +316,37 @@ def load_training_data(config: RunConfig, data_root: str | os.PathLike, ctx: Dis
 def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str | os.PathLike, ctx: DistContext,
           *, resume: bool = False, steps: int | None = None, batch_size: int | None = None,
           text_model: str | os.PathLike | None = None, encoder: TextEncoder | None = None,
-          progress: bool = True) -> TrainResult:
+          init: str | os.PathLike | None = None, progress: bool = True) -> TrainResult:
     """Everything `lm2d train` does inside one process (torchrun starts one per device).
     The lyric encoder is `encoder` when given, else loaded from `text_model` (default: the
-    packaged one) if the model uses lyrics."""
+    packaged one) if the model uses lyrics. `init`: a diffusion checkpoint of the same
+    architecture whose weights, normaliser and music statistics a new run starts from."""
+    if init is not None and resume:
+        raise LM2DError("--init starts a new run from a checkpoint and --resume continues a saved one: "
+                        "pass only one of them", path=init)
     config, state = prepare_run(config, run_dir, resume, steps=steps, batch_size=batch_size)
+    start = load_starting_point(init, config.model, "diffusion") if init is not None else None
     if not config.model.lyrics:
         encoder = None
     elif encoder is None:
         encoder = TextEncoder(text_model)
-    normalizer = Normalizer.from_state_dict(state.normalizer) if state is not None else None
+    if state is not None:
+        normalizer = Normalizer.from_state_dict(state.normalizer)
+    else:
+        normalizer = start.normalizer if start is not None else None
     dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     if ctx.is_main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
     notes = {"data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
+    if start is not None:   # the starting point's own history, so the total training stays on record
+        notes["init"] = {"checkpoint": str(Path(init).resolve()), "training": start.meta.get("training", {})}
     text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
                       notes=notes, text_encoder=text_encoder)
-    if state is None:  # a fresh run standardises music with the train split's statistics (saved with the weights)
+    if start is not None:
+        for model in (trainer.model, trainer.ema.model):
+            model.load_state_dict(start.model.state_dict())
+    elif state is None:  # a fresh run standardises music with the train split's statistics (saved with the weights)
         music = torch.from_numpy(np.concatenate([clip.music for clip in dataset.clips]))
         for model in (trainer.model, trainer.ema.model):
             model.set_music_statistics(music)
