@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands.train import _positive
+from lm2d.commands import add_text_model_argument, positive_int
 
 HELP = "Distil a trained diffusion model into a 1-to-few-step consistency model (also under torchrun)."
 
@@ -20,11 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
                         help="start the student from this consistency checkpoint (same architecture as the "
                              "teacher) instead of from the teacher: re-distil after the teacher trained further")
-    parser.add_argument("--steps", type=_positive, help="training steps (overrides the config)")
-    parser.add_argument("--batch-size", type=_positive, help="windows per step and device (overrides the config)")
+    parser.add_argument("--steps", type=positive_int, help="training steps (overrides the config)")
+    parser.add_argument("--batch-size", type=positive_int, help="windows per step and device (overrides the config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--text-model", type=Path,
-                        help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
+    add_text_model_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lm2d.commands import add_text_model_argument, positive_int
+
 HELP = "Generate every song of a dataset split with each checkpoint and score them (docs/METRICS.md)."
 
 
@@ -19,25 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gesture-classifier", type=Path,
                         help="gesture classifier from `lm2d train-gesture-classifier` (.safetensors): adds the "
                              "lyric-gesture hit rate (events from the dataset's corpus.json, else its lyrics)")
-    parser.add_argument("--ddim-steps", type=_positive, default=50, help="DDIM steps for diffusion checkpoints")
-    parser.add_argument("--steps", type=_positive, nargs="+", default=[1, 2, 4],
+    parser.add_argument("--ddim-steps", type=positive_int, default=50, help="DDIM steps for diffusion checkpoints")
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 4],
                         help="step counts for consistency checkpoints (default: 1 2 4)")
     parser.add_argument("--seed", type=int, default=0, help="base seed; song i uses seed*1000+i")
-    parser.add_argument("--max-songs", type=_positive, help="evaluate only the first N songs of the split")
+    parser.add_argument("--max-songs", type=positive_int, help="evaluate only the first N songs of the split")
     parser.add_argument("--out", type=Path, default=Path("eval_out"),
                         help="folder for results.md, results.csv, per_song.csv, plots/ (default: eval_out)")
     parser.add_argument("--save-motions", action="store_true",
                         help="also write every generated motion as OUT/motions/<run>/<song>.npz")
     parser.add_argument("--device", default="cpu", help="torch device for generation (default: cpu)")
-    parser.add_argument("--text-model", type=Path,
-                        help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    add_text_model_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

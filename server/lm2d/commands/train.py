@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lm2d.commands import add_text_model_argument, positive_int
+
 HELP = "Train a dance diffusion model on a dataset directory (also under torchrun)."
 
 
@@ -17,19 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
                         help="start a new run from this diffusion checkpoint's weights (same architecture as "
                              "--config): fine-tune the shipped teacher on your data, or train a model further")
-    parser.add_argument("--steps", type=_positive, help="total steps to train to (overrides the config)")
-    parser.add_argument("--batch-size", type=_positive, help="windows per step and device (overrides the config)")
+    parser.add_argument("--steps", type=positive_int, help="total steps to train to (overrides the config)")
+    parser.add_argument("--batch-size", type=positive_int, help="windows per step and device (overrides the config)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--text-model", type=Path,
-                        help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
+    add_text_model_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

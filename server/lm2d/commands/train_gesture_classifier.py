@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lm2d.commands import positive_int
+
 HELP = ("Train the lyric-gesture classifier (motion segment -> gesture or none) on a corpus's "
         "gesture events (docs/METRICS.md).")
 
@@ -16,18 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-split", default="test",
                         help="split to report held-out accuracy on, if present (default: test)")
     parser.add_argument("--out", type=Path, required=True, help="output path: writes OUT.safetensors and OUT.json")
-    parser.add_argument("--steps", type=_positive, default=1000)
-    parser.add_argument("--batch-size", type=_positive, default=128)
+    parser.add_argument("--steps", type=positive_int, default=1000)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--width", type=_positive, default=64, help="channels of the convolutions")
+    parser.add_argument("--width", type=positive_int, default=64, help="channels of the convolutions")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

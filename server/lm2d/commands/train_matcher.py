@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lm2d.commands import add_text_model_argument, positive_int
+
 HELP = "Train the dance/lyrics semantic matcher (motion encoder vs frozen lyric embeddings)."
 
 
@@ -14,22 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split to report ground truth vs time-shuffled scores on, if present (default: test)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output path: writes OUT.safetensors and OUT.json")
-    parser.add_argument("--steps", type=_positive, default=2000)
-    parser.add_argument("--batch-size", type=_positive, default=64)
+    parser.add_argument("--steps", type=positive_int, default=2000)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--stride", type=_positive, default=15, help="frames between training windows")
-    parser.add_argument("--width", type=_positive, default=128, help="hidden width of the encoders")
-    parser.add_argument("--embed-dim", type=_positive, default=128, help="size of the shared space")
+    parser.add_argument("--stride", type=positive_int, default=15, help="frames between training windows")
+    parser.add_argument("--width", type=positive_int, default=128, help="hidden width of the encoders")
+    parser.add_argument("--embed-dim", type=positive_int, default=128, help="size of the shared space")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--text-model", type=Path,
-                        help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    add_text_model_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
