@@ -40,10 +40,12 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
                ('2', "2", "Two evaluations"),
                ('4', "4", "Four evaluations: most detail")],
         default='2')
-    music_guidance: FloatProperty(name="Music Guidance", description="How strongly the dance follows the music",
-                                  default=2.0, min=0.0, soft_max=5.0)
-    lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics",
-                                   default=2.0, min=0.0, soft_max=5.0)
+    music_guidance: FloatProperty(name="Music Guidance", description="How strongly the dance follows the music "
+                                  "(a diffusion model only: a distilled model's guidance is fixed)",
+                                  default=3.0, min=0.0, soft_max=10.0)
+    lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics "
+                                   "(a diffusion model only: a distilled model's guidance is fixed)",
+                                   default=6.0, min=0.0, soft_max=10.0)
     dance_seconds: FloatProperty(
         name="Dance Length", description="How much of the song to dance, from its start (0: all of it); "
                                          "Continue Dance extends a take later",

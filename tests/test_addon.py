@@ -179,3 +179,11 @@ def test_sound_strip_is_added_once_and_feeds_the_audio_setting(addon, shared_dat
         audio_path_of(scene)
     with pytest.raises(FileNotFoundError, match="missing.ogg"):
         sound_strip_for(scene, str(song.with_name("missing.ogg")))
+
+
+def test_panel_guidance_defaults_are_the_servers(addon):
+    """The add-on cannot import lm2d, so its guidance defaults are copies: keep them equal."""
+    from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE
+
+    settings = bpy.context.scene.lm2d
+    assert (settings.music_guidance, settings.lyrics_guidance) == (MUSIC_GUIDANCE, LYRICS_GUIDANCE)

@@ -31,7 +31,6 @@ from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
 
-DEFAULT_GUIDANCE = 2.0             # EDGE's classifier-free guidance weight, for music and lyrics alike
 MAX_BATCH = 64                     # windows per network call: bounds memory on long songs
 MAX_SECONDS_ENV = "LM2D_MAX_AUDIO_SECONDS"
 RESULT_SUFFIXES = (".npz", ".bvh")
@@ -116,7 +115,7 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
 
     lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
     seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.distill.sampler.
-    default_steps; guidance 2). edit: an EditSpec (lm2d.server.protocol): keep part of an existing
+    default_steps; guidance lm2d.model.diffusion.MUSIC_GUIDANCE / LYRICS_GUIDANCE). edit: an EditSpec (lm2d.server.protocol): keep part of an existing
     result of this song and regenerate the rest; it covers that motion's frames (plus
     continue_frames new ones) from start_seconds, so end_seconds does not apply.
     on_progress(stage, fraction); should_stop() -> True cancels (LM2DError code "cancelled")."""
@@ -242,14 +241,15 @@ class SamplingSettings:
                   lyrics_guidance: float | None, seed: int) -> "SamplingSettings":
         """Defaults filled in from the checkpoint; steps checked before any work is done."""
         from lm2d.distill.sampler import consistency_settings, default_steps
+        from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE
 
         steps = default_steps(loaded) if steps is None else int(steps)
         limit = (consistency_settings(loaded).n_scales - 1 if loaded.kind == "consistency"
                  else loaded.config.diffusion_steps)
         if not 1 <= steps <= limit:
             raise LM2DError(f"steps must be between 1 and {limit} for this {loaded.kind} model, got {steps}")
-        return cls(steps, DEFAULT_GUIDANCE if music_guidance is None else float(music_guidance),
-                   DEFAULT_GUIDANCE if lyrics_guidance is None else float(lyrics_guidance), int(seed))
+        return cls(steps, MUSIC_GUIDANCE if music_guidance is None else float(music_guidance),
+                   LYRICS_GUIDANCE if lyrics_guidance is None else float(lyrics_guidance), int(seed))
 
 
 def sample_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, settings: SamplingSettings,
@@ -322,7 +322,8 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, m
         raise LM2DError("the edit keeps everything: nothing to regenerate", path=edit.motion)
     return inpaint(loaded, music_features, lyric_tokens if loaded.config.lyrics else None, motion, kept,
                    len(kept_frames), settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
-                   on_progress=on_step, should_stop=should_stop)
+                   on_progress=on_step, should_stop=should_stop, music_weight=settings.music_guidance,
+                   lyrics_weight=settings.lyrics_guidance)
 
 
 def expand_joint_groups(names: Sequence[str]) -> list[str]:

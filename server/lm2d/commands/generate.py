@@ -17,9 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="result file: .npz (for the Blender add-on, with the lyric track) or .bvh")
     parser.add_argument("--seed", type=int, default=0, help="random seed: same inputs + seed = same dance (default 0)")
     parser.add_argument("--steps", type=int, metavar="K",
-                        help="sampling steps (default: 50 DDIM steps for a diffusion model, 1 for a distilled one)")
-    parser.add_argument("--music-guidance", type=float, metavar="W", help="music guidance weight (default 2)")
-    parser.add_argument("--lyrics-guidance", type=float, metavar="W", help="lyrics guidance weight (default 2)")
+                        help="sampling steps (default: 50 DDIM steps for a diffusion model, the one it was "
+                             "distilled with, usually 2, for a distilled one)")
+    parser.add_argument("--music-guidance", type=float, metavar="W",
+                        help="music guidance weight of a diffusion model (default 3; a distilled model's is baked in)")
+    parser.add_argument("--lyrics-guidance", type=float, metavar="W",
+                        help="lyrics guidance weight of a diffusion model (default 6)")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

@@ -34,8 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
-from lm2d.model.diffusion import (Conditioning, EncodedConditioning, GaussianDiffusion, encode_in_chunks,
-                                  evaluate_in_chunks)
+from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, EncodedConditioning,
+                                  GaussianDiffusion, encode_in_chunks, evaluate_in_chunks)
 
 DISTANCES = ("pseudo_huber", "l2")
 
@@ -51,8 +51,8 @@ class ConsistencyConfig:
     target_ema: float = 0.95         # μ of the target network θ⁻
     distance: str = "l2"             # "l2" (mean squared error) or "pseudo_huber" (Song & Dhariwal 2023)
     huber_c: float | None = None     # None: 0.00054·sqrt(values per window), as Song & Dhariwal
-    music_weight: float = 2.0        # guidance baked into the teacher's ODE step (EDGE's w = 2)
-    lyrics_weight: float = 2.0
+    music_weight: float = MUSIC_GUIDANCE     # guidance baked into the teacher's ODE step
+    lyrics_weight: float = LYRICS_GUIDANCE
     default_steps: int = 2           # what samplers use when not told otherwise
 
     def __post_init__(self):

@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from lm2d.distill.consistency import ConsistencyConfig, SigmaToStep, consistency_function, step_sigmas
 from lm2d.errors import LM2DError
 from lm2d.model.checkpoint import LoadedModel
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion, encode_in_chunks
+from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, GaussianDiffusion,
+                                  encode_in_chunks)
 from lm2d.model.longform import (check_music_features, generate_long, stitch_windows, tie_overlaps,
                                  window_conditioning, window_starts)
 from lm2d.model.sampling import Cancelled, Known, ddim_sample, evaluating, noise_source
@@ -38,8 +39,7 @@ from lm2d.motion.representation import FPS, Motion
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
 
-DDIM_STEPS = 50          # a diffusion checkpoint's default ...
-DDIM_GUIDANCE = 2.0      # ... and its guidance weight for music and lyrics (EDGE's w)
+DDIM_STEPS = 50          # a diffusion checkpoint's default steps
 BLEND_FRAMES = 15        # 0.5 s: regenerated frames pulled onto the kept motion at each seam
 LOWER_BODY = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
               "left_foot", "right_foot")
@@ -232,10 +232,11 @@ def joint_indices(joints: Iterable[int | str]) -> list[int]:
 def edit_motion(loaded: LoadedModel, music_features: np.ndarray, song_tokens, motion: Motion, kept: Kept,
                 length: int, steps: int | None, seed: int | None, blend_frames: int,
                 max_batch: int = 64, on_progress: Callable[[float], None] | None = None,
-                should_stop: Callable[[], bool] | None = None, compile: bool = False) -> Motion:
+                should_stop: Callable[[], bool] | None = None, compile: bool = False,
+                music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE) -> Motion:
     """Regenerate what `kept` does not keep over `length` frames (>= the input's; extra frames are
     new) by in-painting the windows that hold anything to regenerate, then restore the kept values
-    exactly and blend the seams."""
+    exactly and blend the seams. The guidance weights apply to a diffusion model (a student's is baked in)."""
     config = loaded.config
     if motion.fps != FPS:
         raise LM2DError(f"the motion is at {motion.fps:g} FPS; editing works at {FPS:g} (lm2d.motion.resample)")
@@ -259,7 +260,7 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, song_tokens, mo
     device = next(model.parameters()).device
     sample = window_sampler(loaded)
     windows = sample(model, loaded.diffusion, cond.to(device), steps=default_steps(loaded) if steps is None else steps,
-                     music_weight=DDIM_GUIDANCE, lyrics_weight=DDIM_GUIDANCE, seed=seed, on_step=on_progress,
+                     music_weight=music_weight, lyrics_weight=lyrics_weight, seed=seed, on_step=on_progress,
                      should_stop=should_stop, after_step=tie_overlaps, max_batch=max_batch, known=known)
     offset = starts[chosen][0]
     generated = stitch_windows(loaded.normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:],

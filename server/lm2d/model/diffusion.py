@@ -10,6 +10,13 @@ from torch import Tensor
 
 from lm2d.model.config import ModelConfig
 
+# Classifier-free guidance weights a diffusion model samples with unless told otherwise (EDGE uses
+# w = 2). Chosen by a sweep on songs outside the training corpus (docs/MODEL_CARD.md): stronger
+# music guidance keeps closer to the beat, stronger lyric guidance performs more lyric gestures,
+# both at some cost in foot contact.
+MUSIC_GUIDANCE = 3.0
+LYRICS_GUIDANCE = 6.0
+
 
 @dataclass
 class Conditioning:
@@ -97,8 +104,8 @@ class GaussianDiffusion:
         alpha = self._gather(self.alphas_cumprod, t, x_t)
         return (x_t - alpha.sqrt() * x0) / (1 - alpha).sqrt()
 
-    def predict_x0(self, model, x_t: Tensor, t: Tensor, cond: Conditioning, music_weight: float = 2.0,
-                   lyrics_weight: float = 2.0, max_batch: int | None = None,
+    def predict_x0(self, model, x_t: Tensor, t: Tensor, cond: Conditioning,
+                   music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE, max_batch: int | None = None,
                    encoded: EncodedConditioning | None = None) -> Tensor:
         """Guided x0 prediction (compositional classifier-free guidance, Liu et al. 2022):
 

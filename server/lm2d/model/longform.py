@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from lm2d.errors import LM2DError
 from lm2d.lyrics.tokens import SongLyricTokens, window_tokens
 from lm2d.model.config import ModelConfig
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion
+from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
 from lm2d.model.sampling import ddim_sample
 from lm2d.motion.representation import FPS, Motion, motion_vector_to_parts
@@ -118,7 +118,7 @@ def check_music_features(features, music_dim: int) -> np.ndarray:
 def generate_long(model: nn.Module, diffusion: GaussianDiffusion, normalizer: Normalizer,
                   music_features: np.ndarray, song_lyric_tokens: SongLyricTokens | None = None,
                   sampler: str | Callable = "ddim", steps: int = 50,
-                  music_weight: float = 2.0, lyrics_weight: float = 2.0,
+                  music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE,
                   seed: int | None = None, on_progress: Callable[[float], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, max_batch: int = 64,
                   fps: float = FPS) -> Motion:

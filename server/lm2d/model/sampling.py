@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
-from lm2d.model.diffusion import Conditioning, GaussianDiffusion, encode_in_chunks
+from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, GaussianDiffusion,
+                                  encode_in_chunks)
 
 
 @dataclass
@@ -62,7 +63,8 @@ def ddim_timesteps(diffusion_steps: int, steps: int) -> list[tuple[int, int]]:
 
 
 def ddim_sample(model: nn.Module, diffusion: GaussianDiffusion, cond: Conditioning, steps: int = 50,
-                music_weight: float = 2.0, lyrics_weight: float = 2.0, seed: int | None = None,
+                music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE,
+                seed: int | None = None,
                 eta: float = 0.0, x_init: Tensor | None = None,
                 on_step: Callable[[float], None] | None = None, known: Known | None = None,
                 should_stop: Callable[[], bool] | None = None,
