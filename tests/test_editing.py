@@ -16,6 +16,8 @@ from lm2d.distill.sampler import BLEND_FRAMES, LOWER_BODY, continue_motion, keep
 from lm2d.errors import LM2DError
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
+from lm2d.pipeline import SamplingSettings, edit_motion
+from lm2d.server.protocol import EditSpec
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +108,19 @@ def test_editing_with_the_diffusion_teacher_uses_ddim_in_painting(teacher, song)
     edited = regenerate_range(teacher, music, tokens, motion, 100, 200, steps=4, seed=0)
     assert_frames_kept(edited, motion, np.r_[0:100, 200:motion.n_frames])
     assert not np.allclose(edited.root_translation[100:200], motion.root_translation[100:200], atol=1e-3)
+
+
+def test_an_edit_with_the_teacher_samples_with_the_requested_guidance(teacher, song):
+    motion, music, tokens = song
+    edit = EditSpec(motion="take.npz", regenerate=(100, 200))
+
+    def edited(music_guidance: float) -> Motion:
+        settings = SamplingSettings(steps=4, music_guidance=music_guidance, lyrics_guidance=2.0, seed=0)
+        return edit_motion(teacher, music, tokens, motion, edit, settings)
+
+    unguided, guided = edited(1.0), edited(4.0)
+    assert_frames_kept(guided, motion, np.r_[0:100, 200:motion.n_frames])
+    assert not np.allclose(unguided.root_translation[100:200], guided.root_translation[100:200], atol=1e-4)
 
 
 def test_bad_edits_are_user_errors(student, song):

@@ -130,6 +130,11 @@ def load_starting_point(path: str | os.PathLike, config: ModelConfig, kind: str)
     return loaded
 
 
+def starting_point_notes(path: str | os.PathLike, loaded: LoadedModel) -> dict:
+    """Training notes for a run started from `loaded`: its own history, so the total stays on record."""
+    return {"checkpoint": str(Path(path).resolve()), "training": loaded.meta.get("training", {})}
+
+
 def _not_ours(path: Path, why: str) -> LM2DError:
     return LM2DError(f"not an LM2D checkpoint: {why}", path=path)
 

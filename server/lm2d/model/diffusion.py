@@ -105,8 +105,8 @@ class GaussianDiffusion:
         return (x_t - alpha.sqrt() * x0) / (1 - alpha).sqrt()
 
     def predict_x0(self, model, x_t: Tensor, t: Tensor, cond: Conditioning,
-                   music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE, max_batch: int | None = None,
-                   encoded: EncodedConditioning | None = None) -> Tensor:
+                   music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE,
+                   max_batch: int | None = None, encoded: EncodedConditioning | None = None) -> Tensor:
         """Guided x0 prediction (compositional classifier-free guidance, Liu et al. 2022):
 
             x0 = x0(∅,∅) + w_m·(x0(m,∅) − x0(∅,∅)) + w_l·(x0(m,l) − x0(m,∅))

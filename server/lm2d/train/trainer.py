@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from lm2d.errors import LM2DError
 from lm2d.lyrics import TextEncoder
-from lm2d.model.checkpoint import load_starting_point, save_checkpoint
+from lm2d.model.checkpoint import load_starting_point, save_checkpoint, starting_point_notes
 from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
@@ -330,16 +330,14 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
         encoder = None
     elif encoder is None:
         encoder = TextEncoder(text_model)
-    if state is not None:
-        normalizer = Normalizer.from_state_dict(state.normalizer)
-    else:
-        normalizer = start.normalizer if start is not None else None
+    normalizer = (Normalizer.from_state_dict(state.normalizer) if state is not None
+                  else start.normalizer if start is not None else None)
     dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     if ctx.is_main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
     notes = {"data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
-    if start is not None:   # the starting point's own history, so the total training stays on record
-        notes["init"] = {"checkpoint": str(Path(init).resolve()), "training": start.meta.get("training", {})}
+    if start is not None:
+        notes["init"] = starting_point_notes(init, start)
     text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
                       notes=notes, text_encoder=text_encoder)
