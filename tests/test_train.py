@@ -176,7 +176,9 @@ def max_weight_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
-def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, tiny, dataset_root, encoder):  # noqa: F811
+def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, monkeypatch, tiny, dataset_root,
+                                                          encoder):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
     config = tiny.replace_train(checkpoint_every=1, batch_size=2, warmup_steps=0)
     source = tmp_path / "source"     # another seed: other initial weights than the runs below
     train(config.replace_train(seed=1), dataset_root, source, SINGLE, steps=3, encoder=encoder, progress=False)
@@ -193,6 +195,9 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, tiny, datase
     assert torch.equal(tuned_checkpoint.normalizer.max, start.normalizer.max)
     assert tuned_checkpoint.meta["training"]["step"] == 1
     assert tuned_checkpoint.meta["training"]["init"]["training"]["step"] == 3   # the total stays on record
+    # Paths under the working directory are recorded relative to it: shipped notes name no machine's folders.
+    assert tuned_checkpoint.meta["training"]["init"]["checkpoint"] == "source/checkpoint"
+    assert tuned_checkpoint.meta["training"]["data"] == str(dataset_root.resolve())   # elsewhere: absolute
 
     with pytest.raises(LM2DError, match="pass only one of them"):
         train(None, dataset_root, tuned, SINGLE, resume=True, init=source / "checkpoint", encoder=encoder)

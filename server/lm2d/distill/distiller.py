@@ -35,7 +35,7 @@ from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistenc
 from lm2d.distill.sampler import DISTILLATION_KEY
 from lm2d.errors import LM2DError, warn
 from lm2d.model.checkpoint import (LoadedModel, checkpoint_files, load_checkpoint, load_starting_point,
-                                   save_checkpoint, starting_point_notes)
+                                   recorded_path, save_checkpoint, starting_point_notes)
 from lm2d.model.diffusion import Conditioning
 from lm2d.model.normalizer import Normalizer
 from lm2d.train.config import RunConfig, TrainConfig, check_keys
@@ -240,8 +240,8 @@ def distill(teacher_path: str | os.PathLike, data_root: str | os.PathLike, run_d
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_training_data(RunConfig(teacher.config, config.train), data_root, ctx, teacher.normalizer, encoder)
-    notes = {"teacher": str(Path(teacher_path).resolve()), "teacher_training": teacher.meta.get("training", {}),
-             "data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
+    notes = {"teacher": recorded_path(teacher_path), "teacher_training": teacher.meta.get("training", {}),
+             "data": recorded_path(data_root), "clips": len(dataset.clips), "windows": len(dataset)}
     if student is not None:
         notes["init"] = starting_point_notes(init, student)
     distiller = Distiller(teacher, config, run_dir, ctx, progress=progress, notes=notes, student=student)

@@ -130,9 +130,20 @@ def load_starting_point(path: str | os.PathLike, config: ModelConfig, kind: str)
     return loaded
 
 
+def recorded_path(path: str | os.PathLike) -> str:
+    """A data or checkpoint path as training notes record it: relative to the working directory when
+    it lies under it (a shipped checkpoint should not name the folders of the machine that trained it),
+    otherwise absolute."""
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
 def starting_point_notes(path: str | os.PathLike, loaded: LoadedModel) -> dict:
     """Training notes for a run started from `loaded`: its own history, so the total stays on record."""
-    return {"checkpoint": str(Path(path).resolve()), "training": loaded.meta.get("training", {})}
+    return {"checkpoint": recorded_path(path), "training": loaded.meta.get("training", {})}
 
 
 def _not_ours(path: Path, why: str) -> LM2DError:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from lm2d.errors import LM2DError
 from lm2d.lyrics import TextEncoder
-from lm2d.model.checkpoint import load_starting_point, save_checkpoint, starting_point_notes
+from lm2d.model.checkpoint import load_starting_point, recorded_path, save_checkpoint, starting_point_notes
 from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
@@ -335,7 +335,7 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
     dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
     if ctx.is_main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-    notes = {"data": str(Path(data_root).resolve()), "clips": len(dataset.clips), "windows": len(dataset)}
+    notes = {"data": recorded_path(data_root), "clips": len(dataset.clips), "windows": len(dataset)}
     if start is not None:
         notes["init"] = starting_point_notes(init, start)
     text_encoder = encoder.identity if encoder is not None else None
