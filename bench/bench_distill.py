@@ -28,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(BENCH))
-from bench_model import SONG_FRAMES, best_time, synthetic_lyrics  # noqa: E402  (a sibling bench module)
+from bench_model import SONG_FRAMES, RandomSong, best_time  # noqa: E402  (a sibling bench module)
 
 FULL_RUN_BUDGET_S = 240.0
 PROBE_STEPS = 5
@@ -46,33 +46,17 @@ def consistency_model(model, config, normalizer, diffusion):
 
 def run() -> list[tuple[str, str]]:
     from lm2d.distill.sampler import generate
-    from lm2d.model import Denoiser, GaussianDiffusion, ModelConfig, Normalizer, generate_long
 
-    torch.manual_seed(0)
-    config = ModelConfig()
-    model, diffusion = Denoiser(config).eval(), GaussianDiffusion(config)
-    normalizer = Normalizer.fit(np.random.default_rng(0).uniform(-1, 1, size=(64, config.channels)))
-    features = np.random.default_rng(1).normal(size=(SONG_FRAMES, config.music_dim)).astype(np.float32)
-    lyrics = synthetic_lyrics(SONG_FRAMES, config.text_dim)
-    student = consistency_model(model, config, normalizer, diffusion)
-
+    song = RandomSong.make()
+    student = consistency_model(song.model, song.config, song.normalizer, song.diffusion)
     rows = [("song", f"{SONG_FRAMES} frames (3 min), random features + synthetic lyrics, default 4x256 model")]
     one_step = None
     for steps in (1, 2, 4):
-        timing = best_time(lambda: generate(student, features, lyrics, steps=steps, seed=0), repeats=3)
+        timing = best_time(lambda: generate(student, song.features, song.lyrics, steps=steps, seed=0), repeats=3)
         rows.append((f"consistency sampling, {steps} step(s), whole song", timing))
         one_step = one_step or float(timing.split()[0])
 
-    started = time.perf_counter()
-    generate_long(model, diffusion, normalizer, features, lyrics, steps=PROBE_STEPS, seed=0)
-    probe = time.perf_counter() - started
-    estimate = probe / PROBE_STEPS * 50
-    if estimate <= FULL_RUN_BUDGET_S:
-        started = time.perf_counter()
-        generate_long(model, diffusion, normalizer, features, lyrics, steps=50, seed=0)
-        teacher, label = time.perf_counter() - started, "measured"
-    else:
-        teacher, label = estimate, f"EXTRAPOLATED from a {PROBE_STEPS}-step run"
+    teacher, label = song.ddim50_seconds(FULL_RUN_BUDGET_S, PROBE_STEPS)
     rows += [(f"teacher DDIM-50 (guided), whole song ({label})", f"{teacher:.1f} s"),
              ("speed-up, one-step student vs DDIM-50 teacher (target >= 40x)", f"{teacher / one_step:.0f}x"),
              ("torch threads; load average at the end", f"{torch.get_num_threads()}; {os.getloadavg()[0]:.1f}")]

@@ -17,3 +17,12 @@ def positive_int(text: str) -> int:
 def add_text_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-model", type=Path,
                         help="lyric encoder folder (default: the packaged all-MiniLM-L6-v2)")
+
+
+def add_training_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
+    """The arguments every training command (train, distill) takes after its own."""
+    parser.add_argument("--steps", type=positive_int, help=steps_help)
+    parser.add_argument("--batch-size", type=positive_int, help="windows per step and device (overrides the config)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_text_model_argument(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands import add_text_model_argument, positive_int
+from lm2d.commands import add_training_run_arguments
 
 HELP = "Distil a trained diffusion model into a 1-to-few-step consistency model (also under torchrun)."
 
@@ -20,11 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
                         help="start the student from this consistency checkpoint (same architecture as the "
                              "teacher) instead of from the teacher: re-distil after the teacher trained further")
-    parser.add_argument("--steps", type=positive_int, help="training steps (overrides the config)")
-    parser.add_argument("--batch-size", type=positive_int, help="windows per step and device (overrides the config)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    add_text_model_argument(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_run_arguments(parser, steps_help="training steps (overrides the config)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands import add_text_model_argument, positive_int
+from lm2d.commands import add_training_run_arguments
 
 HELP = "Train a dance diffusion model on a dataset directory (also under torchrun)."
 
@@ -19,11 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
                         help="start a new run from this diffusion checkpoint's weights (same architecture as "
                              "--config): fine-tune the shipped teacher on your data, or train a model further")
-    parser.add_argument("--steps", type=positive_int, help="total steps to train to (overrides the config)")
-    parser.add_argument("--batch-size", type=positive_int, help="windows per step and device (overrides the config)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    add_text_model_argument(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_run_arguments(parser, steps_help="total steps to train to (overrides the config)")
 
 
 def run(args: argparse.Namespace) -> int:
