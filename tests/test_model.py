@@ -203,16 +203,20 @@ def test_cosine_schedule_and_sigma_relation():
 def test_sampling_is_deterministic_for_a_seed_and_differs_across_seeds():
     model, cond = tiny_model(), random_conditioning()
     diffusion = GaussianDiffusion(model.config)
-    first = ddim_sample(model, diffusion, cond, steps=4, seed=11)
+    first = ddim_sample(model, diffusion, cond, steps=4, seed=11)        # default: stochastic (eta 1), as EDGE
     again = ddim_sample(model, diffusion, cond, steps=4, seed=11)
     other = ddim_sample(model, diffusion, cond, steps=4, seed=12)
     assert first.shape == (BATCH, FRAMES, 151)
     assert torch.equal(first, again)
     assert (first - other).abs().mean() > 1e-3
     assert first.abs().max() <= 1.0                      # x0 is clipped to the normalised range
-    stochastic = ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=1.0)
-    assert torch.equal(stochastic, ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=1.0))
-    assert (stochastic - first).abs().mean() > 1e-3
+    deterministic = ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=0.0)
+    assert torch.equal(deterministic, ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=0.0))
+    assert (deterministic - first).abs().mean() > 1e-3
+    # eta 0 draws only the start noise: from the same x_T the seed no longer matters.
+    x_init = torch.randn(BATCH, FRAMES, 151)
+    assert torch.equal(ddim_sample(model, diffusion, cond, steps=4, seed=1, eta=0.0, x_init=x_init),
+                       ddim_sample(model, diffusion, cond, steps=4, seed=2, eta=0.0, x_init=x_init))
 
 
 def test_inpainting_keeps_the_known_frames_and_progress_and_cancel_hooks():
