@@ -15,6 +15,7 @@ excerpts of the shared songs. Its table is in docs/DISTILLATION.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import tempfile
@@ -212,10 +213,12 @@ def quality(work: Path | None = None) -> list[dict]:
     student = load_checkpoint(work / "student" / "checkpoint")
 
     songs = evaluation_songs(work, encoder)
-    samplers = [("teacher DDIM-50", teacher, ddim_sample, 50)]
+    # Deterministic DDIM (eta 0): MPJPE to the same seed's sample then measures the sampler, not fresh noise.
+    ddim = functools.partial(ddim_sample, eta=0.0)
+    samplers = [("teacher DDIM-50", teacher, ddim, 50)]
     samplers += [("teacher ODE, Heun on the 18-point grid", teacher,
                   teacher_ode_sampler(consistency_settings(student)), None)]
-    samplers += [(f"teacher DDIM-{k}", teacher, ddim_sample, k) for k in STEPS]
+    samplers += [(f"teacher DDIM-{k}", teacher, ddim, k) for k in STEPS]
     samplers += [(f"student {k}-step", student, window_sampler(student), k) for k in STEPS]
     results = {}
     for label, loaded, sampler, steps in samplers:
