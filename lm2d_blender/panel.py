@@ -98,6 +98,7 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         column.row().prop(settings, "steps", expand=True)
         column.prop(settings, "music_guidance")
         column.prop(settings, "lyrics_guidance")
+        column.prop(settings, "beat_accent")
 
         row = layout.row(align=True)
         row.scale_y = 1.4

@@ -46,6 +46,10 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics "
                                    "(a diffusion model only: a distilled model's guidance is fixed)",
                                    default=6.0, min=0.0, soft_max=10.0)
+    # 0.25 = lm2d.motion.retime.DEFAULT_STRENGTH (the add-on cannot import the server package).
+    beat_accent: FloatProperty(name="Beat Accent", description="How firmly the body settles on each beat "
+                               "(a retiming: poses are unchanged; 0 keeps the model's own timing)",
+                               default=0.25, min=0.0, max=0.9, subtype='FACTOR')
     dance_seconds: FloatProperty(
         name="Dance Length", description="How much of the song to dance, from its start (0: all of it); "
                                          "Continue Dance extends a take later",

@@ -181,9 +181,11 @@ def test_sound_strip_is_added_once_and_feeds_the_audio_setting(addon, shared_dat
         sound_strip_for(scene, str(song.with_name("missing.ogg")))
 
 
-def test_panel_guidance_defaults_are_the_servers(addon):
-    """The add-on cannot import lm2d, so its guidance defaults are copies: keep them equal."""
+def test_panel_guidance_and_accent_defaults_are_the_servers(addon):
+    """The add-on cannot import lm2d, so its guidance and beat accent defaults are copies: keep them equal."""
     from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE
+    from lm2d.motion.retime import DEFAULT_STRENGTH
 
     settings = bpy.context.scene.lm2d
     assert (settings.music_guidance, settings.lyrics_guidance) == (MUSIC_GUIDANCE, LYRICS_GUIDANCE)
+    assert settings.beat_accent == pytest.approx(DEFAULT_STRENGTH)

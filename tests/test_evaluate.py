@@ -53,12 +53,15 @@ def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, c
     assert "ground truth" in printed and label in printed and "shuffled in time" in printed
 
     rows = read_csv(out / "results.csv")
-    assert [row["label"] for row in rows] == ["ground truth", label]
+    # The network's row and, from the same samples, the dances as lm2d generate writes them.
+    assert [row["label"] for row in rows] == ["ground truth", label, f"{label}+accent0.25"]
+    assert rows[2]["bas"] != rows[1]["bas"]
     for row in rows:
         for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g", "sm_cosine", "sm_top1", "sm_top3"):
             assert np.isfinite(float(row[metric])), (row["label"], metric)
         assert 0 <= float(row["bas"]) <= 1
     assert rows[1]["seconds_per_song"] and not rows[0]["seconds_per_song"]
+    assert float(rows[2]["seconds_per_song"]) >= float(rows[1]["seconds_per_song"])
     assert {r["song"] for r in read_csv(out / "per_song.csv")} == {"sugar", "vibe"}
     markdown = (out / "results.md").read_text()
     assert "| ground truth |" in markdown and "docs/METRICS.md" in markdown
@@ -77,7 +80,8 @@ def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root,
 
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(dataset_root), "--ddim-steps", "1", "--max-songs", "1",
-                 "--save-motions", "--out", str(out), str(checkpoint)]) == 0
+                 "--save-motions", "--beat-accent", "0", "--out", str(out), str(checkpoint)]) == 0
+    assert [p.name for p in (out / "motions").iterdir()] == [f"{checkpoint.parent.name}_ddim1"]
     motion, lines = load_result_npz(out / "motions" / f"{checkpoint.parent.name}_ddim1" / "sugar.npz")
     assert motion.n_frames == 240 and [text for _, _, text in lines] == ["Tiptoe softly", "twirl like snow"]
 

@@ -66,6 +66,25 @@ def test_the_same_seed_gives_the_same_dance(checkpoint, shared_data, tmp_path):
     assert not np.allclose(takes["a"], takes["c"])
 
 
+def test_beat_accent_retimes_between_the_beats_and_keeps_the_beat_poses(checkpoint, shared_data, tmp_path):
+    from lm2d.features import BEAT_COLUMN, extract_features
+
+    takes = {}
+    for accent in (0, 0.6):
+        output = tmp_path / f"accent{accent}.npz"
+        assert generate(shared_data / SONG, "--checkpoint", checkpoint, "-o", output, "--steps", 1,
+                        "--beat-accent", accent) == 0
+        with np.load(output) as take:
+            takes[accent] = take["joint_positions"]
+    beats = np.flatnonzero(extract_features(shared_data / SONG).features[:, BEAT_COLUMN])
+    assert beats.size >= 4
+    np.testing.assert_allclose(takes[0.6][beats], takes[0][beats], atol=1e-5)
+    np.testing.assert_allclose(takes[0.6][:beats[0] + 1], takes[0][:beats[0] + 1], atol=1e-5)
+    between = np.arange(beats[0] + 1, beats[-1])
+    between = between[~np.isin(between, beats)]
+    assert np.abs(takes[0.6][between] - takes[0][between]).max() > 1e-3
+
+
 @pytest.fixture
 def bad(tmp_path) -> dict[str, Path]:
     corrupt = tmp_path / "corrupt.wav"
@@ -90,6 +109,7 @@ def bad(tmp_path) -> dict[str, Path]:
     ("checkpoint not ours", "not an LM2D checkpoint: kind 'gan'"),
     ("too many steps", "steps must be between 1 and 1000"),
     ("start past the end", "start 9 s is past the end of the song"),
+    ("beat accent of 1", "beat accent must be at least 0 (off) and below 1, got 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(checkpoint, shared_data, tmp_path, bad, capsys, case, fragment):
     song, output = shared_data / SONG, tmp_path / "take.npz"
@@ -102,6 +122,7 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint, shared_data, tmp_path, bad
         "checkpoint not ours": [song, "-o", output, "--checkpoint", bad["not_ours"]],
         "too many steps": [song, "-o", output, "--steps", 5000],
         "start past the end": [song, "-o", output, "--start", 9],
+        "beat accent of 1": [song, "-o", output, "--beat-accent", 1],
     }[case]
     if "--checkpoint" not in args:
         args += ["--checkpoint", checkpoint]

@@ -16,6 +16,7 @@ json_values = st.recursive(
     max_leaves=12)
 field_names = st.sampled_from(["type", "id", "audio", "output", "lyrics", "segments", "seed", "steps",
                                "music_guidance", "lyrics_guidance", "start_seconds", "end_seconds", "edit",
+                               "beat_accent",
                                "checkpoint", "device", "path", "target", "bogus"])
 request_types = st.sampled_from(["hello", "load", "generate", "lyrics", "cancel", "shutdown", "nope", ""])
 requests = st.builds(lambda kind, body: {"type": kind, **body}, request_types,
@@ -24,7 +25,7 @@ requests = st.builds(lambda kind, body: {"type": kind, **body}, request_types,
 
 def test_a_full_generate_request_parses():
     line = json.dumps({"type": "generate", "id": 7, "audio": "song.ogg", "output": "take.npz", "seed": 3,
-                       "steps": 2, "music_guidance": 2, "lyrics_guidance": 1.5,
+                       "steps": 2, "music_guidance": 2, "lyrics_guidance": 1.5, "beat_accent": 0.5,
                        "segments": [{"start": 0.5, "end": 2.0, "text": "wave hello"}],
                        "edit": {"motion": "take0.npz", "regenerate": [30, 90], "keep_joints": ["left_hip"]}})
     request = parse_request(line)
@@ -33,6 +34,7 @@ def test_a_full_generate_request_parses():
     assert isinstance(body, GenerateRequest)
     assert (body.audio, body.output, body.seed, body.steps) == ("song.ogg", "take.npz", 3, 2)
     assert body.music_guidance == 2.0 and isinstance(body.music_guidance, float)
+    assert body.beat_accent == 0.5
     assert body.segments[0].text == "wave hello"
     assert body.edit == EditSpec(motion="take0.npz", regenerate=(30, 90), keep_joints=("left_hip",))
 

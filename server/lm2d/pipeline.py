@@ -4,6 +4,7 @@ same inputs and seed.
 
     validate audio ─► features (cached) ─► lyrics: parse, encode (cached), crop ─► sample ─► [edit]
     stages reported:   "features"            "lyrics"                               "sampling"
+                   ─► beat accent (lm2d.motion.retime: the body settles on each beat)
 
 The caller writes the result (write_result, stage "writing"). Times: a request may cover part of
 the song (start_seconds .. end_seconds); the returned motion and lyric lines then start at 0 =
@@ -23,10 +24,11 @@ import numpy as np
 
 from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
 from lm2d.errors import LM2DError, warn
-from lm2d.features import FPS, extract_features
+from lm2d.features import BEAT_COLUMN, FPS, extract_features
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
 from lm2d.model.longform import generate_long
 from lm2d.model.sampling import Cancelled
+from lm2d.motion import retime
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
@@ -107,7 +109,7 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
                    lyrics: str | os.PathLike | Sequence | None = None, *, seed: int = 0,
                    steps: int | None = None, music_guidance: float | None = None,
                    lyrics_guidance: float | None = None, start_seconds: float = 0.0,
-                   end_seconds: float | None = None, edit=None,
+                   end_seconds: float | None = None, edit=None, beat_accent: float | None = None,
                    on_progress: ProgressCallback | None = None, should_stop: StopCallback | None = None,
                    resources: Resources | None = None, max_seconds: float | None = None,
                    cache: bool = True) -> tuple[Motion, list[LyricLine]]:
@@ -117,13 +119,16 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
     seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.distill.sampler.
     default_steps; guidance lm2d.model.diffusion.MUSIC_GUIDANCE / LYRICS_GUIDANCE). edit: an EditSpec (lm2d.server.protocol): keep part of an existing
     result of this song and regenerate the rest; it covers that motion's frames (plus
-    continue_frames new ones) from start_seconds, so end_seconds does not apply.
+    continue_frames new ones) from start_seconds, so end_seconds does not apply. beat_accent: 0..1
+    (lm2d.motion.retime; None: its DEFAULT_STRENGTH, 0: the network's timing as it is); an edit
+    retimes only the frames it regenerates.
     on_progress(stage, fraction); should_stop() -> True cancels (LM2DError code "cancelled")."""
     report = on_progress or (lambda stage, fraction: None)
     resources = resources or Resources()
     max_seconds = max_audio_seconds() if max_seconds is None else max_seconds
 
     settings = SamplingSettings.for_model(loaded, steps, music_guidance, lyrics_guidance, seed)
+    beat_accent = retime.DEFAULT_STRENGTH if beat_accent is None else retime.check_strength(beat_accent)
     source = None if edit is None else read_edit_motion(edit)
     # Cheap checks first: a bad song or lyrics file fails before seconds of feature extraction.
     info = validate_audio_file(audio_path, max_seconds)
@@ -157,6 +162,9 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
         else:
             motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
                                  sampling_progress, should_stop)
+    beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
+    spans = None if edit is None else regenerated_spans(edit, source.n_frames)
+    motion = retime.accent_beats(motion, beats, beat_accent, spans)
     lines = [] if song_lyrics is None else lyric_lines_in(song_lyrics, first / FPS, motion.duration)
     return motion, lines
 
@@ -289,6 +297,17 @@ def stoppable(model, should_stop: StopCallback | None) -> Iterator[None]:
 
 def edit_length(edit, motion_frames: int) -> int:
     return motion_frames + edit.continue_frames
+
+
+def regenerated_spans(edit, motion_frames: int) -> list[tuple[int, int]]:
+    """The [first, end) frame ranges an edit regenerates whole: the only ones beat accent may
+    retime. An edit that keeps joints keeps them on every frame, so none."""
+    if edit.keep_joints:
+        return []
+    spans = [] if edit.regenerate is None else [tuple(edit.regenerate)]
+    if edit.continue_frames:
+        spans.append((motion_frames, motion_frames + edit.continue_frames))
+    return spans
 
 
 def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, motion: Motion, edit,

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ddim-steps", type=positive_int, default=50, help="DDIM steps for diffusion checkpoints")
     parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 4],
                         help="step counts for consistency checkpoints (default: 1 2 4)")
+    parser.add_argument("--beat-accent", type=float, metavar="A",
+                        help="also score every run's dances after beat accent A, as lm2d generate writes "
+                             "them (default 0.25, lm2d generate's; 0: the network's rows only)")
     parser.add_argument("--seed", type=int, default=0, help="base seed; song i uses seed*1000+i")
     parser.add_argument("--max-songs", type=positive_int, help="evaluate only the first N songs of the split")
     parser.add_argument("--out", type=Path, default=Path("eval_out"),
@@ -44,10 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from lm2d.evaluation.report import format_table
     from lm2d.lyrics import TextEncoder
     from lm2d.model.checkpoint import load_checkpoint
+    from lm2d.motion.retime import DEFAULT_STRENGTH, check_strength
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    accent = DEFAULT_STRENGTH if args.beat_accent is None else check_strength(args.beat_accent)
     encoder = TextEncoder(args.text_model)
     say(f"evaluate: loading the {args.split!r} split of {args.data}")
     songs = ev.load_songs(args.data, args.split, encoder, limit=args.max_songs)
@@ -79,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
             say(f"evaluate: generating with {model_run.label}")
             motion_set = ev.generate_set(model_run, loaded, songs, args.seed,
                                          on_song=lambda song: say(f"  {song}"))
-            sets.append(motion_set)
+            run_sets = [motion_set] + ([ev.accented_set(motion_set, songs, accent)] if accent else [])
+            sets.extend(run_sets)
             if args.save_motions:
-                save_motions(args.out / "motions" / ev.file_safe_name(model_run.label), songs, motion_set)
+                for saved in run_sets:
+                    save_motions(args.out / "motions" / ev.file_safe_name(saved.label), songs, saved)
 
     evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed,
                                gesture_classifier=gesture_classifier, gesture_events=gesture_events)

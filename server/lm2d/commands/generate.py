@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="music guidance weight of a diffusion model (default 3; a distilled model's is baked in)")
     parser.add_argument("--lyrics-guidance", type=float, metavar="W",
                         help="lyrics guidance weight of a diffusion model (default 6)")
+    parser.add_argument("--beat-accent", type=float, metavar="A",
+                        help="how firmly the body settles on each beat, 0 (the network's own timing) to "
+                             "below 1 (default 0.25): a retiming, poses are unchanged")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         motion, lyric_lines = generate_dance(
             loaded, args.audio, args.lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-            start_seconds=args.start, end_seconds=args.end, on_progress=show)
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=show)
         show("writing", 0.0)
         write_result(motion, output, lyric_lines)
     print(f"wrote {output}: {motion.n_frames} frames at {motion.fps:g} FPS "

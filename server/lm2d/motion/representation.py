@@ -115,12 +115,22 @@ def resample(motion: Motion, fps: float) -> Motion:
         return Motion(motion.root_translation[::step].copy(), motion.local_rotmats[::step].copy(), fps)
 
     n_out = math.floor((motion.n_frames - 1) / ratio + 1e-6) + 1
-    source_time = torch.arange(n_out, dtype=torch.float64) * ratio   # in source frames
+    return sample_at(motion, np.arange(n_out, dtype=np.float64) * ratio, fps)
+
+
+def sample_at(motion: Motion, source_frames, fps: float | None = None) -> Motion:
+    """The motion read at fractional frame positions (N,) of its own time axis (clamped to its
+    frames): root positions interpolated linearly, rotations by slerp. Retiming (lm2d.motion.retime)
+    and frame-rate changes are both this with different positions; fps None keeps the motion's."""
+    source_time = torch.as_tensor(np.asarray(source_frames, dtype=np.float64)).clamp(0, motion.n_frames - 1)
+    if motion.n_frames < 2:
+        index = torch.zeros(len(source_time), dtype=torch.long)
+        return Motion(motion.root_translation[index], motion.local_rotmats[index], fps or motion.fps)
     i0 = source_time.floor().long().clamp(max=motion.n_frames - 2)
     weight = source_time - i0
 
     translation = torch.from_numpy(motion.root_translation).double()
     new_translation = torch.lerp(translation[i0], translation[i0 + 1], weight[:, None])
     q = torch.from_numpy(motion.quaternions()).double()
-    new_q = slerp(q[i0], q[i0 + 1], weight[:, None].expand(n_out, NUM_JOINTS))
-    return Motion(to_numpy(new_translation), to_numpy(quaternion_to_matrix(new_q)), fps)
+    new_q = slerp(q[i0], q[i0 + 1], weight[:, None].expand(len(source_time), NUM_JOINTS))
+    return Motion(to_numpy(new_translation), to_numpy(quaternion_to_matrix(new_q)), fps or motion.fps)

@@ -85,7 +85,8 @@ class Engine:
             self.loaded, request.audio, request.lyrics if request.lyrics is not None else request.segments,
             seed=request.seed, steps=request.steps, music_guidance=request.music_guidance,
             lyrics_guidance=request.lyrics_guidance, start_seconds=request.start_seconds,
-            end_seconds=request.end_seconds, edit=request.edit, on_progress=progress, should_stop=should_stop,
+            end_seconds=request.end_seconds, edit=request.edit, beat_accent=request.beat_accent,
+            on_progress=progress, should_stop=should_stop,
             resources=self.resources)
         progress("writing", 0.0)
         write_result(motion, output, lyric_lines)
