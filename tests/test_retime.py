@@ -55,16 +55,18 @@ def test_a_steady_dance_gains_its_motion_beats_on_the_music_beats():
     np.testing.assert_allclose(accented.root_translation[BEATS], motion.root_translation[BEATS], atol=1e-6)
 
 
-def test_only_beat_intervals_inside_the_spans_are_retimed():
+def test_only_beat_intervals_clear_of_held_frames_are_retimed():
     motion = steady_motion()
-    accented = accent_beats(motion, BEATS, 0.5, spans=[(50, 110)])
+    hold = np.ones(motion.n_frames, bool)
+    hold[50:110] = False                     # an edit that regenerates frames 50..109
+    accented = accent_beats(motion, BEATS, 0.5, hold=hold)
     changed = np.abs(accented.local_rotmats - motion.local_rotmats).max(axis=(1, 2, 3)) > 1e-5
-    # Beats 55, 73, 90, 108 lie inside [50, 110): only the intervals between them move (all but
+    # Beats 55, 73, 90, 108 lie in the free frames: only the intervals between them move (all but
     # their beat frames and their exact middles, where the warp passes through the identity).
     assert changed[56:73].sum() >= 15 and changed[91:108].sum() >= 15
     assert not changed[:56].any() and not changed[108:].any()
-    np.testing.assert_array_equal(accent_beats(motion, BEATS, 0.5, spans=[]).local_rotmats,
-                                  motion.local_rotmats)
+    held_everywhere = accent_beats(motion, BEATS, 0.5, hold=np.ones(motion.n_frames, bool))
+    np.testing.assert_array_equal(held_everywhere.local_rotmats, motion.local_rotmats)
 
 
 def test_strength_zero_is_the_motion_itself_and_bad_strengths_are_user_errors():

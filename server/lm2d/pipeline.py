@@ -163,8 +163,8 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
             motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
                                  sampling_progress, should_stop)
     beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
-    spans = None if edit is None else regenerated_spans(edit, source.n_frames)
-    motion = retime.accent_beats(motion, beats, beat_accent, spans)
+    hold = None if edit is None else frames_to_hold(edit, source.n_frames)
+    motion = retime.accent_beats(motion, beats, beat_accent, hold)
     lines = [] if song_lyrics is None else lyric_lines_in(song_lyrics, first / FPS, motion.duration)
     return motion, lines
 
@@ -299,15 +299,27 @@ def edit_length(edit, motion_frames: int) -> int:
     return motion_frames + edit.continue_frames
 
 
-def regenerated_spans(edit, motion_frames: int) -> list[tuple[int, int]]:
-    """The [first, end) frame ranges an edit regenerates whole: the only ones beat accent may
-    retime. An edit that keeps joints keeps them on every frame, so none."""
+def kept_frames(edit, motion_frames: int) -> np.ndarray:
+    """(edit_length,) bool: the frames an edit keeps whole, around a regenerated range and before a
+    continuation. An edit that only keeps joints keeps no whole frame: it regenerates every
+    frame's other joints."""
+    frame_edit = edit.regenerate is not None or edit.continue_frames > 0
+    kept = (np.arange(edit_length(edit, motion_frames)) < motion_frames) & frame_edit
+    if edit.regenerate is not None:
+        first, end = edit.regenerate
+        if end > motion_frames:
+            raise LM2DError(f"regenerate range {first}..{end} runs past the motion's {motion_frames} frames",
+                            path=edit.motion)
+        kept[first:end] = False
+    return kept
+
+
+def frames_to_hold(edit, motion_frames: int) -> np.ndarray:
+    """The frames of an edit's result that beat accent must not retime: its kept frames, or every
+    frame when it keeps joints, since those are kept on all of them."""
     if edit.keep_joints:
-        return []
-    spans = [] if edit.regenerate is None else [tuple(edit.regenerate)]
-    if edit.continue_frames:
-        spans.append((motion_frames, motion_frames + edit.continue_frames))
-    return spans
+        return np.ones(edit_length(edit, motion_frames), bool)
+    return kept_frames(edit, motion_frames)
 
 
 def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, motion: Motion, edit,
@@ -318,17 +330,7 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, m
     music_features cover the result: the input's frames, then edit.continue_frames new ones."""
     from lm2d.distill.sampler import BLEND_FRAMES, Kept, edit_motion as inpaint, joint_indices
 
-    frames = motion.n_frames
-    # Whole frames are kept around a regenerated range and before a continuation; an edit that
-    # only keeps joints regenerates every frame's other joints.
-    frame_edit = edit.regenerate is not None or edit.continue_frames > 0
-    kept_frames = (np.arange(edit_length(edit, frames)) < frames) & frame_edit
-    if edit.regenerate is not None:
-        first, end = edit.regenerate
-        if end > frames:
-            raise LM2DError(f"regenerate range {first}..{end} runs past the motion's {frames} frames",
-                            path=edit.motion)
-        kept_frames[first:end] = False
+    frames = kept_frames(edit, motion.n_frames)
     kept_joints = np.zeros(len(JOINT_NAMES), bool)
     if edit.keep_joints:
         if edit.continue_frames:
@@ -336,11 +338,11 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, m
                             "no joints to keep", path=edit.motion)
         kept_joints[joint_indices(expand_joint_groups(edit.keep_joints))] = True
     # The root path goes with the pelvis: keeping one without the other makes the body slide.
-    kept = Kept(kept_frames, kept_joints, translation=bool(kept_joints[0]))
+    kept = Kept(frames, kept_joints, translation=bool(kept_joints[0]))
     if kept.channel_mask(loaded.config.contact_dim).all():
         raise LM2DError("the edit keeps everything: nothing to regenerate", path=edit.motion)
     return inpaint(loaded, music_features, lyric_tokens if loaded.config.lyrics else None, motion, kept,
-                   len(kept_frames), settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
+                   len(frames), settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
                    on_progress=on_step, should_stop=should_stop, music_weight=settings.music_guidance,
                    lyrics_weight=settings.lyrics_guidance)
 

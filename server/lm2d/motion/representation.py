@@ -122,10 +122,11 @@ def sample_at(motion: Motion, source_frames, fps: float | None = None) -> Motion
     """The motion read at fractional frame positions (N,) of its own time axis (clamped to its
     frames): root positions interpolated linearly, rotations by slerp. Retiming (lm2d.motion.retime)
     and frame-rate changes are both this with different positions; fps None keeps the motion's."""
+    fps = motion.fps if fps is None else fps
     source_time = torch.as_tensor(np.asarray(source_frames, dtype=np.float64)).clamp(0, motion.n_frames - 1)
     if motion.n_frames < 2:
         index = torch.zeros(len(source_time), dtype=torch.long)
-        return Motion(motion.root_translation[index], motion.local_rotmats[index], fps or motion.fps)
+        return Motion(motion.root_translation[index], motion.local_rotmats[index], fps)
     i0 = source_time.floor().long().clamp(max=motion.n_frames - 2)
     weight = source_time - i0
 
@@ -133,4 +134,4 @@ def sample_at(motion: Motion, source_frames, fps: float | None = None) -> Motion
     new_translation = torch.lerp(translation[i0], translation[i0 + 1], weight[:, None])
     q = torch.from_numpy(motion.quaternions()).double()
     new_q = slerp(q[i0], q[i0 + 1], weight[:, None].expand(len(source_time), NUM_JOINTS))
-    return Motion(to_numpy(new_translation), to_numpy(quaternion_to_matrix(new_q)), fps or motion.fps)
+    return Motion(to_numpy(new_translation), to_numpy(quaternion_to_matrix(new_q)), fps)

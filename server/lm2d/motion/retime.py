@@ -14,8 +14,6 @@ the first beat and after the last the motion is left as it is. Strength a in [0,
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from lm2d.errors import LM2DError
@@ -51,18 +49,20 @@ def accent_time_map(beat_frames: np.ndarray, n_frames: int, strength: float) -> 
 
 
 def accent_beats(motion: Motion, beat_frames: np.ndarray, strength: float,
-                 spans: Sequence[tuple[int, int]] | None = None) -> Motion:
+                 hold: np.ndarray | None = None) -> Motion:
     """The motion retimed to settle on the music's beats (frame indices on the motion's time
-    axis). spans: the [first, end) frame ranges that may be retimed (an edit's regenerated
-    frames); only beat intervals wholly inside one are, so kept frames are unchanged. None: all."""
+    axis). hold: (T,) bool, frames that must stay as they are (an edit's kept frames); a beat
+    interval holding one is not retimed at all. None: every interval is."""
     if check_strength(strength) == 0 or motion.n_frames < 3:
         return motion
-    beats = np.asarray(beat_frames, dtype=np.float64)
-    source = np.arange(motion.n_frames, dtype=np.float64)
-    for first, end in ([(0, motion.n_frames)] if spans is None else spans):
-        inside = beats[(beats >= first) & (beats <= end - 1)] - first
-        source[first:end] = first + accent_time_map(inside, end - first, strength)
-    unmoved = source == np.arange(motion.n_frames)
+    source = accent_time_map(beat_frames, motion.n_frames, strength)
+    frames = np.arange(motion.n_frames, dtype=np.float64)
+    if hold is not None:
+        beats = np.unique(np.asarray(beat_frames, dtype=np.float64))
+        interval = np.searchsorted(beats, frames, side="right")     # frames sharing a beat interval
+        held = np.isin(interval, interval[np.asarray(hold, bool)])
+        source[held] = frames[held]
+    unmoved = source == frames
     if unmoved.all():
         return motion
     retimed = sample_at(motion, source)
