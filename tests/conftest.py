@@ -14,6 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # Set before torch is imported (here and in every server subprocess): the tests' tiny models gain
 # nothing from threads, and on a shared 2-core machine two threads spin and stall each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One numba cache for the whole run (every test server has its own LM2D_CACHE, which would
+# otherwise hold its own numba cache and compile librosa's functions again, for seconds).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "lm2d" / "numba"))
 
 
 @pytest.fixture(scope="session")

@@ -79,13 +79,27 @@ def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
     if _extension(path) == ".mp3" and samples.shape[0] < MP3_LENGTH_TOLERANCE * info.frames:
         raise LM2DError(f"is truncated: its header announces {info.duration:.1f} s but only "
                         f"{samples.shape[0] / native_rate:.1f} s could be decoded", path=path)
-    mono = librosa.to_mono(samples.T)
+    mono = _mix_to_mono(samples)
+    if not np.isfinite(mono).all():
+        raise LM2DError("holds samples that are not numbers (NaN or infinite): the file is damaged", path=path)
     if float(np.max(np.abs(mono))) < SILENCE_PEAK:
         raise LM2DError("is silent (every sample is below -80 dBFS)", path=path)
     if native_rate != sample_rate:
         # soxr_hq is librosa.load's own default, so this matches what EDGE's features saw.
         mono = librosa.resample(mono, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(mono, dtype=np.float32), sample_rate
+
+
+def _mix_to_mono(samples: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,): the channels' mean, equal bit for bit to librosa.to_mono
+    (numpy adds a few channels in order), but a contiguous column sum instead of a strided
+    reduction over the interleaved frames, which costs ~0.1 s on a 3-minute song."""
+    mono = samples[:, 0].copy()
+    for channel in range(1, samples.shape[1]):
+        mono += samples[:, channel]
+    if samples.shape[1] > 1:
+        mono /= np.float32(samples.shape[1])
+    return mono
 
 
 def _check_is_candidate_file(path: str | os.PathLike) -> None:

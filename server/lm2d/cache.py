@@ -7,9 +7,13 @@ import os
 from pathlib import Path
 
 
+def cache_root() -> Path:
+    """$LM2D_CACHE, else ~/.cache/lm2d (not created here)."""
+    return Path(os.environ.get("LM2D_CACHE") or Path.home() / ".cache" / "lm2d")
+
+
 def cache_dir(kind: str) -> Path:
-    root = Path(os.environ.get("LM2D_CACHE") or Path.home() / ".cache" / "lm2d")
-    path = root / kind
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 

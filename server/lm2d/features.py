@@ -87,8 +87,11 @@ def features_from_array(y: np.ndarray, sr: int = SAMPLE_RATE) -> MusicFeatures:
     if sr != SAMPLE_RATE:
         y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
 
-    envelope = librosa.onset.onset_strength(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
-    mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=N_MFCC, hop_length=HOP_LENGTH)
+    # onset_strength and mfcc would each compute this same log-mel spectrogram from y (librosa's
+    # defaults: n_fft 2048, 128 slaney mels, power 2, power_to_db): compute it once for both.
+    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH))
+    envelope = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
+    mfcc = librosa.feature.mfcc(S=log_mel, sr=SAMPLE_RATE, n_mfcc=N_MFCC)
     chroma = librosa.feature.chroma_cens(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_chroma=N_CHROMA)
     peak_frames = librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
     tempo, beat_frames = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE,
