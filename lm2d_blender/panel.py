@@ -10,6 +10,7 @@ import bpy
 
 from .armature import armature_skeleton
 from .lyrics_track import strips_collection_name
+from . import warm_start
 from .props import scene_settings, session_state
 
 # (idname, label, icon) of every LM2D operator, in menu order.
@@ -59,6 +60,7 @@ class VIEW3D_PT_lm2d_dance(LM2DPanelBase, bpy.types.Panel):
         layout.use_property_split = True
         layout.use_property_decorate = False
         settings = scene_settings(context.scene)
+        warm_start.request(context)   # only schedules a timer: draw() must not start processes
 
         layout.prop(settings, "target")
         if settings.target == 'ACTIVE' and armature_skeleton(context.active_object) is None:
@@ -105,6 +107,8 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         draw_operator(row, CANCEL if job.is_running else GENERATE)
         if job.is_running or job.status:
             draw_progress(layout, job)
+        if job.warmup:
+            layout.label(text=job.warmup, icon='CHECKMARK' if job.warmup.startswith("Dance server ready") else 'TIME')
         draw_operator(layout, CHECK_SERVER)
         if job.server:
             layout.label(text=job.server, icon='INFO')

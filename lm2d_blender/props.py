@@ -15,13 +15,19 @@ TARGET_ITEMS = [
 ]
 
 
+def _song_chosen(context) -> None:
+    from . import warm_start   # (imported here: warm_start needs this module's properties)
+
+    warm_start.request(context)   # a song chosen from a script, before the panel was ever drawn
+
+
 class LM2DSceneSettings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio", description="Where the song comes from",
         items=[('FILE', "File", "An audio file on disk"),
                ('STRIP', "Sound Strip", "A sound strip of this scene's Video Sequencer")])
     audio_path: StringProperty(name="Audio File", description="Song to dance to (any format librosa reads)",
-                               subtype='FILE_PATH')
+                               subtype='FILE_PATH', update=lambda settings, context: _song_chosen(context))
     audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song")
     lyrics_source: EnumProperty(
         name="Lyrics", description="Where the timed lyrics come from",
@@ -70,6 +76,8 @@ class LM2DSessionState(bpy.types.PropertyGroup):
     is_running: BoolProperty(name="Running", description="A generation job is under way")
     server: StringProperty(name="Server", description="The dance server's torch, device and model, "
                                                       "as it last reported them")
+    warmup: StringProperty(name="Warm-up", description="How far the dance server has warmed up "
+                                                       "(it starts when the Dance panel is first shown)")
 
 
 def scene_settings(scene) -> LM2DSceneSettings:

@@ -2,16 +2,14 @@
 
 One Engine lives as long as the server process. It loads a checkpoint once (a generate without a
 prior load takes the shipped default model) and counts loads, so a client can check that
-generating again did not reload. librosa's JIT and the lyric encoder are warmed in a background
-thread at start, so the first song is not seconds slower than the next.
+generating again did not reload. librosa's compiled paths and the lyric encoder are warmed in a
+background thread from the start (lm2d.server.warmup), so the first song is not seconds slower
+than the next.
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
-import threading
-import traceback
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +21,7 @@ from lm2d.motion.skeleton import JOINT_NAMES
 from lm2d.pipeline import (Resources, check_output_path, generate_dance, load_model, model_name,
                            resolve_device, write_result)
 from lm2d.server.protocol import GenerateRequest
+from lm2d.server.warmup import PENDING, READY, RUNNING, Warmup
 
 
 @dataclass(frozen=True)
@@ -50,27 +49,29 @@ class Engine:
         self.device: str | None = None
         self.loads = 0                      # checkpoints actually read from disk
         self._key: _LoadKey | None = None
+        self._loading = False
+        # Features first: every song needs them, only songs with lyrics need the encoder.
+        self.warmup = Warmup([("features", warm_up), ("lyrics", self.resources.text_encoder)])
         if warm:
-            threading.Thread(target=self._warm_up, name="lm2d-warm-up", daemon=True).start()
-
-    def _warm_up(self) -> None:
-        try:
-            warm_up()
-            self.resources.text_encoder()
-        except Exception:  # a failed warm-up only costs time; the request will say what is wrong
-            traceback.print_exc(file=sys.stderr)
+            self.warmup.start()
 
     def describe(self) -> dict:
+        model_state = READY if self.loaded is not None else RUNNING if self._loading else PENDING
         return {"lm2d": lm2d.__version__, "torch": torch.__version__,
                 "device": self.device or resolve_device("auto"), "model": self.model_name,
-                "kind": None if self.loaded is None else self.loaded.kind, "loads": self.loads}
+                "kind": None if self.loaded is None else self.loaded.kind, "loads": self.loads,
+                "warmup": self.warmup.states() | {"model": model_state}}
 
     def load(self, checkpoint: str | None = None, device: str = "auto") -> dict:
         """Load a checkpoint (None: the shipped default) unless that very one is loaded already."""
         device = resolve_device(device)
         key = _load_key(checkpoint, device)
         if self.loaded is None or key is None or key != self._key:
-            loaded = load_model(checkpoint, device)
+            self._loading = True
+            try:
+                loaded = load_model(checkpoint, device)
+            finally:
+                self._loading = False
             self.loaded, self._key, self.device = loaded, key, device
             self.model_name = model_name(checkpoint)
             self.loads += 1

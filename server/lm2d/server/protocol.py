@@ -12,7 +12,8 @@ requests   hello
            lyrics{path, audio?}                  parse a lyrics file for display
            cancel{target?}                       the running request (or the one with id target)
            shutdown                              stop the running job, answer queued ones "cancelled", exit
-events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
+events     hello{protocol, lm2d, torch, device, model, kind, loads, warmup}   answered at once, even mid-job
+                    warmup{features, lyrics, model}: pending | running | ready | failed each
            loaded{model, device, kind, loads, seconds}
            progress{stage, fraction}     stage: features, lyrics, sampling (one per step), writing
            warning{message}              something the user should know; the job goes on

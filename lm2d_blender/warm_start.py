@@ -1,0 +1,123 @@
+"""Start the dance server before the user asks for a dance, so the first Generate does not pay for
+the interpreter, torch, the model, librosa's compiled code and the lyric encoder.
+
+The Dance panel's draw() calls request(). A panel's draw runs on every redraw and in a restricted
+context, so request() only registers a one-shot bpy.app.timers callback (once per server
+interpreter); choosing a song calls it too. The timer (tick) starts the shared server session and
+sends hello + load (the preferences' model and device); the server warms librosa and the lyric
+encoder in the background meanwhile (lm2d.server.warmup). Until the server reports everything
+ready, tick() asks for hello again every POLL_SECONDS and shows the warm-up state on the panel
+(WindowManager.lm2d.warmup). Headless drivers and tests call tick() themselves.
+"""
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from .client import ServerError
+from .operators_generate import FAILED, FINISHED, RUNNING, TIMER_STEP, Job, redraw_panels
+from .props import session_state
+from .server_session import current_settings
+
+POLL_SECONDS = 1.0
+WARMUP_PARTS = ("model", "features", "lyrics")   # as the server's hello names them
+DONE = ("ready", "failed")
+
+_job: "WarmStartJob | None" = None
+_warmed_python: str | None = None    # the interpreter a warm start was requested for
+
+
+class WarmStartJob(Job):
+    """hello + load, then hello every POLL_SECONDS until the server's warm-up is done."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.warmup: dict[str, str] = {}
+        self.loaded = False
+        self._hello_open = False
+        self._next_hello = 0.0
+        self._ask()
+        self.send("load", **self.session.settings.load_fields())
+
+    def _ask(self) -> None:
+        self.send("hello")
+        self._hello_open = True
+
+    def poll(self, context) -> str:
+        """Handle what arrived and ask again when due; the job's state."""
+        if self.step(context) == RUNNING and not self._hello_open and time.monotonic() >= self._next_hello:
+            self._ask()
+        return self.state
+
+    def handle(self, context, event):
+        if event["type"] == "hello":
+            self._hello_open = False
+            self._next_hello = time.monotonic() + POLL_SECONDS
+            self.warmup = dict(event.get("warmup") or {})
+        elif event["type"] == "loaded":
+            self.loaded = True
+        if self.loaded and all(self.warmup.get(part) in DONE for part in WARMUP_PARTS if part != "model"):
+            self.state = FINISHED
+        session_state(context).warmup = describe_warmup(self.warmup, self.loaded, self.state == FINISHED)
+        redraw_panels(context)
+
+    def finish(self, context) -> None:
+        """Drop later events; unlike a generation it leaves the status bar alone (one may be running)."""
+        self.session.forget(self.requests)
+        redraw_panels(context)
+
+
+def describe_warmup(warmup: dict, loaded: bool, done: bool) -> str:
+    """One line for the panel: what is ready and what is still warming up."""
+    if done:
+        failed = [part for part in WARMUP_PARTS if warmup.get(part) == "failed"]
+        return "Dance server ready" + (f" ({', '.join(failed)}: loads on first use)" if failed else "")
+    states = dict(warmup, model="ready" if loaded else warmup.get("model", "pending"))
+    ready = sum(states.get(part) == "ready" for part in WARMUP_PARTS)
+    waiting = [part for part in WARMUP_PARTS if states.get(part) != "ready"]
+    return f"Dance server warming up ({ready}/{len(WARMUP_PARTS)} ready; {', '.join(waiting)} next)"
+
+
+def request(context) -> None:
+    """Warm the server up soon (from a timer), once per server interpreter. Cheap: safe in draw()."""
+    global _warmed_python
+    python = current_settings(context).python
+    if python == _warmed_python:
+        return
+    _warmed_python = python
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=0.0, persistent=True)   # survives opening a file
+
+
+def tick() -> float | None:
+    """The timer: start the job, then drive it; seconds until the next call, None when done."""
+    global _job
+    context = bpy.context
+    if _job is None:
+        try:
+            _job = WarmStartJob(context)
+        except ServerError as err:   # no interpreter set yet: Generate will say where to set it
+            session_state(context).warmup = f"Dance server not started: {err}"
+            return None
+    state = _job.poll(context)
+    if state == RUNNING:
+        return TIMER_STEP
+    if state == FAILED:
+        session_state(context).warmup = f"Dance server: {_job.message}"
+    _job.finish(context)
+    python, _job = _job.session.settings.python, None
+    # The interpreter changed while this one warmed up: warm the new one.
+    return 0.0 if python != _warmed_python else None
+
+
+def register() -> None:
+    pass  # nothing to register: the panel's draw() asks for the warm start
+
+
+def unregister() -> None:
+    """Forget the warm start (the server is stopped after this, by operators_generate)."""
+    global _job, _warmed_python
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    _job, _warmed_python = None, None

@@ -1,0 +1,73 @@
+"""Many songs in one `lm2d generate`: which songs, which lyrics beside each, which result file.
+
+`lm2d generate` takes songs and folders of songs. One song file keeps the one-song form (-o is
+the result file, --lyrics its lyrics); several songs, or a folder, make a batch: -o is a folder
+that gets one result per song, named after it (OUT/<song stem>.npz or .bvh), and each song's
+lyrics are the file beside it with the same stem and a lyrics extension, if there is one. Songs
+and result paths are checked before any work, so a typo in the 20th name fails in a second, not
+after 19 dances; a lyrics file is read when its song's turn comes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lm2d.audio import SUPPORTED_EXTENSIONS
+from lm2d.errors import LM2DError
+
+# Beside a song, in this order of preference: timed formats first, then .txt (UltraStar or plain).
+LYRICS_EXTENSIONS = (".lrc", ".srt", ".json", ".csv", ".tsv", ".txt")
+
+
+@dataclass(frozen=True)
+class SongJob:
+    audio: Path
+    lyrics: Path | None
+    output: Path
+
+
+def is_batch(inputs: list[Path]) -> bool:
+    return len(inputs) > 1 or any(path.is_dir() for path in inputs)
+
+
+def songs_in(inputs: list[Path]) -> list[Path]:
+    """The songs named, with each folder replaced by the songs directly inside it (sorted)."""
+    songs = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(child for child in path.iterdir()
+                           if child.is_file() and child.suffix.lower() in SUPPORTED_EXTENSIONS)
+            if not found:
+                supported = ", ".join(ext[1:] for ext in SUPPORTED_EXTENSIONS)
+                raise LM2DError(f"holds no songs ({supported})", path=path)
+            songs += found
+        else:
+            songs.append(path)
+    return songs
+
+
+def lyrics_beside(song: Path) -> Path | None:
+    """The lyrics file next to `song` with its stem (song.lrc for song.ogg), or None."""
+    for extension in LYRICS_EXTENSIONS:
+        candidate = song.with_suffix(extension)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def plan_batch(inputs: list[Path], output_dir: Path, suffix: str = ".npz",
+               find_lyrics: bool = True) -> list[SongJob]:
+    """One job per song: its lyrics (found beside it) and its result file in output_dir."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise LM2DError("with several songs, -o names a folder for the results, but this is a file",
+                        path=output_dir)
+    jobs, by_output = [], {}
+    for song in songs_in(inputs):
+        output = output_dir / f"{song.stem}{suffix}"
+        if output in by_output:
+            raise LM2DError(f"{by_output[output]} and {song} would both write {output.name}: "
+                            "rename one or run them separately", path=output_dir)
+        by_output[output] = song
+        jobs.append(SongJob(song, lyrics_beside(song) if find_lyrics else None, output))
+    return jobs
+
