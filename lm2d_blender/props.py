@@ -15,7 +15,7 @@ TARGET_ITEMS = [
 ]
 
 
-def _song_chosen(context) -> None:
+def _song_chosen(settings, context) -> None:
     from . import warm_start   # (imported here: warm_start needs this module's properties)
 
     warm_start.request(context)   # a song chosen from a script, before the panel was ever drawn
@@ -27,7 +27,7 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
         items=[('FILE', "File", "An audio file on disk"),
                ('STRIP', "Sound Strip", "A sound strip of this scene's Video Sequencer")])
     audio_path: StringProperty(name="Audio File", description="Song to dance to (any format librosa reads)",
-                               subtype='FILE_PATH', update=lambda settings, context: _song_chosen(context))
+                               subtype='FILE_PATH', update=_song_chosen)
     audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song")
     lyrics_source: EnumProperty(
         name="Lyrics", description="Where the timed lyrics come from",
