@@ -18,7 +18,7 @@ import threading
 import time
 
 PROTOCOL_VERSION = 1  # must equal lm2d.server.protocol.PROTOCOL_VERSION (a test checks)
-FINAL_EVENTS = frozenset({"result", "loaded", "lyrics", "error", "cancelled", "hello"})
+FINAL_EVENTS = frozenset({"result", "loaded", "lyrics", "prepared", "error", "cancelled", "hello"})
 
 
 class ServerError(RuntimeError):

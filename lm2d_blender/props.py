@@ -18,7 +18,7 @@ TARGET_ITEMS = [
 def _song_chosen(settings, context) -> None:
     from . import warm_start   # (imported here: warm_start needs this module's properties)
 
-    warm_start.request(context)   # a song chosen from a script, before the panel was ever drawn
+    warm_start.request(context)   # the server prepares the song's features while the user sets up
 
 
 class LM2DSceneSettings(bpy.types.PropertyGroup):
@@ -28,7 +28,8 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
                ('STRIP', "Sound Strip", "A sound strip of this scene's Video Sequencer")])
     audio_path: StringProperty(name="Audio File", description="Song to dance to (any format librosa reads)",
                                subtype='FILE_PATH', update=_song_chosen)
-    audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song")
+    audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song",
+                                update=_song_chosen)
     lyrics_source: EnumProperty(
         name="Lyrics", description="Where the timed lyrics come from",
         items=[('FILE', "File", "A lyrics file with timing (LRC or UltraStar)"),

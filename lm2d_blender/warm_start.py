@@ -3,11 +3,13 @@ the interpreter, torch, the model, librosa's compiled code and the lyric encoder
 
 The Dance panel's draw() calls request(). A panel's draw runs on every redraw and in a restricted
 context, so request() only registers a one-shot bpy.app.timers callback (once per server
-interpreter); choosing a song calls it too. The timer (tick) starts the shared server session and
-sends hello + load (the preferences' model and device); the server warms librosa and the lyric
-encoder in the background meanwhile (lm2d.server.warmup). Until the server reports everything
-ready, tick() asks for hello again every POLL_SECONDS and shows the warm-up state on the panel
-(WindowManager.lm2d.warmup). Headless drivers and tests call tick() themselves.
+interpreter and chosen song); choosing a song calls it too. The timer (tick) starts the shared
+server session and sends hello + load (the preferences' model and device) and, once a song is
+chosen, prepare (its features, computed into the server's cache while the user sets up); the
+server warms librosa and the lyric encoder in the background meanwhile (lm2d.server.warmup).
+Until the server reports everything ready, tick() asks for hello again every POLL_SECONDS and
+shows the warm-up state on the panel (WindowManager.lm2d.warmup). Headless drivers and tests
+call tick() themselves.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import bpy
 
 from .client import ServerError
 from .operators_generate import FAILED, FINISHED, RUNNING, TIMER_STEP, Job, redraw_panels
-from .props import session_state
+from .props import audio_path_of, session_state
 from .server_session import current_settings
 
 POLL_SECONDS = 1.0
@@ -25,20 +27,24 @@ WARMUP_PARTS = ("model", "features", "lyrics")   # as the server's hello names t
 DONE = ("ready", "failed")
 
 _job: "WarmStartJob | None" = None
-_warmed_python: str | None = None    # the interpreter a warm start was requested for
+_wanted: tuple[str, str | None] | None = None   # (interpreter, chosen song) last asked for
 
 
 class WarmStartJob(Job):
-    """hello + load, then hello every POLL_SECONDS until the server's warm-up is done."""
+    """hello + load (+ prepare the song), then hello every POLL_SECONDS until the warm-up is done."""
 
-    def __init__(self, context):
+    def __init__(self, context, song: str | None):
         super().__init__(context)
+        self.song = song
         self.warmup: dict[str, str] = {}
         self.loaded = False
+        self.prepared = song is None
         self._hello_open = False
         self._next_hello = 0.0
         self._ask()
         self.send("load", **self.session.settings.load_fields())
+        if song is not None:
+            self.send("prepare", audio=song)
 
     def _ask(self) -> None:
         self.send("hello")
@@ -57,7 +63,9 @@ class WarmStartJob(Job):
             self.warmup = dict(event.get("warmup") or {})
         elif event["type"] == "loaded":
             self.loaded = True
-        if self.loaded and all(self.warmup.get(part) in DONE for part in WARMUP_PARTS if part != "model"):
+        elif event["type"] == "prepared":
+            self.prepared = True
+        if self.loaded and self.prepared and all(self.warmup.get(part) in DONE for part in WARMUP_PARTS if part != "model"):
             self.state = FINISHED
         session_state(context).warmup = describe_warmup(self.warmup, self.loaded, self.state == FINISHED)
         redraw_panels(context)
@@ -79,13 +87,21 @@ def describe_warmup(warmup: dict, loaded: bool, done: bool) -> str:
     return f"Dance server warming up ({ready}/{len(WARMUP_PARTS)} ready; {', '.join(waiting)} next)"
 
 
+def chosen_song(context) -> str | None:
+    try:
+        return audio_path_of(context.scene)
+    except ValueError:   # none chosen yet, or not a file (Generate says what is wrong)
+        return None
+
+
 def request(context) -> None:
-    """Warm the server up soon (from a timer), once per server interpreter. Cheap: safe in draw()."""
-    global _warmed_python
-    python = current_settings(context).python
-    if python == _warmed_python:
+    """Warm the server up soon (from a timer), once per server interpreter and chosen song.
+    Cheap: safe in draw()."""
+    global _wanted
+    wanted = (current_settings(context).python, chosen_song(context))
+    if wanted == _wanted:
         return
-    _warmed_python = python
+    _wanted = wanted
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=0.0, persistent=True)   # survives opening a file
 
@@ -96,7 +112,7 @@ def tick() -> float | None:
     context = bpy.context
     if _job is None:
         try:
-            _job = WarmStartJob(context)
+            _job = WarmStartJob(context, _wanted[1] if _wanted else None)
         except ServerError as err:   # no interpreter set yet: Generate will say where to set it
             session_state(context).warmup = f"Dance server not started: {err}"
             return None
@@ -106,9 +122,9 @@ def tick() -> float | None:
     if state == FAILED:
         session_state(context).warmup = f"Dance server: {_job.message}"
     _job.finish(context)
-    python, _job = _job.session.settings.python, None
-    # The interpreter changed while this one warmed up: warm the new one.
-    return 0.0 if python != _warmed_python else None
+    done, _job = (_job.session.settings.python, _job.song), None
+    # Another interpreter or song was chosen while this job ran: warm that one too.
+    return 0.0 if done != _wanted else None
 
 
 def register() -> None:
@@ -117,7 +133,7 @@ def register() -> None:
 
 def unregister() -> None:
     """Forget the warm start (the server is stopped after this, by operators_generate)."""
-    global _job, _warmed_python
+    global _job, _wanted
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
-    _job, _warmed_python = None, None
+    _job, _wanted = None, None

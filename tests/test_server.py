@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from lm2d.server.protocol import BadRequest, parse_request
 
-FINAL = {"hello", "loaded", "result", "lyrics", "cancelled", "error"}
+FINAL = {"hello", "loaded", "result", "lyrics", "prepared", "cancelled", "error"}
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s: the shortest real song, for fast round trips
 
 

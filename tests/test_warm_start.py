@@ -46,7 +46,7 @@ def drive_timer(deadline_seconds: float = 300) -> list[str]:
     return seen + [session_state(bpy.context).warmup]
 
 
-def test_choosing_a_song_warms_the_server_and_generate_finds_it_ready(addon, shared_data, tmp_path):
+def test_choosing_a_song_warms_the_server_and_prepares_the_song(addon, shared_data, tmp_path):
     assert not bpy.app.timers.is_registered(warm_start.tick) and server_session._session is None
     settings = addon.scene.lm2d
     settings.audio_source, settings.audio_path = 'FILE', str(shared_data / SONG)   # the update asks for it
@@ -56,6 +56,8 @@ def test_choosing_a_song_warms_the_server_and_generate_finds_it_ready(addon, sha
     seen = drive_timer()
     assert seen[-1] == "Dance server ready", seen
     assert any(line.startswith("Dance server warming up") for line in seen), seen
+    # The chosen song's features were prepared in the server's cache before Generate.
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 1
 
     session = server_session.session(addon)
     hello_id = session.send("hello")

@@ -95,6 +95,12 @@ def test_a_request_mid_warm_up_and_one_after_it_give_the_same_dance(checkpoint, 
             hello, _ = server.request("hello")
         generate(warm_song, "warm.npz")
         assert server.request("hello")[0]["loads"] == 1
+        # prepare: a song's features into the cache ahead of its generate; bad songs as any request.
+        prepared, _ = server.request("prepare", audio=str(shared_data / SONG))
+        assert prepared["type"] == "prepared" and prepared["frames"] == 161, prepared
+        assert list((tmp_path / "cache" / "features").glob("*.npz"))
+        missing, _ = server.request("prepare", audio=str(tmp_path / "nope.ogg"))
+        assert (missing["type"], missing["code"]) == ("error", "not_found") and "nope.ogg" in missing["message"]
     finally:
         server.close()
     cold, warm = takes["cold.npz"], takes["warm.npz"]

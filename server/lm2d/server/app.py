@@ -158,6 +158,9 @@ class Handlers:
             return "loaded", payload | {"seconds": round(time.perf_counter() - started, 3)}
         if request.type == "lyrics":
             return "lyrics", {"segments": self.engine.parse_lyrics(request.body.path, request.body.audio)}
+        if request.type == "prepare":
+            payload = self.engine.prepare(request.body.audio)
+            return "prepared", payload | {"seconds": round(time.perf_counter() - started, 3)}
         if request.type == "generate":
             payload = self.engine.generate(request.body, progress, should_stop)
             return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 
 import lm2d
-from lm2d.features import FPS, warm_up
+from lm2d.features import FPS, extract_features, warm_up
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path
 from lm2d.motion.skeleton import JOINT_NAMES
-from lm2d.pipeline import (Resources, check_output_path, generate_dance, load_model, model_name,
-                           resolve_device, write_result)
+from lm2d.pipeline import (Resources, check_output_path, generate_dance, load_model, max_audio_seconds,
+                           model_name, resolve_device, write_result)
 from lm2d.server.protocol import GenerateRequest
 from lm2d.server.warmup import PENDING, READY, RUNNING, Warmup
 
@@ -94,6 +94,11 @@ class Engine:
         progress("writing", 1.0)
         return {"path": os.fspath(output), "frames": motion.n_frames, "fps": float(FPS),
                 "joint_names": list(JOINT_NAMES)}
+
+    def prepare(self, audio: str) -> dict:
+        """A song's features into the cache, so its generate starts with sampling: the add-on
+        asks for this when the user chooses a song, while they are still setting up."""
+        return {"frames": extract_features(audio, max_seconds=max_audio_seconds()).n_frames}
 
     def parse_lyrics(self, path: str, audio: str | None = None) -> list[dict]:
         """Timed lyric lines as {start, end, text, words: [{start, end, text}]} (seconds)."""

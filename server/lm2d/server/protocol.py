@@ -10,6 +10,7 @@ requests   hello
                     edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
                          continue_frames?}
            lyrics{path, audio?}                  parse a lyrics file for display
+           prepare{audio}                        compute (and cache) a song's features ahead of generate
            cancel{target?}                       the running request (or the one with id target)
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads, warmup}   answered at once, even mid-job
@@ -19,10 +20,11 @@ events     hello{protocol, lm2d, torch, device, model, kind, loads, warmup}   an
            warning{message}              something the user should know; the job goes on
            result{path, frames, fps, joint_names, seconds}
            lyrics{segments: [{start, end, text, words: [{start, end, text}]}]}
+           prepared{frames, seconds}
            cancelled · error{code, message} · bye (the server is exiting)
 
-Every request ends with exactly one final event: hello, loaded, result, lyrics, cancelled or
-error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
+Every request ends with exactly one final event: hello, loaded, result, lyrics, prepared,
+cancelled or error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
 it carries the request's id when the line had a usable one), "bad_input" / "not_found" (a file:
 the message names it and what is wrong), "internal" (a bug; traceback on stderr), "startup".
 Nothing a client sends stops the server except shutdown or closing stdin (which counts as
@@ -95,6 +97,11 @@ class LyricsRequest:
 
 
 @dataclass
+class PrepareRequest:
+    audio: str
+
+
+@dataclass
 class Request:
     type: str
     id: str | int | None = None
@@ -102,7 +109,7 @@ class Request:
 
 
 _SIMPLE_TYPES = ("hello", "cancel", "shutdown")
-_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest}
+_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest, "prepare": PrepareRequest}
 
 
 def _check(value, expected, name):
@@ -185,6 +192,7 @@ _FIELD_TYPES = {
                       "end_seconds": float, "beat_accent": float},
     LoadRequest: {"checkpoint": str, "device": str},
     LyricsRequest: {"path": str, "audio": str},
+    PrepareRequest: {"audio": str},
 }
 
 
