@@ -100,7 +100,7 @@ def test_a_request_mid_warm_up_and_one_after_it_give_the_same_dance(checkpoint, 
         assert prepared["type"] == "prepared" and prepared["frames"] == 161, prepared
         assert list((tmp_path / "cache" / "features").glob("*.npz"))
         missing, _ = server.request("prepare", audio=str(tmp_path / "nope.ogg"))
-        assert (missing["type"], missing["code"]) == ("error", "not_found") and "nope.ogg" in missing["message"]
+        assert (missing["type"], missing["code"]) == ("error", "bad_input") and "nope.ogg" in missing["message"]
     finally:
         server.close()
     cold, warm = takes["cold.npz"], takes["warm.npz"]

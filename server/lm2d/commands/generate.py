@@ -69,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def generate_all(args: argparse.Namespace, jobs: list) -> int:
-    """Generate each job's dance with one loaded model and one set of shared resources."""
+    """Generate each job's dance with one loaded model and one set of shared resources. While a
+    song samples (torch, one core), the next song's features are computed into the cache in a
+    thread (librosa, the other core): same features, so the same dances, in less time."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     from lm2d.pipeline import Resources, generate_dance, load_model, write_result
@@ -79,9 +83,14 @@ def generate_all(args: argparse.Namespace, jobs: list) -> int:
     resources = Resources()   # the lyric encoder, loaded by the first song with lyrics, kept for the rest
     # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
     with tqdm(total=100 * len(jobs), unit="%", bar_format="{desc:<14} {percentage:3.0f}%|{bar}| {elapsed}",
-              leave=False, disable=None, delay=0.5) as bar:
+              leave=False, disable=None, delay=0.5) as bar, \
+            ThreadPoolExecutor(1, thread_name_prefix="lm2d-next-song") as ahead:
+        upcoming = None
         for number, job in enumerate(jobs):
             song_started = time.perf_counter()
+            if upcoming is not None:
+                upcoming.result()   # this song's features: wait rather than compute them twice
+            upcoming = ahead.submit(features_ahead, jobs[number + 1].audio) if number + 1 < len(jobs) else None
 
             def show(stage: str, fraction: float) -> None:
                 prefix = f"{number + 1}/{len(jobs)} " if len(jobs) > 1 else ""
@@ -102,3 +111,15 @@ def generate_all(args: argparse.Namespace, jobs: list) -> int:
     if len(jobs) > 1:
         print(f"{len(jobs)} dances in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def features_ahead(audio: Path) -> None:
+    """Compute and cache a song's features ahead of its turn; a bad song is reported in its turn."""
+    from lm2d.errors import LM2DError
+    from lm2d.features import extract_features
+    from lm2d.pipeline import max_audio_seconds
+
+    try:
+        extract_features(audio, max_seconds=max_audio_seconds())
+    except LM2DError:
+        pass
