@@ -94,7 +94,7 @@ def _untrained_stand_in(path: Path) -> tuple[Path, str]:
     import torch
 
     from lm2d.distill.consistency import ConsistencyConfig
-    from lm2d.distill.sampler import DISTILLATION_KEY
+    from lm2d.distill.consistency import DISTILLATION_KEY
     from lm2d.model import Denoiser, ModelConfig, Normalizer, save_checkpoint
     from lm2d.motion.io import load_motion
 

@@ -266,7 +266,7 @@ def test_regenerate_range_keeps_every_frame_outside_it(addon, shared_data):
 
 
 def test_keep_lower_body_keeps_the_legs_and_dances_the_rest_anew(addon, shared_data):
-    from lm2d.distill.sampler import LOWER_BODY
+    from lm2d.sampling import LOWER_BODY
 
     use_song(addon, shared_data)
     dancer, first = generate_take(addon)

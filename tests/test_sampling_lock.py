@@ -12,8 +12,8 @@ import pytest
 
 from lm2d.lyrics.tokens import SongLyricTokens
 from lm2d.motion.representation import Motion
-from lm2d.pipeline import (SamplingSettings, edit_motion, load_model, read_edit_motion, sample_motion,
-                           write_result)
+from lm2d.pipeline import kept_for, load_model, read_edit_motion, write_result
+from lm2d.sampling import SamplingSettings, sample
 from lm2d.server.protocol import EditSpec
 
 FRAMES = 200
@@ -66,18 +66,17 @@ def fingerprint(motion: Motion) -> list[float]:
 def run_case(models, tmp_path, case: str, name: str, steps: int) -> Motion:
     loaded = models[name]
     features, tokens = song_inputs(loaded.config.text_dim)
-    settings = SamplingSettings.for_model(loaded, steps, None, None, seed=3)
+    settings = SamplingSettings.for_model(loaded, steps, seed=3)
     if case == "song":
-        return sample_motion(loaded, features, tokens, settings)
-    source = sample_motion(loaded, features[:160], tokens, SamplingSettings.for_model(loaded, steps, None, None, 1))
+        return sample(loaded, features, tokens, settings=settings)
+    source = sample(loaded, features[:160], tokens, settings=SamplingSettings.for_model(loaded, steps, seed=1))
     path = tmp_path / "source.npz"
     write_result(source, path)
     edit = {"regenerate": EditSpec(str(path), regenerate=(60, 120)),
             "keep_joints": EditSpec(str(path), keep_joints=("lower_body",)),
             "continue": EditSpec(str(path), continue_frames=FRAMES - 160)}[case]
-    motion = read_edit_motion(edit)
-    length = motion.n_frames + edit.continue_frames
-    return edit_motion(loaded, features[:length], tokens, motion, edit, settings)
+    kept = kept_for(edit, read_edit_motion(edit))
+    return sample(loaded, features[:kept.length], tokens, kept, settings)
 
 
 CASES = [("song", "default", 2), ("song", "teacher", 3), ("regenerate", "default", 2),
