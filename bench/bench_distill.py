@@ -92,6 +92,7 @@ def evaluation_songs(root: Path, encoder) -> list[tuple[np.ndarray, object]]:
 
     from lm2d.features import extract_features
     from lm2d.lyrics import encode_song_lyrics, load_lyrics
+    from lm2d.song import Song
 
     songs = []
     for index, (name, start, lyrics) in enumerate(EVAL_SONGS):
@@ -99,7 +100,7 @@ def evaluation_songs(root: Path, encoder) -> list[tuple[np.ndarray, object]]:
         samples, rate = sf.read(SHARED / name, start=int(start * info.samplerate),
                                 frames=int(EVAL_SECONDS * info.samplerate), dtype="float32")
         sf.write(root / f"song{index}.wav", samples, rate)
-        tokens = None if lyrics is None else encode_song_lyrics(load_lyrics(SHARED / lyrics, SHARED / name), encoder)
+        tokens = None if lyrics is None else encode_song_lyrics(load_lyrics(SHARED / lyrics, Song(SHARED / name)), encoder)
         songs.append((extract_features(root / f"song{index}.wav").features, tokens))
     return songs
 

@@ -229,12 +229,12 @@ def test_cancel_mid_generation_changes_nothing(addon, shared_data, tmp_path):
 
 # --- editing a take ------------------------------------------------------------------------------
 
-def test_edit_ranges_go_from_scene_frames_to_the_results_30_fps_frames():
+def test_edit_ranges_go_from_scene_frames_to_the_result_files_frames():
     # A take starting at frame 1, played at 24 fps: scene frames 40..80 cover 39/24 s up to 80/24 s,
     # which are frames 48.75 (rounded: 49) up to 100 at 30 FPS.
     assert model_frame_range(40, 80, 1, 24.0, 161, 30.0) == (49, 100)
     assert model_frame_range(40, 80, 1, 30.0, 161, 30.0) == (39, 80)
-    assert model_frame_range(40, 80, 1, 30.0, 161, 60.0) == (78, 161)  # counted in the result's own frames
+    assert model_frame_range(40, 80, 1, 30.0, 161, 60.0) == (78, 160)  # counted in the result file's frames
     assert model_frame_range(-10, 1000, 1, 30.0, 161, 30.0) == (0, 161)      # clipped to the take
     with pytest.raises(InputError, match="do not overlap the take"):
         model_frame_range(200, 300, 1, 30.0, 161, 30.0)

@@ -2,8 +2,9 @@
 evaluation suite and the Blender demo all come through here, so they give the same dance for the
 same inputs and seed.
 
-    validate audio ─► features (cached) ─► lyrics: parse, encode (cached), crop ─► sample ─► [edit]
-    stages reported:   "features"            "lyrics"                               "sampling"
+    song (checked once) ─► lyrics: parse ─► features (cached) ─► lyrics: encode (cached), crop ─► sample
+    stages reported:                          "features"            "lyrics"                     "sampling"
+    (the song is decoded at most once, for the features and for placing untimed lyrics)
                    ─► beat accent (lm2d.motion.retime: the body settles on each beat)
 
 The caller writes the result (write_result, stage "writing"). Times: a request may cover part of
@@ -21,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
+from lm2d.audio import DEFAULT_MAX_SECONDS
 from lm2d.errors import LM2DError, stop_if_asked, warn
-from lm2d.features import BEAT_COLUMN, FPS, extract_features
+from lm2d.features import BEAT_COLUMN, FPS
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
 from lm2d.motion import retime
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
 from lm2d.sampling import LOWER_BODY, MAX_BATCH, Kept, SamplingSettings, joint_indices, sample
+from lm2d.song import Song
 
 MAX_SECONDS_ENV = "LM2D_MAX_AUDIO_SECONDS"
 RESULT_SUFFIXES = (".npz", ".bvh")
@@ -102,7 +104,7 @@ class Resources:
 
 # --- the generation path -------------------------------------------------------------------------
 
-def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
+def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
                    lyrics: str | os.PathLike | Sequence | None = None, *, seed: int = 0,
                    steps: int | None = None, music_guidance: float | None = None,
                    lyrics_guidance: float | None = None, start_seconds: float = 0.0,
@@ -112,7 +114,8 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
                    cache: bool = True) -> tuple[Motion, list[LyricLine]]:
     """The dance for a song: (Motion at 30 FPS, lyric lines (start, end, text) on its time axis).
 
-    lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
+    audio: the song's file, or the lm2d.song.Song already opened (and checked) for it; max_seconds
+    and cache apply when a file is given. lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
     seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.sampling.SamplingSettings).
     edit: an EditSpec (lm2d.server.protocol): keep part of an existing
     result of this song and regenerate the rest; it covers that motion's frames (plus
@@ -133,10 +136,11 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
     source = None if edit is None else read_edit_motion(edit)
     kept = None if edit is None else kept_for(edit, source)
     # Cheap checks first: a bad song or lyrics file fails before seconds of feature extraction.
-    info = validate_audio_file(audio_path, max_seconds)
-    song_lyrics = read_lyrics(lyrics, audio_path, info.duration) if lyrics is not None else None
+    song = audio if isinstance(audio, Song) else Song(audio, max_seconds, cache)
+    audio_path = song.path
+    song_lyrics = read_lyrics(lyrics, song) if lyrics is not None else None
     report("features", 0.0)
-    music = extract_features(audio_path, cache=cache, max_seconds=max_seconds)
+    music = song.features
     first, count = frame_range(music.n_frames, start_seconds, end_seconds, audio_path)
     if source is not None:
         count = edit_length(edit, source.n_frames)
@@ -184,16 +188,16 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
 
 # --- lyrics --------------------------------------------------------------------------------------
 
-def read_lyrics(lyrics, audio_path: str | os.PathLike, duration: float):
+def read_lyrics(lyrics, song: Song):
     """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics."""
     from lm2d.lyrics import Lyrics, Segment, load_lyrics
     from lm2d.lyrics.parse import check_segments
 
     if isinstance(lyrics, (str, os.PathLike)):
-        return load_lyrics(lyrics, audio_path=audio_path, audio_duration=duration)
+        return load_lyrics(lyrics, song)
     segments = [Segment(float(_field(item, "start")), float(_field(item, "end")), str(_field(item, "text")),
                         line=index + 1) for index, item in enumerate(lyrics)]
-    check_segments(segments, "lyric segments", duration)
+    check_segments(segments, "lyric segments", song.duration)
     return Lyrics(segments, source="segments")
 
 

@@ -71,6 +71,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
     `encoder` (a TextEncoder) also prepares lyric tokens for lyric-conditioned generation."""
     from lm2d.features import BEAT_COLUMN
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
     from lm2d.motion.representation import MOTION_DIM, Motion
     from lm2d.train.dataset import find_clips, load_clip
 
@@ -80,7 +81,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
         joints = Motion.from_vector(clip.x[:, -MOTION_DIM:]).joints()   # after the 4 contact flags
         lines = []
         if files.lyrics is not None:
-            lyrics = load_lyrics(files.lyrics, audio_path=files.audio)
+            lyrics = load_lyrics(files.lyrics, Song(files.audio))
             lines = [(s.start, s.end, s.text) for s in lyrics.segments]
         songs.append(EvalSong(clip.clip_id, joints, clip.music,
                               np.flatnonzero(clip.music[:, BEAT_COLUMN] > 0.5), lines, clip.lyrics))
