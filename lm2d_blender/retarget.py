@@ -9,7 +9,10 @@ Method: world-space rotation deltas with a per-bone rest alignment, all frames a
    (several sources: the chordal mean of their deltas). A_b aligns the rests: it carries the
    target's rest directions from b to its mapped child joints onto the source's (Kabsch over all
    children, the shortest arc for one, the parent's alignment for none), so an A-pose rig follows a
-   T-pose source with its arms where the source's are, and bone rolls never matter.
+   T-pose source with its arms where the source's are, and bone rolls never matter. The root bone
+   (pelvis) is aligned by heading only: every rig's rest stands upright, and rigs disagree by tens
+   of degrees about where the hip joints sit around the hips bone's head (CMU's in front of it,
+   SMPL's behind), which a full alignment would read as a pitched pelvis.
 3. Root motion: the midpoint of the target's hip joints follows the source's about the target
    object's origin as the source's does about its own, scaled by the ratio of leg lengths
    (hip-knee-ankle at rest; without mapped legs, the top mapped bone and hip heights). Both origins
@@ -96,6 +99,14 @@ def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
 def kabsch(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
     """The rotation R minimising Σ|R·from − to|² over (n, 3) vectors, n ≥ 2."""
     return nearest_rotation(to_vectors.T @ from_vectors)
+
+
+def heading_alignment(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
+    """The turn about world Z that best carries the (n, 3) vectors' floor-plane parts onto the others'."""
+    a, b = from_vectors[:, :2], to_vectors[:, :2]
+    angle = np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a * b))
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def skew(v: np.ndarray) -> np.ndarray:
@@ -308,7 +319,9 @@ def rest_alignment(source: ArmatureRest, target: ArmatureRest,
             if np.linalg.norm(t) > target_eps and np.linalg.norm(s) > source_eps:
                 from_vectors.append(t / np.linalg.norm(t))
                 to_vectors.append(s / np.linalg.norm(s))
-        if len(from_vectors) >= 2:
+        if ancestor < 0 and from_vectors:
+            alignment[bone] = heading_alignment(np.array(from_vectors), np.array(to_vectors))
+        elif len(from_vectors) >= 2:
             alignment[bone] = kabsch(np.array(from_vectors), np.array(to_vectors))
         elif from_vectors:
             alignment[bone] = shortest_arc(inherited @ from_vectors[0], to_vectors[0]) @ inherited
