@@ -28,6 +28,7 @@ from .retarget import (armature_rest, armature_rig, forward_kinematics, rotation
 from .skeleton import shipped_skeleton
 
 FORMATS = (".bvh", ".fbx")
+REST_TOLERANCE = 1e-4    # pose-bone basis entries this close to identity: the bone is at rest
 # Without these the body cannot be placed: pelvis, legs to the ankles, arms to the wrists, head.
 REQUIRED_PARTS = ("pelvis", "head", *(f"{side}_{part}" for side in ("left", "right")
                                       for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")))
@@ -57,13 +58,16 @@ def import_capture(path: str) -> tuple[object, float]:
 
 
 def bvh_frame_rate(path: str) -> float:
-    """1 / Frame Time from the file itself (Blender's scene rate is an integer)."""
+    """1 / Frame Time from the file itself (Blender's scene rate is an integer), snapped to a whole rate
+    within rounding."""
     with open(path, encoding="utf-8", errors="replace") as handle:
         match = re.search(r"Frame Time:\s*([0-9.eE+-]+)", handle.read())
     frame_time = float(match.group(1)) if match else 0.0
     if not frame_time > 0:
         raise ValueError(f"{path}: no positive 'Frame Time' in the BVH header")
-    return 1.0 / frame_time
+    # Frame Time is printed with a few decimals (0.03333333): 30.000003 FPS means 30.
+    fps = 1.0 / frame_time
+    return float(round(fps)) if abs(fps - round(fps)) < 1e-5 * fps else fps
 
 
 def bone_pairs(source_obj, smpl_obj) -> list[tuple[str, str]]:
@@ -76,16 +80,28 @@ def bone_pairs(source_obj, smpl_obj) -> list[tuple[str, str]]:
     return auto_map(armature_rig(source_obj), armature_rig(smpl_obj))
 
 
-def smpl_motion(source_obj, smpl_obj, pairs) -> tuple[np.ndarray, np.ndarray]:
+def leading_rest_frames(basis: np.ndarray) -> int:
+    """How many first frames of (T, B, 4, 4) pose-bone basis matrices hold the bare rest pose before
+    the capture moves: converters key the T-pose at the first frame (CMU's FBX files do), and a
+    dancer who jumps from it to the first captured pose in 1/120 s is no part of the dance."""
+    at_rest = np.all(np.abs(basis - np.eye(4)) < REST_TOLERANCE, axis=(1, 2, 3))
+    moving = np.flatnonzero(~at_rest)
+    return int(moving[0]) if len(moving) else 0
+
+
+def smpl_motion(source_obj, smpl_obj, pairs) -> tuple[np.ndarray, np.ndarray, int]:
     """SMPL pelvis positions (T, 3) and local rotations (T, 24, 3, 3), world Z-up, in the capture's
-    units scaled to the SMPL skeleton (retarget.solve_target_motion's leg-length scale)."""
+    units scaled to the SMPL skeleton (retarget.solve_target_motion's leg-length scale), and how many
+    leading rest-pose frames were left out."""
     action = source_obj.animation_data.action
     source, target = armature_rest(source_obj), armature_rest(smpl_obj)
-    frames = take_frames(action)
-    source_pose = forward_kinematics(source.rest, source.rig.parents,
-                                     sample_pose_basis(source_obj, action, source.rig, frames))
+    source_basis = sample_pose_basis(source_obj, action, source.rig, take_frames(action))
+    skipped = leading_rest_frames(source_basis)
+    source_basis = source_basis[skipped:]
+    frames = len(source_basis)
+    source_pose = forward_kinematics(source.rest, source.rig.parents, source_basis)
     solved = solve_target_motion(source, source_pose, target, pairs, plant_feet=True)
-    basis = np.broadcast_to(np.eye(4), (len(frames), len(target.rig.names), 4, 4)).copy()
+    basis = np.broadcast_to(np.eye(4), (frames, len(target.rig.names), 4, 4)).copy()
     basis[:, solved.bones] = solved.basis
     pose = target.world @ forward_kinematics(target.rest, target.rig.parents, basis)
     # A bone's world rotation is G·B (keys.py): G, the SMPL global rotation, is that times B⁻¹.
@@ -98,18 +114,18 @@ def smpl_motion(source_obj, smpl_obj, pairs) -> tuple[np.ndarray, np.ndarray]:
     for joint, parent in enumerate(joints.parents):
         if parent >= 0:
             local[:, joint] = np.swapaxes(global_rotation[:, parent], -1, -2) @ global_rotation[:, joint]
-    return pose[:, order[0], :3, 3], local
+    return pose[:, order[0], :3, 3], local, skipped
 
 
 def capture_to_smpl(path: str, output: str) -> tuple[int, float, list[tuple[str, str]]]:
     """Write the capture's SMPL motion to `output` (.npz: root_translation, local_rotmats, fps,
-    bone_map). Returns (frames, fps, bone pairs)."""
+    skipped_frames, bone_map). Returns (frames, fps, bone pairs)."""
     source_obj, fps = import_capture(path)
     joints = shipped_skeleton()
     smpl_obj = create_smpl_armature(bpy.context, "SMPL", joints.joint_names, joints.parents, joints.rest_positions)
     pairs = bone_pairs(source_obj, smpl_obj)
-    root, local = smpl_motion(source_obj, smpl_obj, pairs)
-    np.savez(output, root_translation=root, local_rotmats=local, fps=np.float64(fps),
+    root, local, skipped = smpl_motion(source_obj, smpl_obj, pairs)
+    np.savez(output, root_translation=root, local_rotmats=local, fps=np.float64(fps), skipped_frames=skipped,
              bone_map=np.array(pairs, dtype=str).reshape(-1, 2), source_armature=np.array(source_obj.name))
     return len(root), fps, pairs
 

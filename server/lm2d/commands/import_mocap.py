@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         write_bvh(motion, args.output)
     else:
         save_result_npz(motion, args.output)
+    skipped = (f" (first {imported.skipped_frames} frame(s), the bare rest pose, left out)"
+               if imported.skipped_frames else "")
     print(f"{args.output}: {motion.n_frames} frames at {motion.fps:g} FPS ({motion.duration:.2f} s) from "
-          f"{imported.source_frames} frames at {imported.source_fps:g} FPS; {len(imported.bone_map)} bones mapped")
+          f"{imported.source_frames} frames at {imported.source_fps:g} FPS{skipped}; "
+          f"{len(imported.bone_map)} bones mapped")
     return 0

@@ -3,8 +3,9 @@
 Blender reads the file and solves the SMPL pose (lm2d_blender/mocap_import.py, run as a child
 process: the server never imports bpy): bones matched by name (CMU, Mixamo, Rigify, Unreal, SMPL
 and similar naming), rests aligned by world bone directions (a T- or A-pose source fits SMPL's
-T-pose), lengths scaled by leg length, legs solved by IK onto the scaled source ankles. Here the
-result is placed on lm2d's floor and resampled to 30 FPS.
+T-pose), lengths scaled by leg length, legs solved by IK onto the scaled source ankles; leading frames at
+the bare rest pose (the T-pose converters key at frame 1) are left out. Here the result is
+resampled to 30 FPS and placed on lm2d's floor.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ FLOOR_PERCENTILE = 10
 class ImportedMocap:
     motion: Motion                          # Z-up metres on the SMPL skeleton, at the requested fps
     source_fps: float
-    source_frames: int
+    source_frames: int                      # frames of the capture used
+    skipped_frames: int                     # leading frames at the bare rest pose, left out
     bone_map: list[tuple[str, str]]         # (source bone, SMPL joint)
 
 
@@ -49,12 +51,12 @@ def import_mocap(path: str | os.PathLike, fps: float = FPS, addon: str | os.Path
         run_addon_module("mocap_import", [str(path.resolve()), str(raw)], Path(addon), "import it", path)
         with np.load(raw, allow_pickle=False) as data:
             root, local = data["root_translation"], data["local_rotmats"]
-            source_fps = float(data["fps"])
+            source_fps, skipped = float(data["fps"]), int(data["skipped_frames"])
             pairs = [(str(s), str(t)) for s, t in data["bone_map"]]
     if len(root) < 2:
         raise LM2DError(f"the capture has {len(root)} frame(s): nothing to dance", path=path)
-    motion = place_on_floor(Motion(root, local, source_fps))
-    return ImportedMocap(resample(motion, fps), source_fps, len(root), pairs)
+    motion = place_on_floor(resample(Motion(root, local, source_fps), fps))
+    return ImportedMocap(motion, source_fps, len(root), skipped, pairs)
 
 
 def place_on_floor(motion: Motion) -> Motion:
