@@ -97,14 +97,16 @@ def test_mixamo_names_and_an_a_pose_rest_import_to_the_same_joints(sample, tmp_p
     assert error[:, [22, 23]].max() < 0.01, error[:, [22, 23]].max()
 
 
-def test_resampled_and_written_as_bvh(sample, tmp_path):
+def test_resampled_cut_and_written_as_bvh(sample, tmp_path):
     capture, clip = tmp_path / "sample.bvh", tmp_path / "clip15.bvh"
     write_bvh(sample, capture)
-    assert lm2d_main(["import-mocap", str(capture), "--fps", "15", "-o", str(clip)]) == 0
+    assert lm2d_main(["import-mocap", str(capture), "--fps", "15", "--start", "0.5", "--end", "1.5",
+                      "-o", str(clip)]) == 0
     imported = import_mocap(clip, fps=15.0)        # the clip lm2d wrote, read back
-    assert imported.source_fps == 15.0 and imported.source_frames == (sample.n_frames + 1) // 2
-    assert imported.motion.fps == 15.0 and imported.motion.n_frames == imported.source_frames
-    error = np.linalg.norm(imported.motion.joints() - sample.joints()[::2], axis=-1)
+    # At 15 FPS, seconds [0.5, 1.5) are frames 8..22: the sample's 30 FPS frames 16, 18, ... 44.
+    expected = place_on_floor(Motion(sample.root_translation[16:45:2], sample.local_rotmats[16:45:2], 15.0))
+    assert imported.source_fps == 15.0 and imported.source_frames == 15 == imported.motion.n_frames
+    error = np.linalg.norm(imported.motion.joints() - expected.joints(), axis=-1)
     assert error.max() < TOLERANCE_M
 
 
@@ -112,10 +114,10 @@ def test_cmu_dance_imports_as_a_dance_on_the_floor(shared_data, tmp_path, capsys
     out = tmp_path / "cmu_55_01.npz"
     assert lm2d_main(["import-mocap", str(shared_data / "motion" / "cmu_55_01_dance.fbx"), "-o", str(out)]) == 0
     # Frame 1 of the file is the rig's T-pose; the dance starts at frame 2.
-    assert "1806 frames at 120 FPS (first 1 frame(s), the bare rest pose, left out); 23 bones mapped" \
-        in capsys.readouterr().out
+    assert ("1807 frames at 120 FPS (its first 1 frame(s), the bare rest pose, given the first captured "
+            "pose); 23 bones mapped") in capsys.readouterr().out
     motion, _ = load_result_npz(out)
-    assert motion.fps == 30.0 and motion.n_frames == 452          # every 4th of 1806 frames
+    assert motion.fps == 30.0 and motion.n_frames == 452          # every 4th of 1807 frames
     joints = motion.joints()
     lowest_foot = joints[:, [7, 8, 10, 11], 2].min(axis=1)
     assert np.percentile(lowest_foot, 10) == pytest.approx(0.0, abs=1e-4)
@@ -138,7 +140,7 @@ def test_cmu_dance_imports_as_a_dance_on_the_floor(shared_data, tmp_path, capsys
     assert usage["jerk"] == pytest.approx(119.0 * ratio, rel=0.1)
 
 
-def test_bad_captures_are_one_line_errors(tmp_path, capsys):
+def test_bad_captures_are_one_line_errors(sample, tmp_path, capsys):
     def error_line(*args) -> str:
         assert lm2d_main(["import-mocap", *map(str, args)]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
@@ -153,8 +155,13 @@ def test_bad_captures_are_one_line_errors(tmp_path, capsys):
     line = error_line(broken, "-o", tmp_path / "x.npz")
     assert line.startswith(f"error: {broken}: Blender could not import it")
     robot = tmp_path / "robot.bvh"
-    sample = Motion(np.zeros((3, 3)), np.broadcast_to(np.eye(3), (3, 24, 3, 3)), 30.0)
-    write_bvh(sample, robot, names=[f"link{j}" for j in range(24)])
+    still = Motion(np.zeros((3, 3)), np.broadcast_to(np.eye(3), (3, 24, 3, 3)), 30.0)
+    write_bvh(still, robot, names=[f"link{j}" for j in range(24)])
     line = error_line(robot, "-o", tmp_path / "x.npz")
     assert f"{robot}: Blender could not import it" in line and "no bone recognised as pelvis" in line
+    assert "0 <= start < end" in error_line(robot, "--start", "2", "--end", "1", "-o", tmp_path / "x.npz")
+    dance = tmp_path / "dance.bvh"
+    write_bvh(sample, dance)
+    line = error_line(dance, "--start", "5", "-o", tmp_path / "x.npz")
+    assert f"{dance}: the span 5..end s is not inside the capture's 2.13 s" in line
     assert not (tmp_path / "x.npz").exists()

@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="output file; its extension picks the format: .npz (lm2d result / corpus clip) or .bvh")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the output (resampled; default 30)")
+    parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
+                        help="capture time that becomes time 0 (where the song starts; default 0)")
+    parser.add_argument("--end", type=float, default=None, metavar="SECONDS",
+                        help="capture time to stop at (default: the end of the capture)")
     parser.add_argument("--addon", type=Path, default=DEFAULT_ADDON, metavar="DIR",
                         help=f"the lm2d_blender add-on folder (default: {DEFAULT_ADDON})")
 
@@ -32,15 +36,15 @@ def run(args: argparse.Namespace) -> int:
         raise LM2DError(f"unknown output format {suffix or '(no extension)'!r}: use .npz or .bvh", path=args.output)
     if not args.fps > 0:
         raise LM2DError(f"--fps must be positive, got {args.fps}")
-    imported = import_mocap(args.capture, args.fps, args.addon)
+    imported = import_mocap(args.capture, args.fps, args.addon, args.start, args.end)
     motion = imported.motion
     if suffix == ".bvh":
         write_bvh(motion, args.output)
     else:
         save_result_npz(motion, args.output)
-    skipped = (f" (first {imported.skipped_frames} frame(s), the bare rest pose, left out)"
-               if imported.skipped_frames else "")
+    held = (f" (its first {imported.rest_frames} frame(s), the bare rest pose, given the first captured pose)"
+            if imported.rest_frames else "")
     print(f"{args.output}: {motion.n_frames} frames at {motion.fps:g} FPS ({motion.duration:.2f} s) from "
-          f"{imported.source_frames} frames at {imported.source_fps:g} FPS{skipped}; "
+          f"{imported.source_frames} frames at {imported.source_fps:g} FPS{held}; "
           f"{len(imported.bone_map)} bones mapped")
     return 0
