@@ -20,6 +20,7 @@ from lm2d.errors import LM2DError
 from lm2d.evaluation.beat_align import beat_alignment_score, beat_times_to_frames
 from lm2d.features import features_from_array
 from lm2d.lyrics import Lyrics, Segment, Word, load_lyrics, lyrics_to_lrc
+from lm2d.song import Song
 from lm2d.motion.io import load_result_npz
 from lm2d.motion.skeleton import FOOT_JOINTS, JOINT_NAMES
 
@@ -349,7 +350,7 @@ def test_corpus_has_the_dataset_layout_and_a_test_split(small_corpus):
         assert audio.subtype == "VORBIS" and audio.duration == pytest.approx(clip["duration"], abs=0.01)
         motion, lines = load_result_npz(folder / "motion.npz")
         assert motion.n_frames == clip["frames"] == frame_count(clip["duration"])
-        lyrics = load_lyrics(folder / "lyrics.lrc", audio_path=folder / "audio.ogg")
+        lyrics = load_lyrics(folder / "lyrics.lrc", Song(folder / "audio.ogg"))
         assert lyrics.has_word_timing and [text for _, _, text in lines] == [s.text for s in lyrics.segments]
         for event in clip["gesture_events"]:
             assert event["gesture"] in GESTURE_BY_NAME
