@@ -124,7 +124,8 @@ def press_generate(song: tuple[Path, list[dict]], seed: int = 0):
     """Generate as the panel's button does; blocks until the take is keyed. (seconds, job)."""
     import bpy
 
-    from lm2d_blender.operators_generate import FINISHED, GenerationSettings, start_generation
+    from lm2d_blender.generation_settings import GenerationSettings
+    from lm2d_blender.jobs import FINISHED, start_generation
 
     path, segments = song
     started = time.perf_counter()

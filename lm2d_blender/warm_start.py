@@ -18,7 +18,8 @@ import time
 import bpy
 
 from .client import ServerError
-from .operators_generate import FAILED, FINISHED, RUNNING, TIMER_STEP, Job, redraw_panels
+from .jobs import FAILED, FINISHED, RUNNING, TIMER_STEP, Job
+from .progress import redraw_panels
 from .props import audio_path_of, session_state
 from .server_session import current_settings
 

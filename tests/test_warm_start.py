@@ -12,7 +12,8 @@ import pytest
 
 import lm2d_blender
 from lm2d_blender import server_session, warm_start
-from lm2d_blender.operators_generate import FINISHED, scene_generation_settings, start_generation
+from lm2d_blender.generation_settings import scene_generation_settings
+from lm2d_blender.jobs import FINISHED, start_generation
 from lm2d_blender.props import session_state
 from lm2d_blender.server_session import ServerSettings
 from test_server import write_tiny_checkpoint

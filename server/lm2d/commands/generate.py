@@ -49,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lm2d.audio import validate_audio_file
     from lm2d.batch import SongJob, is_batch, plan_batch
     from lm2d.errors import LM2DError
     from lm2d.pipeline import check_output_path, max_audio_seconds
+    from lm2d.song import Song
 
     # The user's own files first, and before minutes of work rather than after.
     if is_batch(args.audio):
@@ -63,15 +63,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs = [SongJob(args.audio[0], args.lyrics, args.output)]
     jobs = [SongJob(job.audio, job.lyrics, check_output_path(job.output)) for job in jobs]
-    for job in jobs:
-        validate_audio_file(job.audio, max_audio_seconds())
-    return generate_all(args, jobs)
+    songs = [Song(job.audio, max_audio_seconds()) for job in jobs]   # each checked here, once, for the whole run
+    return generate_all(args, jobs, songs)
 
 
-def generate_all(args: argparse.Namespace, jobs: list) -> int:
-    """Generate each job's dance with one loaded model and one set of shared resources. While a
-    song samples (torch, one core), the next song's features are computed into the cache in a
-    thread (librosa, the other core): same features, so the same dances, in less time."""
+def generate_all(args: argparse.Namespace, jobs: list, songs: list) -> int:
+    """Generate each job's dance (songs: its lm2d.song.Song) with one loaded model and one set of
+    shared resources. While a song samples (torch, one core), the next song is decoded and its
+    features computed in a thread (librosa, the other core): same features, so the same dances,
+    in less time."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm import tqdm
@@ -90,7 +90,8 @@ def generate_all(args: argparse.Namespace, jobs: list) -> int:
             song_started = time.perf_counter()
             if upcoming is not None:
                 upcoming.result()   # this song's features: wait rather than compute them twice
-            upcoming = ahead.submit(features_ahead, jobs[number + 1].audio) if number + 1 < len(jobs) else None
+            upcoming = ahead.submit(features_ahead, songs[number + 1]) if number + 1 < len(jobs) else None
+            song, songs[number] = songs[number], None   # its decoded samples go once it has danced
 
             def show(stage: str, fraction: float) -> None:
                 prefix = f"{number + 1}/{len(jobs)} " if len(jobs) > 1 else ""
@@ -98,7 +99,7 @@ def generate_all(args: argparse.Namespace, jobs: list) -> int:
                 bar.update(100 * number + round(100 * fraction) - bar.n)
 
             motion, lyric_lines = generate_dance(
-                loaded, job.audio, job.lyrics, seed=args.seed, steps=args.steps,
+                loaded, song, job.lyrics, seed=args.seed, steps=args.steps,
                 music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
                 start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
                 on_progress=show, resources=resources)
@@ -113,13 +114,12 @@ def generate_all(args: argparse.Namespace, jobs: list) -> int:
     return 0
 
 
-def features_ahead(audio: Path) -> None:
-    """Compute and cache a song's features ahead of its turn; a bad song is reported in its turn."""
+def features_ahead(song) -> None:
+    """Decode a song and compute (and cache) its features ahead of its turn; a bad song is
+    reported in its turn."""
     from lm2d.errors import LM2DError
-    from lm2d.features import extract_features
-    from lm2d.pipeline import max_audio_seconds
 
     try:
-        extract_features(audio, max_seconds=max_audio_seconds())
+        song.features   # a cached_property: decodes, computes and caches
     except LM2DError:
         pass
