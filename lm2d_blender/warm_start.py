@@ -17,7 +17,7 @@ import time
 
 import bpy
 
-from .client import ServerError
+from .client import FINAL_EVENTS, ServerError
 from .jobs import FAILED, FINISHED, RUNNING, TIMER_STEP, Job
 from .progress import redraw_panels
 from .props import audio_path_of, session_state
@@ -44,8 +44,9 @@ class WarmStartJob(Job):
         self._next_hello = 0.0
         self._ask()
         self.send("load", **self.session.settings.load_fields())
-        if song is not None:
-            self.send("prepare", audio=song)
+        # Not one of the job's own requests: a song that cannot be prepared fails nothing here
+        # (Generate reports it), so its events are read apart from step()'s.
+        self._prepare_id = self.session.send("prepare", audio=song) if song is not None else None
 
     def _ask(self) -> None:
         self.send("hello")
@@ -53,6 +54,10 @@ class WarmStartJob(Job):
 
     def poll(self, context) -> str:
         """Handle what arrived and ask again when due; the job's state."""
+        if self._prepare_id is not None and any(
+                event["type"] in FINAL_EVENTS for event in self.session.take([self._prepare_id])):
+            self.session.forget([self._prepare_id])
+            self._prepare_id, self.prepared = None, True
         if self.step(context) == RUNNING and not self._hello_open and time.monotonic() >= self._next_hello:
             self._ask()
         return self.state
@@ -64,16 +69,15 @@ class WarmStartJob(Job):
             self.warmup = dict(event.get("warmup") or {})
         elif event["type"] == "loaded":
             self.loaded = True
-        elif event["type"] == "prepared":
-            self.prepared = True
-        if self.loaded and self.prepared and all(self.warmup.get(part) in DONE for part in WARMUP_PARTS if part != "model"):
+        warmed = all(self.warmup.get(part) in DONE for part in WARMUP_PARTS if part != "model")
+        if self.loaded and self.prepared and warmed:
             self.state = FINISHED
         session_state(context).warmup = describe_warmup(self.warmup, self.loaded, self.state == FINISHED)
         redraw_panels(context)
 
     def finish(self, context) -> None:
         """Drop later events; unlike a generation it leaves the status bar alone (one may be running)."""
-        self.session.forget(self.requests)
+        self.session.forget(self.requests + ([self._prepare_id] if self._prepare_id is not None else []))
         redraw_panels(context)
 
 
