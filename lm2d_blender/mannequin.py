@@ -22,7 +22,7 @@ from mathutils import Matrix
 from .armature import PREVIEW_PROP, armature_skeleton
 
 MATERIAL_NAME = "LM2D Mannequin"
-WOOD_COLOUR = (0.78, 0.60, 0.40, 1.0)
+WOOD_COLOUR = (0.85, 0.62, 0.38, 1.0)
 # Joint span (head joint to lowest foot joint) of SMPL's own rest skeleton: sizes below are for it
 # and scale with the armature's own span.
 REFERENCE_SPAN = 1.575
