@@ -1,22 +1,23 @@
 """An artist's wooden mannequin on an SMPL armature: what renders and playblasts show of the dancer.
 
 A sphere per joint, a tapered capsule per limb bone, ellipsoids for the head, chest, belly and
-pelvis that meet, flat hands and shoe-like feet, sized from the armature's rest skeleton. It is one
-mesh object with one material whose every vertex belongs rigidly to one bone (a vertex group per
-bone, weight 1) and an Armature modifier, so it deforms with the armature the way a jointed wooden
-figure does: no skinning weights to compute, no stretching, cheap to evaluate.
+pelvis that meet, flat hands and shoe-like feet, sized from the armature's rest skeleton. Each
+bone carries its parts as one mesh object parented to the bone, all sharing one material, so the
+body moves the way a jointed wooden figure does: nothing to skin, no stretching, and the cheapest
+thing Blender can evaluate per frame (one joined mesh under an Armature modifier with rigid vertex
+groups cost twice as much again: bench/bench_mannequin.py).
 
 Plain module, no UI context: from any bpy script,
 
-    from lm2d_blender.mannequin import build_mannequin
-    body = build_mannequin(armature_object)      # an LM2D/SMPL armature (24 SMPL bone names)
+    from lm2d_blender.armature import new_dancer          # an SMPL armature with the mannequin
+    from lm2d_blender.mannequin import build_mannequin    # or add one to an existing LM2D armature
+    parts = build_mannequin(armature_object)
 
 Geometry is built with numpy and the mesh data API (no operators)."""
 from __future__ import annotations
 
-import numpy as np
-
 import bpy
+import numpy as np
 from mathutils import Matrix
 
 from .armature import PREVIEW_PROP, armature_skeleton
@@ -94,11 +95,16 @@ def capsule(start, end, start_radius: float, end_radius: float, cap_rings: int =
 
 # --- the body, part by part ----------------------------------------------------------------------
 
+def body_scale(skeleton) -> float:
+    """The skeleton's size against SMPL's own (head joint to lowest foot joint at rest)."""
+    joint = dict(zip(skeleton.joint_names, skeleton.rest_positions))
+    return (joint["head"][2] - min(joint["left_foot"][2], joint["right_foot"][2])) / REFERENCE_SPAN
+
+
 def body_parts(skeleton) -> list[tuple[str, np.ndarray, list]]:
     """(bone name, vertices, faces) per part, in the skeleton's rest space (Z up, facing -Y)."""
-    joint = {name: skeleton.rest_positions[i] for i, name in enumerate(skeleton.joint_names)}
-    span = joint["head"][2] - min(joint["left_foot"][2], joint["right_foot"][2])
-    s = span / REFERENCE_SPAN
+    joint = dict(zip(skeleton.joint_names, skeleton.rest_positions))
+    s = body_scale(skeleton)
     up, forward = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
     parts = []
 
@@ -133,7 +139,8 @@ def body_parts(skeleton) -> list[tuple[str, np.ndarray, list]]:
         sole = j["foot"][2] - SOLE_BELOW_FOOT_JOINT * s
         heel = np.array([j["ankle"][0], j["ankle"][1] + 0.035 * s, sole + 0.035 * s])
         ball = np.array([j["foot"][0], j["foot"][1], sole + 0.035 * s])
-        add(f"{side}_ankle", oriented((heel + ball) / 2, ball - heel, (0.045, 0.036, 0.6 * np.linalg.norm(ball - heel) / s)))
+        foot_length = np.linalg.norm(ball - heel) / s
+        add(f"{side}_ankle", oriented((heel + ball) / 2, ball - heel, (0.045, 0.036, 0.6 * foot_length)))
         toe = ball + np.array([0.0, -0.04 * s, -0.008 * s])
         add(f"{side}_foot", oriented(toe, ball - heel, (0.044, 0.026, 0.055)))
 
@@ -154,9 +161,7 @@ def body_parts(skeleton) -> list[tuple[str, np.ndarray, list]]:
 
 def sole_height(skeleton) -> float:
     """How far under its foot joints the mannequin's soles are (for placing a floor)."""
-    joint = dict(zip(skeleton.joint_names, skeleton.rest_positions))
-    span = joint["head"][2] - min(joint["left_foot"][2], joint["right_foot"][2])
-    return SOLE_BELOW_FOOT_JOINT * span / REFERENCE_SPAN
+    return SOLE_BELOW_FOOT_JOINT * body_scale(skeleton)
 
 
 # --- in Blender --------------------------------------------------------------------------------
