@@ -107,15 +107,15 @@ def armature_for_take(context, skeleton: Skeleton, target: str):
 
 
 def new_dancer(context, skeleton: Skeleton, preview_mesh: bool = True):
-    """A new SMPL armature at the 3D cursor, selected and active, with a mannequin body by default
-    (shown or hidden as the scene's Mannequin toggle says)."""
-    from .mannequin import build_mannequin, mannequin_wanted   # mannequin.py imports this module
+    """A new SMPL armature at the 3D cursor, selected and active, with a body by default (the
+    mannequin, or the SMPL body the preferences name; shown or hidden as the Mannequin toggle says)."""
+    from .body import body_shown, build_body   # body.py imports this module
 
     obj = create_smpl_armature(context, "LM2D Dancer", *skeleton)
     obj.location = context.scene.cursor.location
     if preview_mesh:
-        hidden = not mannequin_wanted(context.scene)
-        for body in build_mannequin(obj):
+        hidden = not body_shown(context.scene)
+        for body in build_body(context, obj):
             body.hide_viewport = body.hide_render = hidden
     for other in context.selected_objects:
         other.select_set(False)

@@ -225,21 +225,3 @@ def _joined(parts) -> tuple[np.ndarray, list]:
         faces.extend(tuple(i + offset for i in face) for face in part_faces)
         offset += len(part_vertices)
     return np.vstack(vertices), faces
-
-
-def mannequin_wanted(scene) -> bool:
-    """The Dance panel's Mannequin toggle (on where the add-on's settings are not registered)."""
-    settings = getattr(scene, "lm2d", None)
-    return settings is None or settings.show_mannequin
-
-
-def show_mannequins(scene, visible: bool) -> None:
-    """Show (building where missing) or hide the mannequin of every LM2D armature in the scene."""
-    for obj in scene.objects:
-        if armature_skeleton(obj) is None:
-            continue
-        bodies = mannequins_of(obj)
-        if visible and not bodies:
-            bodies = build_mannequin(obj)
-        for body in bodies:
-            body.hide_viewport = body.hide_render = not visible

@@ -8,7 +8,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .armature import armature_skeleton
 from .lyrics_track import LYRICS_CHANNEL, top_level_strips
-from .mannequin import show_mannequins
+from .body import show_bodies
 
 TARGET_ITEMS = [
     ('ACTIVE', "Active Armature",
@@ -17,8 +17,8 @@ TARGET_ITEMS = [
 ]
 
 
-def _show_mannequins(settings, context) -> None:
-    show_mannequins(context.scene, settings.show_mannequin)
+def _show_bodies(settings, context) -> None:
+    show_bodies(context, settings.show_mannequin)
 
 
 class LM2DSceneSettings(bpy.types.PropertyGroup):
@@ -37,7 +37,7 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     lyrics_path: StringProperty(name="Lyrics File", description="Timed lyrics for the song", subtype='FILE_PATH')
     lyrics_channel: IntProperty(name="Channel", description="Video Sequencer channel holding the lyric text strips",
                                 default=LYRICS_CHANNEL, min=1, max=128)
-    show_mannequin: BoolProperty(name="Mannequin", default=True, update=_show_mannequins,
+    show_mannequin: BoolProperty(name="Mannequin", default=True, update=_show_bodies,
                                  description="Show the wooden mannequin body on the scene's SMPL dancers "
                                              "(built where missing); off hides it from viewport and renders")
     target: EnumProperty(name="Target", description="Armature that receives the take", items=TARGET_ITEMS)

@@ -85,7 +85,7 @@ class Console:
 
     def __init__(self):
         self.stream = sys.stdout
-        self.stages: list[tuple[str, float]] = []
+        self.stages: list[tuple[str, float, float]] = []   # name, wall seconds, CPU seconds of this process
 
     def say(self, line: str = "") -> None:
         print(line, file=self.stream, flush=True)
@@ -93,9 +93,9 @@ class Console:
     @contextmanager
     def stage(self, name: str):
         self.say(f"demo: {name} …")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         yield
-        self.stages.append((name, time.perf_counter() - started))
+        self.stages.append((name, time.perf_counter() - started, time.process_time() - cpu_started))
 
     @contextmanager
     def blender_output_to(self, log_path: Path):
@@ -261,12 +261,14 @@ def run(args: argparse.Namespace) -> int:
                 f"model {job.model}, seed {args.seed}")
     console.say(f"preview   {rendered} frames at {args.preview_fps} fps, "
                 f"{args.preview_size[0]}x{args.preview_size[1]}; contact sheet {tiles} tiles")
-    for name, seconds in console.stages:
-        console.say(f"  {seconds:7.2f} s  {name}")
+    # CPU seconds are this process's (Blender and its render threads), not the server's: on a busy
+    # machine they say what a stage costs when the wall time does not.
+    for name, seconds, cpu in console.stages:
+        console.say(f"  {seconds:7.2f} s  {name}  ({cpu:.1f} CPU-s)")
         if name == "generating the dance":
             for stage, stage_seconds in job.stage_seconds.items():
                 console.say(f"  {'':9}  {stage_seconds:7.2f} s  server: {stage}")
-    console.say(f"  {sum(seconds for _, seconds in console.stages):7.2f} s  total")
+    console.say(f"  {sum(seconds for _, seconds, _ in console.stages):7.2f} s  total")
     for path in outputs.values():
         console.say(f"wrote     {path}")
     console.log_exit_noise(args.out / "blender.log")
