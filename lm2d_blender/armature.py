@@ -2,8 +2,8 @@
 
 Bones have their heads at the joints and roll 0. Rotations still transfer exactly whatever the
 roll: keys.py conjugates each SMPL local rotation by the bone's own rest rotation (see there).
-The body (mannequin.py) is the add-on's own; a real SMPL body mesh would need the user's
-licence-restricted SMPL model files, which the add-on never ships or needs."""
+The body is the add-on's own mannequin (mannequin.py), or the real SMPL mesh from the user's own
+licensed model files (smpl_body.py, from `lm2d smpl-body`), which the add-on never ships or needs."""
 from __future__ import annotations
 
 from contextlib import contextmanager

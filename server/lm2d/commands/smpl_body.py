@@ -11,8 +11,6 @@ File written (Z-up metres, the pelvis joint at the origin, SMPL joint order):
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +58,9 @@ def smpl_rest_body(model_path: Path, gender: str = "neutral") -> dict[str, np.nd
 
 def run(args: argparse.Namespace) -> int:
     body = smpl_rest_body(args.model, args.gender)
-    output = args.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=output.name, suffix=".partial", dir=output.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **body)
-        os.replace(partial, output)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    print(f"{output}: SMPL body, {len(body['vertices'])} vertices, {len(body['faces'])} faces, "
+    from lm2d.motion.io import save_npz_atomically
+
+    save_npz_atomically(args.output, body)
+    print(f"{args.output}: SMPL body, {len(body['vertices'])} vertices, {len(body['faces'])} faces, "
           f"{body['weights'].shape[1]} joints")
     return 0
