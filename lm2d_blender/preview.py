@@ -24,6 +24,7 @@ VIEW_PITCH = math.radians(10)      # looking down this much
 FRAME_MARGIN = 0.1                 # share of the half-frame kept free around the body
 BODY_PAD = 0.1                     # metres around joint centres (limb thickness, hands, feet)
 SKULL_ABOVE_HEAD_JOINT = 0.2       # metres, at SMPL size: the head joint sits low in the skull
+SMPL_NECK_TO_HEAD = 0.09           # metres between SMPL's neck and head joints: how the skull scales
 FOLLOW_SECONDS = 0.8               # smoothing of the camera's path (Gaussian sigma)
 FLOOR_COLOUR, GRID_COLOUR, SHADOW_COLOUR = (0.95, 0.95, 0.97, 1), (0.8, 0.8, 0.84, 1), (0.42, 0.42, 0.46, 1)
 SKY_COLOUR = (0.62, 0.66, 0.72)
@@ -98,7 +99,7 @@ def body_points(joints: np.ndarray, names, floor: float) -> np.ndarray:
     """(T, J+2, 3): joints plus the top of the skull and a point on the floor under the pelvis."""
     head, neck = joints[:, names.index("head")], joints[:, names.index("neck")]
     span = np.linalg.norm(head - neck, axis=1, keepdims=True).clip(1e-6)
-    skull = head + (head - neck) / span * SKULL_ABOVE_HEAD_JOINT * (span.mean() / 0.09)
+    skull = head + (head - neck) / span * SKULL_ABOVE_HEAD_JOINT * (span.mean() / SMPL_NECK_TO_HEAD)
     ground = joints[:, names.index("pelvis")].copy()
     ground[:, 2] = floor
     return np.concatenate([joints, skull[:, None], ground[:, None]], axis=1)
@@ -144,6 +145,12 @@ def add_camera(scene, joints: np.ndarray, names, frames, floor: float):
     key_channels(camera, frames, {("location", axis): positions[:, axis] for axis in range(3)})
     scene.camera = camera
     return camera
+
+
+def view_half_size(scene, depth: float = 1.0) -> tuple[float, float]:
+    """Half the width and height the preview camera sees at `depth` metres in front of the lens."""
+    half_width = SENSOR_MM / 2 / LENS_MM * depth
+    return half_width, half_width * scene.render.resolution_y / scene.render.resolution_x
 
 
 def _matrix(rotation: np.ndarray, translation) -> Matrix:
@@ -225,10 +232,8 @@ def camera_text(scene, camera, name: str, body: str, height: float, align_x: str
     """A text object fixed in the camera's view: `height` a share of the frame height, `corner`
     the anchor point in frame units (-1..1 across, -1..1 up), aligned from there by align_x.
     Long text shrinks to fit the width."""
-    render = scene.render
     depth = 1.0                                      # metres in front of the lens
-    half_width = SENSOR_MM / 2 / LENS_MM * depth
-    half_height = half_width * render.resolution_y / render.resolution_x
+    half_width, half_height = view_half_size(scene, depth)
     data = bpy.data.curves.new(name, type='FONT')
     data.body = body
     data.align_x, data.align_y = align_x, ('BOTTOM' if corner[1] < 0 else 'TOP')
@@ -247,10 +252,8 @@ def camera_text(scene, camera, name: str, body: str, height: float, align_x: str
 
 def add_caption_band(scene, camera):
     """A dark band across the bottom of the view for the captions to stand on."""
-    render = scene.render
     depth = 1.001                                     # just behind the captions
-    half_width = SENSOR_MM / 2 / LENS_MM * depth
-    half_height = half_width * render.resolution_y / render.resolution_x
+    half_width, half_height = view_half_size(scene, depth)
     top = -1 + 2.6 * CAPTION_HEIGHT
     corners = [[-half_width, -half_height, -depth], [half_width, -half_height, -depth],
                [half_width, top * half_height, -depth], [-half_width, top * half_height, -depth]]
