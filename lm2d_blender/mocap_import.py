@@ -23,8 +23,9 @@ import numpy as np
 
 from .armature import create_smpl_armature
 from .bone_maps import auto_map, classify
-from .retarget import (armature_rest, armature_rig, forward_kinematics, rotation_part, sample_pose_basis,
-                       solve_target_motion, take_frames)
+from .retarget import armature_rest, armature_rig, sample_pose_basis, take_frames
+from .retarget_solve import forward_kinematics, solve_target_motion
+from .rotation import rotation_part
 from .skeleton import shipped_skeleton
 
 FORMATS = (".bvh", ".fbx")

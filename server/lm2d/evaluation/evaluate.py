@@ -27,9 +27,9 @@ from lm2d.evaluation.matcher import (WINDOW_FRAMES, MatcherExamples, SemanticMat
                                      examples_from_song, semantic_scores, shuffled_in_time)
 from lm2d.evaluation.report import plot_beats, plot_metric_bars, write_csv, write_markdown
 from lm2d.motion.io import LyricLine
+from lm2d.sampling import DDIM_STEPS
 
 FPS = 30.0
-DDIM_STEPS = 50
 CONSISTENCY_STEPS = (1, 2, 4)
 # Samples for FID/diversity: non-overlapping 20 s segments of each song (Bailando scores the first
 # 1200 frames of each 60-FPS sequence: 20 s). A song shorter than a segment is one sample.
@@ -73,6 +73,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
     `encoder` (a TextEncoder) also prepares lyric tokens for lyric-conditioned generation."""
     from lm2d.features import BEAT_COLUMN
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
     from lm2d.motion.representation import MOTION_DIM, Motion
     from lm2d.train.dataset import find_clips, load_clip
 
@@ -82,7 +83,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
         joints = Motion.from_vector(clip.x[:, -MOTION_DIM:]).joints()   # after the 4 contact flags
         lines = []
         if files.lyrics is not None:
-            lyrics = load_lyrics(files.lyrics, audio_path=files.audio)
+            lyrics = load_lyrics(files.lyrics, Song(files.audio))
             lines = [(s.start, s.end, s.text) for s in lyrics.segments]
         songs.append(EvalSong(clip.clip_id, joints, clip.music,
                               np.flatnonzero(clip.music[:, BEAT_COLUMN] > 0.5), lines, clip.lyrics))
@@ -134,16 +135,16 @@ def song_seed(seed: int, index: int) -> int:
 def generate_set(run: ModelRun, loaded, songs: Sequence[EvalSong], seed: int,
                  on_song: Callable[[str], None] | None = None) -> MotionSet:
     """Generate every song with one model run through the generation path every lm2d front end
-    uses (lm2d.pipeline.sample_motion: default guidance); the seed of song i is song_seed(seed, i)."""
-    from lm2d.pipeline import SamplingSettings, sample_motion
+    uses (lm2d.sampling.sample: default guidance); the seed of song i is song_seed(seed, i)."""
+    from lm2d.sampling import SamplingSettings, sample
 
     results, seconds = [], []
     for index, song in enumerate(songs):
         if on_song is not None:
             on_song(song.song_id)
-        settings = SamplingSettings.for_model(loaded, run.steps, None, None, song_seed(seed, index))
+        settings = SamplingSettings.for_model(loaded, run.steps, seed=song_seed(seed, index))
         started = time.perf_counter()
-        motion = sample_motion(loaded, song.music, song.lyric_tokens, settings)
+        motion = sample(loaded, song.music, song.lyric_tokens, settings=settings)
         seconds.append(time.perf_counter() - started)
         results.append(motion)
     return MotionSet(run.label, run.sampler, run.steps, [m.joints() for m in results], seconds, results)
