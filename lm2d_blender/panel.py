@@ -63,6 +63,7 @@ class VIEW3D_PT_lm2d_dance(LM2DPanelBase, bpy.types.Panel):
         warm_start.request(context)   # only schedules a timer: draw() must not start processes
 
         layout.prop(settings, "target")
+        layout.prop(settings, "show_mannequin")
         if settings.target == 'ACTIVE' and armature_skeleton(context.active_object) is None:
             draw_operator(layout, ADD_ARMATURE)
 
