@@ -93,11 +93,12 @@ class SongMaker:
         import soundfile as sf
 
         from lm2d.lyrics import load_lyrics
+        from lm2d.song import Song
 
         folder.mkdir(parents=True)
         self.folder = folder
         self.samples, self.rate = sf.read(SONG_DIR / "audio.ogg", dtype="float32")
-        self.lyrics = load_lyrics(SONG_DIR / "song.txt", audio_path=SONG_DIR / "audio.ogg")
+        self.lyrics = load_lyrics(SONG_DIR / "song.txt", Song(SONG_DIR / "audio.ogg"))
 
     def make(self, offset: int, folder: Path | None = None) -> tuple[Path, list[dict]]:
         import soundfile as sf
