@@ -16,6 +16,7 @@ COMMANDS = [
     "convert",
     "export",
     "generate",
+    "sections",
     "train",
     "distill",
     "train-matcher",

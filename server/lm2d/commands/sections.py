@@ -1,0 +1,30 @@
+"""`lm2d sections SONG [--lyrics FILE] --format json|text`: the song's form (lm2d.structure)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Print a song's sections (intro, verse, chorus, ... with start and end on beats) as JSON or text."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("audio", type=Path, help="the song (wav, ogg, flac or mp3)")
+    parser.add_argument("--lyrics", type=Path, metavar="FILE",
+                        help="its lyrics (any format lm2d reads; untimed text is placed by the audio): "
+                             "repeated lines find and name the chorus")
+    parser.add_argument("--format", choices=("json", "text"), default="text",
+                        help='json: {"sections": [{"label", "occurrence", "start", "end"}, ...]} in seconds; '
+                             "text: one line per section (default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lm2d.audio import validate_audio_file
+    from lm2d.features import extract_features
+    from lm2d.pipeline import max_audio_seconds, read_lyrics
+    from lm2d.structure import section_map, sections_to_json, sections_to_text
+
+    info = validate_audio_file(args.audio, max_audio_seconds())
+    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, args.audio, info.duration)
+    sections = section_map(extract_features(args.audio, max_seconds=max_audio_seconds()).features, lyrics)
+    print(sections_to_json(sections) if args.format == "json" else sections_to_text(sections))
+    return 0
