@@ -189,10 +189,13 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
 # --- lyrics --------------------------------------------------------------------------------------
 
 def read_lyrics(lyrics, audio_path: str | os.PathLike, duration: float):
-    """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics."""
+    """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics (which is
+    taken as it is: lm2d.structure.repeat parses once and passes the result on)."""
     from lm2d.lyrics import Lyrics, Segment, load_lyrics
     from lm2d.lyrics.parse import check_segments
 
+    if isinstance(lyrics, Lyrics):
+        return lyrics
     if isinstance(lyrics, (str, os.PathLike)):
         return load_lyrics(lyrics, audio_path=audio_path, audio_duration=duration)
     segments = [Segment(float(_field(item, "start")), float(_field(item, "end")), str(_field(item, "text")),
