@@ -391,8 +391,10 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = RESULT_
     return path
 
 
-def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = ()) -> Path:
-    """Write .npz (the add-on's result file, with the lyric track) or .bvh, atomically."""
+def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = (),
+                 sections: Sequence = ()) -> Path:
+    """Write .npz (the add-on's result file, with the lyric track and the song's sections,
+    lm2d.structure) or .bvh, atomically."""
     path = Path(path)
     if path.suffix.lower() == ".bvh":
         from lm2d.motion.bvh import write_bvh
@@ -407,5 +409,5 @@ def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[
             Path(partial).unlink(missing_ok=True)
             raise
     else:
-        save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None)
+        save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None, sections=list(sections) or None)
     return path

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.25): a retiming, poses are unchanged")
+    parser.add_argument("--repeat-sections", type=float, metavar="S",
+                        help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
+                             "0 off, in between a variation of them (lm2d.structure.repeat)")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -38,11 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lm2d.audio import validate_audio_file
-    from lm2d.pipeline import check_output_path, generate_dance, load_model, max_audio_seconds, write_result
+    from lm2d.pipeline import check_output_path, load_model, max_audio_seconds, write_result
+    from lm2d.structure.repeat import check_strength, generate_with_repeats
 
     # The user's own files first, and before minutes of work rather than after.
     output = check_output_path(args.output)
     validate_audio_file(args.audio, max_audio_seconds())
+    check_strength(args.repeat_sections)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
     # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
@@ -52,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
             bar.set_description_str(stage, refresh=False)
             bar.update(round(100 * fraction) - bar.n)
 
-        motion, lyric_lines = generate_dance(
+        motion, lyric_lines, sections = generate_with_repeats(
             loaded, args.audio, args.lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=show)
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
+            repeat_sections=args.repeat_sections, on_progress=show)
         show("writing", 0.0)
-        write_result(motion, output, lyric_lines)
+        write_result(motion, output, lyric_lines, sections)
     print(f"wrote {output}: {motion.n_frames} frames at {motion.fps:g} FPS "
           f"({motion.duration:.1f} s of dance) in {time.perf_counter() - started:.1f} s")
     return 0

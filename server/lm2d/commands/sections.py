@@ -18,13 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lm2d.audio import validate_audio_file
+    # Not lm2d.pipeline: a section map needs no torch, and importing it costs seconds.
+    from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
     from lm2d.features import extract_features
-    from lm2d.pipeline import max_audio_seconds, read_lyrics
+    from lm2d.lyrics.parse import load_lyrics
     from lm2d.structure import section_map, sections_to_json, sections_to_text
 
-    info = validate_audio_file(args.audio, max_audio_seconds())
-    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, args.audio, info.duration)
-    sections = section_map(extract_features(args.audio, max_seconds=max_audio_seconds()).features, lyrics)
+    info = validate_audio_file(args.audio, DEFAULT_MAX_SECONDS)
+    lyrics = None if args.lyrics is None else load_lyrics(args.lyrics, audio_path=args.audio,
+                                                          audio_duration=info.duration)
+    sections = section_map(extract_features(args.audio, max_seconds=DEFAULT_MAX_SECONDS).features, lyrics)
     print(sections_to_json(sections) if args.format == "json" else sections_to_text(sections))
     return 0
