@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from lm2d.corpus.music_synth import SongSpec, plan_song, render_song, write_audio
-from lm2d.features import BEAT_COLUMN, FPS, extract_features
+from lm2d.features import BEAT_COLUMN, extract_features
+from lm2d.song import Song
 from lm2d.structure import repeats, section_map
 from lm2d.structure.lyric_repeats import repeated_parts
 
@@ -74,7 +75,7 @@ def test_untimed_lyrics_still_name_the_chorus(shared_data, tmp_path):
     plain = tmp_path / "lyrics.txt"
     plain.write_text("\n".join(segment.text for segment in timed.segments))
     with pytest.warns(UserWarning):
-        untimed = load_lyrics(plain, audio_path=folder / "audio.ogg")
+        untimed = load_lyrics(plain, Song(folder / "audio.ogg"))
     sections = section_map(extract_features(folder / "audio.ogg").features, untimed)
     assert len([s for s in sections if s.label == "chorus"]) >= 3
 

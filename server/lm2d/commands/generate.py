@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lm2d.audio import validate_audio_file
     from lm2d.pipeline import check_output_path, load_model, max_audio_seconds, write_result
+    from lm2d.song import Song
     from lm2d.structure.repeat import check_strength, generate_with_repeats
 
     # The user's own files first, and before minutes of work rather than after.
     output = check_output_path(args.output)
-    validate_audio_file(args.audio, max_audio_seconds())
+    song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
     check_strength(args.repeat_sections)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(round(100 * fraction) - bar.n)
 
         motion, lyric_lines, sections = generate_with_repeats(
-            loaded, args.audio, args.lyrics, seed=args.seed, steps=args.steps,
+            loaded, song, args.lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
             start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
             repeat_sections=args.repeat_sections, on_progress=show)

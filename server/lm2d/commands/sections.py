@@ -19,14 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Not lm2d.pipeline: a section map needs no torch, and importing it costs seconds.
-    from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
-    from lm2d.features import extract_features
+    from lm2d.audio import DEFAULT_MAX_SECONDS
     from lm2d.lyrics.parse import load_lyrics
+    from lm2d.song import Song
     from lm2d.structure import section_map, sections_to_json, sections_to_text
 
-    info = validate_audio_file(args.audio, DEFAULT_MAX_SECONDS)
-    lyrics = None if args.lyrics is None else load_lyrics(args.lyrics, audio_path=args.audio,
-                                                          audio_duration=info.duration)
-    sections = section_map(extract_features(args.audio, max_seconds=DEFAULT_MAX_SECONDS).features, lyrics)
+    song = Song(args.audio, DEFAULT_MAX_SECONDS)
+    lyrics = None if args.lyrics is None else load_lyrics(args.lyrics, song)
+    sections = section_map(song.features.features, lyrics)
     print(sections_to_json(sections) if args.format == "json" else sections_to_text(sections))
     return 0

@@ -4,7 +4,7 @@ danced, as choreographers (and the Just Dance routines LM2D learned from) repeat
 A layer above lm2d.pipeline.generate_dance, which samples the song as usual; then, for each
 repeated label, the first occurrence's motion is carried onto each later one (lm2d.structure.
 carry: time-warped beat to beat, root path continued), and one in-painting pass
-(lm2d.distill.sampler.edit_motion with kept frames) regenerates what must not be a copy:
+(lm2d.sampling.sample with kept frames) regenerates what must not be a copy:
 
 - the seams, SEAM_FRAMES each side of each repeat's start and end, so the dance flows into and
   out of the repeat;
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lm2d.errors import LM2DError
-from lm2d.features import BEAT_COLUMN, FPS, extract_features
+from lm2d.features import BEAT_COLUMN, FPS
 from lm2d.motion.representation import Motion
+from lm2d.song import Song
 from lm2d.structure import Section, repeats, section_map
 from lm2d.structure.carry import carried, paste, warp_positions
 
@@ -44,7 +45,7 @@ def check_strength(strength: float | None) -> float:
 
 
 @dataclass
-class Song:
+class SongForm:
     """What the repeat layer needs of a song, on its own frame axis."""
     features: np.ndarray        # (T, 35) of the whole song
     lyrics: object | None       # lm2d.lyrics.Lyrics
@@ -55,33 +56,33 @@ class Song:
         return np.flatnonzero(self.features[:, BEAT_COLUMN] > 0.5)
 
 
-def generate_with_repeats(loaded, audio_path: str | os.PathLike, lyrics=None, *, repeat_sections: float | None = None,
-                          resources=None, on_progress=None, should_stop=None, cache: bool = True,
-                          max_seconds: float | None = None, **options) -> tuple[Motion, list, list[Section]]:
+def generate_with_repeats(loaded, audio: str | os.PathLike | Song, lyrics=None, *,
+                          repeat_sections: float | None = None, resources=None, on_progress=None, should_stop=None,
+                          cache: bool = True, max_seconds: float | None = None,
+                          **options) -> tuple[Motion, list, list[Section]]:
     """lm2d.pipeline.generate_dance with repeated sections danced alike: (motion, lyric lines,
     sections on the result's time axis). options: generate_dance's (seed, steps, start_seconds,
     end_seconds, edit, beat_accent, ...); edit.apply_to_repeats carries an edited range to the
     other occurrences of its section."""
-    from lm2d.audio import validate_audio_file
     from lm2d.pipeline import Resources, generate_dance, max_audio_seconds, read_lyrics
 
     strength = check_strength(repeat_sections)
     resources = resources or Resources()
-    max_seconds = max_audio_seconds() if max_seconds is None else max_seconds
-    info = validate_audio_file(audio_path, max_seconds)
-    song_lyrics = None if lyrics is None else read_lyrics(lyrics, audio_path, info.duration)
-    motion, lines = generate_dance(loaded, audio_path, song_lyrics, resources=resources, on_progress=on_progress,
-                                   should_stop=should_stop, cache=cache, max_seconds=max_seconds, **options)
-    features = extract_features(audio_path, cache=cache, max_seconds=max_seconds).features
-    song = Song(features, song_lyrics, section_map(features, song_lyrics))
+    song = audio if isinstance(audio, Song) else Song(
+        audio, max_audio_seconds() if max_seconds is None else max_seconds, cache)
+    song_lyrics = None if lyrics is None else read_lyrics(lyrics, song)
+    motion, lines = generate_dance(loaded, song, song_lyrics, resources=resources, on_progress=on_progress,
+                                   should_stop=should_stop, **options)
+    features = song.features.features
+    form = SongForm(features, song_lyrics, section_map(features, song_lyrics))
     first = int(round(options.get("start_seconds", 0.0) * FPS))
     edit = options.get("edit")
     report = on_progress or (lambda stage, fraction: None)
     if edit is not None and getattr(edit, "apply_to_repeats", False):
-        motion = apply_edit_to_repeats(loaded, motion, song, first, edit, options, resources, report, should_stop)
+        motion = apply_edit_to_repeats(loaded, motion, form, first, edit, options, resources, report, should_stop)
     elif edit is None and strength > 0:
-        motion = dance_repeats(loaded, motion, song, first, strength, options, resources, report, should_stop)
-    return motion, lines, crop_sections(song.sections, first, motion.n_frames)
+        motion = dance_repeats(loaded, motion, form, first, strength, options, resources, report, should_stop)
+    return motion, lines, crop_sections(form.sections, first, motion.n_frames)
 
 
 def crop_sections(sections: list[Section], first: int, n_frames: int) -> list[Section]:
@@ -92,7 +93,7 @@ def crop_sections(sections: list[Section], first: int, n_frames: int) -> list[Se
 
 # --- generation -------------------------------------------------------------------------------------
 
-def dance_repeats(loaded, motion: Motion, song: Song, first: int, strength: float, options: dict, resources,
+def dance_repeats(loaded, motion: Motion, song: SongForm, first: int, strength: float, options: dict, resources,
                   report, should_stop) -> Motion:
     """Each repeat of a section given its first occurrence's dance (see the module docstring)."""
     last = first + motion.n_frames
@@ -144,7 +145,7 @@ def _beat_alignment(motion: Motion, beats: np.ndarray):
     return score
 
 
-def _gesture_events(song: Song) -> list[tuple[str, int, int]]:
+def _gesture_events(song: SongForm) -> list[tuple[str, int, int]]:
     """(gesture, first frame, end frame) of every gesture the lyrics call for, on the song's axis."""
     if song.lyrics is None:
         return []
@@ -172,7 +173,7 @@ def _new_gestures(events, source: Section, target: Section, positions: np.ndarra
 
 # --- editing --------------------------------------------------------------------------------------
 
-def apply_edit_to_repeats(loaded, motion: Motion, song: Song, first: int, edit, options: dict, resources,
+def apply_edit_to_repeats(loaded, motion: Motion, song: SongForm, first: int, edit, options: dict, resources,
                           report, should_stop) -> Motion:
     """The edit's regenerated range carried to the same place of every other occurrence of its
     section; only SEAM_FRAMES inside each carried range's ends are in-painted."""
@@ -206,11 +207,11 @@ def apply_edit_to_repeats(loaded, motion: Motion, song: Song, first: int, edit, 
 
 # --- the in-painting pass -----------------------------------------------------------------------------
 
-def _inpaint(loaded, motion: Motion, kept: np.ndarray, song: Song, first: int, options: dict, resources,
+def _inpaint(loaded, motion: Motion, kept: np.ndarray, song: SongForm, first: int, options: dict, resources,
              report, should_stop) -> Motion:
     """One in-painting pass over the frames not kept (the kept ones come back bit-exact)."""
-    from lm2d.distill.sampler import BLEND_FRAMES, Kept, edit_motion
-    from lm2d.pipeline import MAX_BATCH, SamplingSettings, crop_tokens, encode_lyrics, stoppable
+    from lm2d.pipeline import crop_tokens, encode_lyrics
+    from lm2d.sampling import MAX_BATCH, Kept, SamplingSettings, sample
 
     settings = SamplingSettings.for_model(loaded, options.get("steps"), options.get("music_guidance"),
                                           options.get("lyrics_guidance"), options.get("seed", 0))
@@ -218,9 +219,5 @@ def _inpaint(loaded, motion: Motion, kept: np.ndarray, song: Song, first: int, o
     if song.lyrics is not None and loaded.config.lyrics:
         tokens = crop_tokens(encode_lyrics(song.lyrics, loaded, resources), first, motion.n_frames)
     report("repeats", 0.0)
-    with stoppable(loaded.model, should_stop):
-        result = edit_motion(loaded, song.features[first:first + motion.n_frames], tokens, motion, Kept(kept),
-                             motion.n_frames, settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
-                             on_progress=lambda fraction: report("repeats", fraction), should_stop=should_stop,
-                             music_weight=settings.music_guidance, lyrics_weight=settings.lyrics_guidance)
-    return result
+    return sample(loaded, song.features[first:first + motion.n_frames], tokens, Kept(motion, kept), settings,
+                  lambda fraction: report("repeats", fraction), should_stop, MAX_BATCH)
