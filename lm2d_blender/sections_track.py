@@ -5,10 +5,11 @@ Sections are dicts {'label', 'occurrence', 'start', 'end', 'name'} in seconds (r
 section_segments); time 0 sits on `start_frame`, as for takes and lyrics."""
 from __future__ import annotations
 
-from .lyrics_track import segments_to_text_strips
+from .lyrics_track import segments_to_text_strips, top_level_strips
 from .timeline import seconds_to_frame
 
-SECTIONS_CHANNEL = 3           # above the lyrics (2) and the song (1)
+SECTIONS_CHANNEL = 3           # above the lyrics (2) and the song (1), unless the user has something there
+STRIP_PREFIX = "Section"
 STRIP_LOCATION = (0.5, 0.92)   # top centre, clear of the lyric subtitles
 
 
@@ -22,13 +23,23 @@ def add_section_markers(scene, sections, start_frame: int, fps: float) -> None:
         scene.timeline_markers.new(section["name"], frame=frame)
 
 
-def show_sections(scene, sections, start_frame: int, fps: float, channel: int = SECTIONS_CHANNEL) -> list:
-    """Markers and the sections' text strips (replacing the channel's old ones); no-op without sections."""
+def sections_channel(scene) -> int:
+    """The first channel from SECTIONS_CHANNEL up that is empty or holds only section strips, so
+    the track never replaces the user's own strips (lyrics moved to channel 3, say)."""
+    editor = scene.sequence_editor
+    taken: dict[int, list[bool]] = {}
+    for strip in [] if editor is None else top_level_strips(editor):
+        taken.setdefault(strip.channel, []).append(strip.type == 'TEXT' and strip.name.startswith(STRIP_PREFIX))
+    return next(channel for channel in range(SECTIONS_CHANNEL, 129) if all(taken.get(channel, [True])))
+
+
+def show_sections(scene, sections, start_frame: int, fps: float) -> list:
+    """Markers and the sections' text strips (replacing earlier section strips); no-op without sections."""
     if not sections:
         return []
     add_section_markers(scene, sections, start_frame, fps)
     strips = segments_to_text_strips(scene, [{**section, "text": section["name"]} for section in sections],
-                                     channel, start_frame, name_prefix="Section")
+                                     sections_channel(scene), start_frame, name_prefix=STRIP_PREFIX)
     for strip in strips:
         strip.location = STRIP_LOCATION
     return strips

@@ -268,6 +268,13 @@ def test_sections_become_markers_and_a_text_strip_track(scene, tmp_path):
         ("Intro 1", 10, 40), ("Chorus 1", 40, 70), ("Chorus 2", 70, 100)]
     write_take(obj, result, scene, start_frame=10)      # a second take of the song adds no duplicates
     assert len(scene.timeline_markers) == 4 and len(text_strips_in_channel(scene, SECTIONS_CHANNEL)) == 3
+    # The user's own strips in that channel (lyrics moved there) are left alone: the track moves up.
+    for strip in text_strips_in_channel(scene, SECTIONS_CHANNEL):     # the second take's strips
+        strip.name = f"My lyric {strip.text}"
+    write_take(obj, result, scene, start_frame=10)
+    assert [s.name for s in text_strips_in_channel(scene, SECTIONS_CHANNEL)] == [
+        "My lyric Intro 1", "My lyric Chorus 1", "My lyric Chorus 2"]
+    assert [s.text for s in text_strips_in_channel(scene, SECTIONS_CHANNEL + 1)] == ["Intro 1", "Chorus 1", "Chorus 2"]
 
 
 def test_a_result_with_half_the_section_keys_is_refused(tmp_path):
