@@ -276,10 +276,19 @@ def render_preview(scene, path: Path, fps: int, seconds: float | None) -> int:
         render.fps, render.frame_map_old, render.frame_map_new, scene.frame_start, scene.frame_end = saved
 
 
-def contact_sheet_frames(scene, count: int) -> list[int]:
-    """Frames of the first `count` lyric lines (markers), or evenly spaced frames without lyrics."""
-    markers = sorted({marker.frame for marker in scene.timeline_markers
-                      if scene.frame_start <= marker.frame <= scene.frame_end})
+def lyric_line_frames(scene, result_path: Path) -> list[int]:
+    """Scene frames where the take's lyric lines start (from its result file: the timeline also
+    holds the song's section markers)."""
+    from lm2d_blender.result_file import lyric_segments, read_result
+    from lm2d_blender.timeline import scene_fps, seconds_to_frame
+
+    return [seconds_to_frame(line["start"], scene_fps(scene), scene.frame_start)
+            for line in lyric_segments(read_result(result_path))]
+
+
+def contact_sheet_frames(scene, count: int, lyric_frames: list[int]) -> list[int]:
+    """Frames of the first `count` lyric lines, or evenly spaced frames without lyrics."""
+    markers = sorted({frame for frame in lyric_frames if scene.frame_start <= frame <= scene.frame_end})
     if markers:
         return markers[:count]
     span = scene.frame_end - scene.frame_start
@@ -360,14 +369,14 @@ def run(args: argparse.Namespace) -> int:
             with console.stage(f"rendering the MP4 preview ({args.preview_fps} fps)"):
                 rendered = render_preview(scene, outputs["mp4"], args.preview_fps, args.preview_seconds)
             with console.stage("rendering the contact sheet"):
-                render_contact_sheet(scene, outputs["png"], contact_sheet_frames(scene, CONTACT_SHEET_POSES),
-                                     args.out)
+                render_contact_sheet(scene, outputs["png"], contact_sheet_frames(
+                    scene, CONTACT_SHEET_POSES, lyric_line_frames(scene, outputs["npz"])), args.out)
         finally:
             lm2d_blender.unregister()   # stops the server
     frames = scene.frame_end - scene.frame_start + 1
     console.say()
     console.say(f"song      {args.audio.name}: {frames / MODEL_FPS:.1f} s, lyrics {args.lyrics.name} "
-                f"({len(scene.timeline_markers)} lines)")
+                f"({len(lyric_line_frames(scene, outputs['npz']))} lines)")
     console.say(f"dance     {frames} frames at {MODEL_FPS} FPS on '{job.armature.name}' ({job.action.name}), "
                 f"model {job.model}, seed {args.seed}")
     console.say(f"preview   {rendered} frames at {args.preview_fps} fps, "
