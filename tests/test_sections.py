@@ -172,3 +172,24 @@ def test_edit_applied_to_all_repeats_copies_the_range_and_keeps_the_rest_exact(f
         there = type(home)(home.label, 0, inner.start_frame + offset, inner.end_frame + offset)
         assert section_distance(joints, inner, there, beats) < 0.5 * section_distance(
             motion.joints(), inner, there, beats)
+
+
+def test_a_repeat_dances_its_own_new_gesture_words_and_copies_the_shared_ones():
+    """A second verse that sings "wave" where the first sang nothing gets that window left to the
+    model; "clap", sung at the same point of both, is carried with the copy."""
+    from lm2d.lyrics import Lyrics, Segment
+    from lm2d.structure import Section
+    from lm2d.structure.carry import warp_positions
+    from lm2d.structure.repeat import SongForm, _gesture_events, _new_gestures
+
+    features = np.zeros((40 * 30, 35), np.float32)
+    features[::15, BEAT_COLUMN] = 1.0                      # 120 BPM
+    source, target = Section("verse", 1, 0, 600), Section("verse", 2, 600, 1200)
+    lyrics = Lyrics([Segment(2.0, 4.0, "we clap our hands"), Segment(22.0, 24.0, "we clap our hands"),
+                     Segment(30.0, 32.0, "and wave goodbye")])
+    form = SongForm(features, lyrics, [source, target])
+    events = _gesture_events(form)
+    assert {name for name, _start, _end in events} >= {"clap", "wave"}
+    positions = warp_positions((0, 600), (600, 1200), form.beats)
+    windows = _new_gestures(events, source, target, positions)
+    assert len(windows) == 1 and 30 * 30 <= windows[0][0] < 31 * 30
