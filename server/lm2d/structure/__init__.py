@@ -47,7 +47,7 @@ def section_map(features: np.ndarray, lyrics=None) -> list[Section]:
     segments = [] if lyrics is None else list(lyrics.segments)
     music = music_segments(features)
     parts = repeated_parts(segments)
-    pieces = merge(music, parts, FPS)
+    pieces = merge(music, parts, FPS, approximate=lyrics is not None and lyrics.source == "plain")
     frames = [(int(music.edges[piece.first]), int(music.edges[piece.end])) for piece in pieces]
     sung = [any(segment.start * FPS < end and segment.end * FPS > start for segment in segments)
             for start, end in frames]

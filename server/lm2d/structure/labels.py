@@ -1,7 +1,8 @@
 """Merging the music's sections with the lyrics' repeated parts, and naming them.
 
 Boundaries: the music's (on beats); each start of a repeated lyric part moves the nearest music
-boundary within a bar onto its beat, or adds one there. Parts: a section where a repeated lyric
+boundary within a bar onto its beat, or adds one there (untimed lyrics, placed only roughly, take
+the nearest music boundary within a section's length). Parts: a section where a repeated lyric
 part starts plays that part, and so does every section the music groups with it; the other
 sections keep the music's grouping. Names, in order of first appearance: the lyric part sung most
 often is the chorus; a sung part that repeats in the music only is a verse; one unrepeated sung
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from lm2d.structure.lyric_repeats import LyricPart
-from lm2d.structure.music import FINE_KERNEL_BEATS, MusicSegments
+from lm2d.structure.music import FINE_KERNEL_BEATS, MIN_SECTION_BEATS, MusicSegments
 
 SNAP_BEATS = FINE_KERNEL_BEATS          # a lyric part's start moves a music boundary this close
+APPROXIMATE_SNAP_BEATS = MIN_SECTION_BEATS  # ... when the lyrics were placed by listening (untimed text)
 MIN_BEATS_AFTER_SPLIT = 4               # a lyric start never leaves a section shorter than a bar
 
 
@@ -31,7 +33,10 @@ class Piece:
     part: tuple[str, int]                # ("lyrics", index) or ("music", group)
 
 
-def merge(music: MusicSegments, lyric_parts: list[LyricPart], fps: float) -> list[Piece]:
+def merge(music: MusicSegments, lyric_parts: list[LyricPart], fps: float, approximate: bool = False) -> list[Piece]:
+    """approximate: the lyrics' times are estimates (untimed text placed over the sung part), so a
+    part's start goes to the nearest music boundary within a section's length before one is added."""
+    snap = APPROXIMATE_SNAP_BEATS if approximate else SNAP_BEATS
     bounds = list(music.boundaries)
     groups = list(music.groups)
     starts: dict[int, int] = {}          # boundary (beat-edge index) -> lyric part that starts there
@@ -40,13 +45,13 @@ def merge(music: MusicSegments, lyric_parts: list[LyricPart], fps: float) -> lis
         for start, _end in part.occurrences:
             beat = int(np.argmin(np.abs(edge_seconds - start)))
             nearest = min(range(len(bounds) - 1), key=lambda i: abs(bounds[i] - beat))
-            if abs(bounds[nearest] - beat) <= SNAP_BEATS:
+            if abs(bounds[nearest] - beat) <= snap:
                 starts[bounds[nearest]] = part_index
                 continue
             after = int(np.searchsorted(bounds, beat))
             if beat - bounds[after - 1] >= MIN_BEATS_AFTER_SPLIT and bounds[after] - beat >= MIN_BEATS_AFTER_SPLIT:
                 bounds.insert(after, beat)
-                groups.insert(after, groups[after - 1])
+                groups.insert(after, max(groups) + 1)   # the music did not see this part: a group of its own
                 starts[beat] = part_index
     pieces = []
     for index, (first, end) in enumerate(zip(bounds[:-1], bounds[1:])):
