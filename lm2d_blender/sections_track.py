@@ -5,11 +5,20 @@ Sections are dicts {'label', 'occurrence', 'start', 'end', 'name'} in seconds (r
 section_segments); time 0 sits on `start_frame`, as for takes and lyrics."""
 from __future__ import annotations
 
+import re
+
 from .lyrics_track import segments_to_text_strips, top_level_strips
 from .timeline import seconds_to_frame
 
 SECTIONS_CHANNEL = 3           # above the lyrics (2) and the song (1), unless the user has something there
 STRIP_PREFIX = "Section"
+# What result_file.section_segments names a section: "Chorus 2", "A 1" (lm2d.structure.labels).
+SECTION_NAME = re.compile(r"(Intro|Verse|Chorus|Bridge|Outro|[A-Z]|Part \d+) \d+")
+
+
+def is_section_name(name: str) -> bool:
+    """Whether a timeline marker's name is a section's, not a lyric line's."""
+    return SECTION_NAME.fullmatch(name) is not None
 STRIP_LOCATION = (0.5, 0.92)   # top centre, clear of the lyric subtitles
 
 

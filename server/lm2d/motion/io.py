@@ -197,8 +197,12 @@ def save_result_npz(motion: Motion, path: str | os.PathLike,
         arrays["section_occurrences"] = np.array([section.occurrence for section in sections], dtype=np.int64)
         arrays["section_starts"] = np.array([section.start for section in sections], dtype=np.float64)
         arrays["section_ends"] = np.array([section.end for section in sections], dtype=np.float64)
+    save_npz_atomically(path, arrays)
+
+
+def save_npz_atomically(path: Path, arrays: dict) -> None:
+    """np.savez, but a reader (the add-on) never sees half a file: write beside it, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A reader (the add-on) must never see half a file: write beside it, then rename.
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
