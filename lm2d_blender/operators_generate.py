@@ -29,19 +29,20 @@ from bpy_extras.io_utils import ImportHelper
 from .armature import missing_bones, new_dancer
 from .client import FINAL_EVENTS, ServerError
 from .keys import TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP, write_take
-from .lyrics_track import segments_to_text_strips, sound_strip_for, text_strips_to_segments, top_level_strips
+from .lyrics_track import segments_to_text_strips, sound_strip_for, text_strips_to_segments
+from .model_kind import remember_loaded
 from .operators import report_take
 from .prefs import results_dir
 from .props import audio_path_of, scene_settings, session_state
 from .result_file import ResultFileError, read_result, result_skeleton
 from .server_session import session, shutdown
 from .skeleton import shipped_skeleton
+from .song_range import MODEL_FPS, seconds_left_after, song_start_frame
 from .timeline import scene_fps
 
 RUNNING, FINISHED, FAILED, CANCELLED = "RUNNING", "FINISHED", "FAILED", "CANCELLED"
 TIMER_STEP = 0.1            # seconds between event checks
 SILENCE_LIMIT = 300.0       # seconds without any event before the server counts as hung
-MODEL_FPS = 30.0            # lm2d's frame rate: edit ranges are counted in its frames
 TAKE_AUDIO_PROP = "lm2d_audio"   # on take actions: the song the take dances to (edits need it)
 # stage -> (overall progress at its start, at its end, what the user reads)
 STAGES = {"features": (0.0, 0.25, "Analysing the music"), "lyrics": (0.25, 0.35, "Reading the lyrics"),
@@ -76,17 +77,6 @@ class GenerationSettings:
                   "music_guidance": self.music_guidance, "lyrics_guidance": self.lyrics_guidance,
                   "end_seconds": self.end_seconds, "beat_accent": self.beat_accent, "edit": self.edit}
         return {key: value for key, value in fields.items() if value is not None}
-
-
-def song_start_frame(scene) -> int:
-    """Where the song's time 0 lies: at its sound strip's start, otherwise on frame 1, where Load
-    Take, the lyric strips and the added sound strip put it too."""
-    settings = scene_settings(scene)
-    if settings.audio_source == 'STRIP' and scene.sequence_editor is not None:
-        strip = top_level_strips(scene.sequence_editor).get(settings.audio_strip)
-        if strip is not None:
-            return int(strip.frame_start)
-    return 1
 
 
 def lyric_inputs(scene, start_frame: int) -> tuple[str | None, tuple[dict, ...] | None]:
@@ -350,6 +340,7 @@ class CheckServerJob(Job):
             self.hello = event
         elif event["type"] == "loaded":
             self.loaded = event
+            remember_loaded(context, self.session.settings.checkpoint, event)
         if self.hello is not None and self.loaded is not None:
             self.state = FINISHED
 
@@ -415,6 +406,7 @@ class GenerationJob(Job):
             self.state = CANCELLED
         elif kind == "loaded":
             self.model = event.get("model")
+            remember_loaded(context, self.session.settings.checkpoint, event)
             show_progress(context, f"Model {self.model} ready", 0.0)
         elif kind == "progress" and event.get("stage") in STAGES:
             self._time_stage(event["stage"])
@@ -625,6 +617,17 @@ class LM2D_OT_continue(TakeEditOperator, bpy.types.Operator):
     bl_description = ("Extend the active armature's take by the Continue By time, dancing on to the song; "
                       "the result is a new take")
     bl_options = {'REGISTER'}
+
+    @classmethod
+    def poll(cls, context):
+        if not super().poll(context):
+            return False
+        take = current_take(context.active_object)
+        left = seconds_left_after(take.get(TAKE_SOURCE_PROP, ""), take.get(TAKE_AUDIO_PROP, ""))
+        if left is not None and left * MODEL_FPS < 1.0:
+            cls.poll_message_set("The take already reaches the end of its song: nothing is left to dance to")
+            return False
+        return True
 
     def edit(self, context):
         return {"continue_frames": max(int(round(scene_settings(context.scene).continue_seconds * MODEL_FPS)), 1)}

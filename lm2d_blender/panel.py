@@ -10,6 +10,7 @@ import bpy
 
 from .armature import armature_skeleton
 from .lyrics_track import strips_collection_name
+from .model_kind import BAKED_GUIDANCE, guidance_is_baked
 from .props import scene_settings, session_state
 
 # (idname, label, icon) of every LM2D operator, in menu order.
@@ -96,8 +97,13 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         column.prop(settings, "dance_seconds")
         column.prop(settings, "seed")
         column.row().prop(settings, "steps", expand=True)
-        column.prop(settings, "music_guidance")
-        column.prop(settings, "lyrics_guidance")
+        baked = guidance_is_baked(context)
+        if baked:
+            column.label(text=BAKED_GUIDANCE, icon='INFO')
+        guidance = column.column()
+        guidance.enabled = not baked
+        guidance.prop(settings, "music_guidance")
+        guidance.prop(settings, "lyrics_guidance")
         column.prop(settings, "beat_accent")
 
         row = layout.row(align=True)

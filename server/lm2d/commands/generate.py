@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lm2d.audio import validate_audio_file
+    from lm2d.errors import warn
     from lm2d.pipeline import check_output_path, generate_dance, load_model, max_audio_seconds, write_result
 
     # The user's own files first, and before minutes of work rather than after.
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
     validate_audio_file(args.audio, max_audio_seconds())
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
+    if loaded.kind == "consistency":
+        ignored = [flag for flag, value in (("--music-guidance", args.music_guidance),
+                                            ("--lyrics-guidance", args.lyrics_guidance)) if value is not None]
+        if ignored:
+            warn(f"{' and '.join(ignored)} ignored: guidance is baked into the distilled model "
+                 "(it applies to a diffusion checkpoint)", path=args.checkpoint)
     # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
     with tqdm(total=100, unit="%", bar_format="{desc:<9} {percentage:3.0f}%|{bar}| {elapsed}",
               leave=False, disable=None, delay=0.5) as bar:
