@@ -40,6 +40,11 @@ def test_npz_with_lyrics_end_to_end(checkpoint, shared_data, tmp_path, capsys):
                     "--seed", 4, "--music-guidance", 1.5, "--lyrics-guidance", 3) == 0
     out, err = capsys.readouterr()
     assert f"wrote {output}" in out and "ignored" not in err   # a diffusion model uses its guidance
+    # Each stage in its own units (pytest's stderr is a log: a line as each stage ends); 161 frames
+    # in windows of 60 with stride 30 are 5 windows.
+    stages = [line.split(" [")[0] for line in err.splitlines()]
+    assert stages == ["features: 5/5 seconds", "lyrics: 2/2 lines", "sampling 5 windows: 2/2 steps",
+                      "writing: 161/161 frames"], err
     with np.load(output) as take:
         assert abs(take["root_translation"].shape[0] - 30 * sf.info(song).duration) <= 1
         assert list(take["lyric_lines"]) == ["hands up high", "spin around"]
