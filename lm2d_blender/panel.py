@@ -29,10 +29,13 @@ BONE_MAP_PAIR = ("lm2d.bone_map_pair", "Add Bone Pair", 'ADD')
 LOAD_BONE_MAP = ("lm2d.load_bone_map", "Load Bone Map…", 'PRESET')
 SAVE_BONE_MAP = ("lm2d.save_bone_map", "Save Bone Map…", 'FILE_TICK')
 EXPORT_TAKE = ("lm2d.export_take", "Export Take…", 'EXPORT')
+CHECK_ENVIRONMENT = ("lm2d.check_environment", "Check Server Environment", 'CHECKMARK')
+INSTALL_SERVER = ("lm2d.install_server", "Install Server", 'IMPORT')
+CANCEL_INSTALL = ("lm2d.cancel_install", "Cancel Server Install", 'CANCEL')
 MENU_ENTRIES = (GENERATE, CANCEL, REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE, None,
                 ADD_ARMATURE, LOAD_TAKE, IMPORT_LYRICS, None,
                 RETARGET_TAKE, AUTO_MAP_BONES, BONE_MAP_PAIR, LOAD_BONE_MAP, SAVE_BONE_MAP, EXPORT_TAKE, None,
-                CHECK_SERVER)
+                CHECK_SERVER, CHECK_ENVIRONMENT, INSTALL_SERVER, CANCEL_INSTALL)
 
 
 def operator_registered(idname: str) -> bool:
