@@ -32,6 +32,10 @@ class Setup:
     install: server_env.CommandJob | None = None
 
 
+def running(job: server_env.CommandJob | None) -> bool:
+    return job is not None and job.state == server_env.RUNNING
+
+
 def detected_interpreter(context) -> server_env.Interpreter | None:
     preferences = addon_preferences(context)
     preferred = preferred_python(preferences) if preferences is not None else current_settings(context).python
@@ -80,7 +84,7 @@ def install_plan(context) -> server_env.InstallPlan:
 
 def start_install(context, plan: server_env.InstallPlan) -> server_env.CommandJob:
     """Raises ValueError when it cannot start (offline, one running already)."""
-    if Setup.install is not None and Setup.install.state == server_env.RUNNING:
+    if running(Setup.install):
         raise ValueError("the server is being installed already: wait for it or cancel it")
     if plan.needs_network and not bpy.app.online_access:
         raise ValueError(server_env.offline_message())
@@ -137,7 +141,7 @@ class LM2D_OT_check_environment(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return Setup.check is None or Setup.check.state != server_env.RUNNING
+        return not running(Setup.check)
 
     def invoke(self, context, event):
         if start_check(context) is not None:
@@ -165,7 +169,7 @@ class LM2D_OT_install_server(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return Setup.install is None or Setup.install.state != server_env.RUNNING
+        return not running(Setup.install)
 
     def _start(self, context):
         try:
@@ -203,7 +207,7 @@ class LM2D_OT_cancel_install(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return Setup.install is not None and Setup.install.state == server_env.RUNNING
+        return running(Setup.install)
 
     def execute(self, context):
         Setup.install.cancel()
@@ -224,7 +228,7 @@ def draw_preferences(preferences, context) -> None:
               icon='CHECKMARK' if interpreter else 'ERROR')
     box.prop(preferences, "checkpoint_path")
     box.prop(preferences, "device")
-    checking = Setup.check is not None and Setup.check.state == server_env.RUNNING
+    checking = running(Setup.check)
     box.operator(LM2D_OT_check_environment.bl_idname, text="Checking…" if checking else "Check",
                  icon='CHECKMARK')
     for line in Setup.lines:
@@ -243,7 +247,7 @@ def draw_preferences(preferences, context) -> None:
                      "or set Install From Folder to a folder of wheels"):
             box.label(text=text, icon='INFO')
     job = Setup.install
-    if job is not None and job.state == server_env.RUNNING:
+    if running(job):
         box.progress(factor=job.progress, type='BAR', text=job.step.label if job.step else "")
         box.operator(LM2D_OT_cancel_install.bl_idname, icon='CANCEL')
     else:

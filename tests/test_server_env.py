@@ -143,3 +143,56 @@ def test_install_from_a_wheel_folder_then_check_is_green_and_a_dance_is_generate
     server_session.use_settings(ServerSettings(python, None, "cpu"))
     assert bpy.ops.lm2d.generate() == {'FINISHED'}
     assert addon.active_object.animation_data.nla_tracks
+
+
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout (which only exists while Blender draws a window): records
+    what draw_preferences shows, in order."""
+
+    def __init__(self, shown: list):
+        self.shown = shown
+        self.use_property_split = False
+
+    def box(self):
+        return self
+
+    row = column = box
+
+    def prop(self, owner, name, **options):
+        getattr(owner, name)   # the property exists
+        self.shown.append(("prop", name))
+
+    def label(self, text="", icon='NONE'):
+        self.shown.append(("label", text, icon))
+
+    def operator(self, idname, text="", icon='NONE'):
+        assert panel_registered(idname), idname
+        self.shown.append(("operator", idname))
+
+    def progress(self, factor=0.0, type='BAR', text=""):
+        self.shown.append(("progress", round(factor, 2), text))
+
+
+def panel_registered(idname: str) -> bool:
+    from lm2d_blender.panel import operator_registered
+
+    return operator_registered(idname)
+
+
+def test_preferences_show_the_interpreter_the_checklist_and_the_offline_hint(addon, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    server_session.use_settings(ServerSettings(BASE_PYTHON))
+    bpy.ops.lm2d.check_environment()
+    shown: list = []
+    preferences = SimpleNamespace(layout=RecordingLayout(shown), python_path="", checkpoint_path="", device='AUTO',
+                                  torch_variant='CPU', wheel_folder="", reuse_python="")
+    monkeypatch.setattr(server_setup, "detected_interpreter", lambda context: server_env.Interpreter(BASE_PYTHON, "PATH"))
+    server_setup.draw_preferences(preferences, addon)
+    labels = [item for item in shown if item[0] == "label"]
+    assert ("label", f"Uses {BASE_PYTHON} (PATH)", 'CHECKMARK') in labels
+    assert any(text.startswith("lm2d: not importable") and icon == 'ERROR' for _, text, icon in labels)
+    assert any(text.startswith("    Fix: press Install Server") for _, text, _ in labels)
+    assert any(text.startswith("Blender is offline: allow Online Access") for _, text, _ in labels)
+    assert ("operator", "lm2d.install_server") in shown and ("operator", "lm2d.check_environment") in shown
