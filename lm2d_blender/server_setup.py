@@ -15,6 +15,7 @@ import bpy
 from . import server_env
 from .model_kind import remember_loaded
 from .prefs import addon_preferences, managed_env_dir
+from .progress import redraw_panels
 from .props import session_state
 from .server_session import current_settings, preferred_python, shutdown
 
@@ -104,17 +105,10 @@ def finish_install(context) -> None:
         bpy.app.timers.register(_poll_check, first_interval=TIMER_STEP)
 
 
-def redraw_preferences() -> None:
-    for window in bpy.context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == 'PREFERENCES':
-                area.tag_redraw()
-
-
 def _poll_check():
     if Setup.check is None or Setup.check.poll() != server_env.RUNNING:
         finish_check(bpy.context)
-        redraw_preferences()
+        redraw_panels(bpy.context)
         return None
     return TIMER_STEP
 
@@ -123,7 +117,7 @@ def _poll_install():
     if Setup.install is None:
         return None
     state = Setup.install.poll()
-    redraw_preferences()
+    redraw_panels(bpy.context)
     if state == server_env.RUNNING:
         return TIMER_STEP
     finish_install(bpy.context)

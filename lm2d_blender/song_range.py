@@ -1,5 +1,5 @@
-"""Where the chosen song lies on the timeline and how long it and a take last: the defaults of
-the Takes panel's Start/End and whether Continue has any song left to dance to.
+"""Where the chosen song lies on the timeline and how long it lasts: the defaults of the Takes
+panel's Start/End, and (takes.seconds_left) whether Continue has any song left to dance to.
 
 Lengths come from Blender's own audio library (aud reads the file's header, milliseconds) and are
 cached per file and modification time: panels ask on every redraw."""
@@ -7,43 +7,27 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .lyrics_track import top_level_strips
 from .timeline import scene_fps
 
-MODEL_FPS = 30.0   # lm2d's frame rate: result files count their frames in it
-_lengths: dict[tuple[str, str, float], float | None] = {}
-
-
-def _cached(kind: str, path: str, measure) -> float | None:
-    try:
-        key = (kind, path, os.path.getmtime(path))
-    except OSError:
-        return None
-    if key not in _lengths:
-        try:
-            _lengths[key] = measure(path)
-        except Exception:   # unreadable or not audio/a result: no length, no default from it
-            _lengths[key] = None
-    return _lengths[key]
+LM2D_FPS = 30.0   # lm2d dances a song at one frame per 1/30 s hop (lm2d.features.FPS)
+_seconds: dict[tuple[str, float], float | None] = {}
 
 
 def song_seconds(path: str) -> float | None:
     """Length of an audio file in seconds; None when it cannot be read."""
-    def measure(audio_path: str) -> float:
-        import aud   # Blender's audio library (in Blender and in the bpy module)
-        sound = aud.Sound(audio_path)
-        return sound.length / sound.specs[0]
-    return _cached("song", path, measure)
-
-
-def take_seconds(result_path: str) -> float | None:
-    """How long the dance in a result file lasts; None when it cannot be read."""
-    def measure(path: str) -> float:
-        with np.load(path) as result:
-            return len(result["root_translation"]) / MODEL_FPS
-    return _cached("take", result_path, measure)
+    try:
+        key = (path, os.path.getmtime(path))
+    except OSError:
+        return None
+    if key not in _seconds:
+        try:
+            import aud   # Blender's audio library (in Blender and in the bpy module)
+            sound = aud.Sound(path)
+            _seconds[key] = sound.length / sound.specs[0]
+        except Exception:   # not audio aud can read: no length, no default from it
+            _seconds[key] = None
+    return _seconds[key]
 
 
 def song_start_frame(scene) -> int:
@@ -63,11 +47,5 @@ def song_frame_range(scene, audio_path: str) -> tuple[int, int] | None:
     if not seconds:
         return None
     start = song_start_frame(scene)
-    dance_frames = int(seconds * MODEL_FPS) + 1   # lm2d's count: one per 1/30 s hop, the first at 0 s
-    return start, start + max(int(round(dance_frames * scene_fps(scene) / MODEL_FPS)), 1) - 1
-
-
-def seconds_left_after(take_result: str, audio_path: str) -> float | None:
-    """Song left after a take's end (what Continue can dance to); None when unknown."""
-    song, take = song_seconds(audio_path), take_seconds(take_result)
-    return None if song is None or take is None else song - take
+    dance_frames = int(seconds * LM2D_FPS) + 1   # lm2d's count: one per hop, the first at 0 s
+    return start, start + max(int(round(dance_frames * scene_fps(scene) / LM2D_FPS)), 1) - 1

@@ -138,7 +138,7 @@ def test_install_from_a_wheel_folder_then_check_is_green_and_a_dance_is_generate
 
     settings = addon.scene.lm2d
     settings.audio_source, settings.audio_path = 'FILE', str(shared_data / "music" / "sorohanro_-_solo-trumpet-06.ogg")
-    monkeypatch.setattr("lm2d_blender.operators_generate.results_dir", lambda: str(tmp_path))
+    monkeypatch.setattr("lm2d_blender.jobs.results_dir", lambda: str(tmp_path))
     monkeypatch.setenv("LM2D_CACHE", str(tmp_path / "cache"))
     server_session.use_settings(ServerSettings(python, None, "cpu"))
     assert bpy.ops.lm2d.generate() == {'FINISHED'}

@@ -15,6 +15,7 @@ COMMANDS = [
     "features",
     "lyrics",
     "convert",
+    "import-mocap",
     "export",
     "generate",
     "train",

@@ -35,14 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lm2d.audio import validate_audio_file
     from lm2d.errors import warn
-    from lm2d.pipeline import (SamplingSettings, check_output_path, generate_dance, load_model, max_audio_seconds,
-                               read_lyrics, write_result)
+    from lm2d.pipeline import check_output_path, generate_dance, load_model, max_audio_seconds, read_lyrics, write_result
+    from lm2d.sampling import SamplingSettings
+    from lm2d.song import Song
 
     # The user's own files first, and before minutes of work rather than after.
     output = check_output_path(args.output)
-    info = validate_audio_file(args.audio, max_audio_seconds())
+    song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
     if loaded.kind == "consistency":
@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
             warn(f"{' and '.join(ignored)} ignored: guidance is baked into the distilled model "
                  "(it applies to a diffusion checkpoint)", path=args.checkpoint)
     # Read here (not inside generate_dance) so the lyrics stage knows how many lines it encodes.
-    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, args.audio, info.duration).segments
-    steps = SamplingSettings.for_model(loaded, args.steps, None, None, args.seed).steps
-    stages = StageProgress(info.duration, args, len(lyrics or ()), steps, loaded.config.n_frames)
+    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, song).segments
+    steps = SamplingSettings.for_model(loaded, args.steps).steps
+    stages = StageProgress(song.duration, args, len(lyrics or ()), steps, loaded.config.n_frames)
     with stages:
         motion, lyric_lines = generate_dance(
-            loaded, args.audio, lyrics, seed=args.seed, steps=args.steps,
+            loaded, song, lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
             start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=stages.show)
         stages.writing(motion.n_frames)
@@ -75,11 +75,15 @@ class StageProgress:
 
     def __init__(self, song_seconds: float, args: argparse.Namespace, lyric_lines: int, steps: int,
                  window_frames: int):
-        from lm2d.features import FPS
-        from lm2d.model.longform import window_starts
-        from lm2d.pipeline import frame_range
+        import warnings
 
-        _, frames = frame_range(int(song_seconds * FPS) + 1, args.start, args.end, args.audio)
+        from lm2d.features import FPS
+        from lm2d.pipeline import frame_range
+        from lm2d.sampling.windows import window_starts
+
+        with warnings.catch_warnings():   # generate_dance itself warns about a bad range, once
+            warnings.simplefilter("ignore")
+            _, frames = frame_range(int(song_seconds * FPS) + 1, args.start, args.end, args.audio)
         windows = len(window_starts(frames, window_frames))
         # stage -> (progress label, total, unit); "writing" learns its total from the dance.
         self.totals = {"features": ("features", round(song_seconds), "seconds"),
