@@ -244,3 +244,28 @@ def test_guidance_is_baked_only_for_a_distilled_model(addon):
         assert guidance_is_baked(bpy.context)
     finally:
         use_settings(None)
+
+
+def test_generate_panel_greys_out_guidance_for_a_distilled_model(addon):
+    from types import SimpleNamespace
+
+    from lm2d_blender.model_kind import BAKED_GUIDANCE
+    from lm2d_blender.server_session import ServerSettings, use_settings
+    from test_server_env import RecordingLayout
+
+    checkpoints = REPO / "server" / "lm2d" / "checkpoints"
+    drawn = {}
+    try:
+        for name in ("default", "teacher"):
+            use_settings(ServerSettings("python", str(checkpoints / name)))
+            shown: list = []
+            panel.VIEW3D_PT_lm2d_generate.draw(SimpleNamespace(layout=RecordingLayout(shown)), bpy.context)
+            drawn[name] = shown
+    finally:
+        use_settings(None)
+    for name, baked in (("default", True), ("teacher", False)):
+        guidance = [item[2] for item in drawn[name] if item[:2] in (("prop", "music_guidance"), ("prop", "lyrics_guidance"))]
+        assert len(guidance) == 2 and all(layout.enabled is not baked for layout in guidance), name
+        assert (("label", BAKED_GUIDANCE, 'INFO') in drawn[name]) is baked, name
+        seed = next(item[2] for item in drawn[name] if item[:2] == ("prop", "seed"))
+        assert seed.enabled   # the other settings stay live

@@ -147,20 +147,20 @@ def test_install_from_a_wheel_folder_then_check_is_green_and_a_dance_is_generate
 
 class RecordingLayout:
     """Stands in for bpy.types.UILayout (which only exists while Blender draws a window): records
-    what draw_preferences shows, in order."""
+    what a draw function shows, in order, each item with the layout it went into (for `enabled`)."""
 
     def __init__(self, shown: list):
         self.shown = shown
-        self.use_property_split = False
+        self.enabled = True
 
-    def box(self):
-        return self
+    def box(self, **options):
+        return RecordingLayout(self.shown)
 
     row = column = box
 
     def prop(self, owner, name, **options):
         getattr(owner, name)   # the property exists
-        self.shown.append(("prop", name))
+        self.shown.append(("prop", name, self))
 
     def label(self, text="", icon='NONE'):
         self.shown.append(("label", text, icon))
