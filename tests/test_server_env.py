@@ -196,3 +196,18 @@ def test_preferences_show_the_interpreter_the_checklist_and_the_offline_hint(add
     assert any(text.startswith("    Fix: press Install Server") for _, text, _ in labels)
     assert any(text.startswith("Blender is offline: allow Online Access") for _, text, _ in labels)
     assert ("operator", "lm2d.install_server") in shown and ("operator", "lm2d.check_environment") in shown
+
+
+def test_a_server_python_without_lm2d_is_reported_with_the_fix():
+    from lm2d_blender.client import ServerClient, ServerError
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    client = ServerClient(BASE_PYTHON, env=env)
+    try:
+        with pytest.raises(ServerError, match=f"{BASE_PYTHON} has no lm2d: press Install Server in the add-on "
+                                              "preferences"):
+            client.request("hello", timeout=60)
+    finally:
+        client.stop()
+    with pytest.raises(ServerError, match="no Python for the dance server was found: press Install Server"):
+        ServerClient("").start()
