@@ -12,6 +12,7 @@ bpy: the preferences and operators call in here).
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import queue
@@ -116,6 +117,22 @@ def find_interpreter(preferred: str, managed_env: str) -> Interpreter | None:
     if preferred:
         return Interpreter(preferred, "preferences")
     return next((each for each in candidates("", managed_env) if _runnable(each.python)), None)
+
+
+def default_model_folder(python: str) -> str | None:
+    """The default model of the lm2d an interpreter would import, found on disk without running
+    it: in its environment's site-packages, or in the checkout whose .venv it is (an editable
+    install). None when not found there (the probe still finds it)."""
+    root = os.path.dirname(os.path.dirname(python))
+    patterns = [os.path.join(root, "lib", "python3*", "site-packages"), os.path.join(root, "Lib", "site-packages")]
+    places = [folder for pattern in patterns for folder in sorted(glob.glob(pattern))]
+    if os.path.normpath(root) == os.path.normpath(os.path.join(CHECKOUT, ".venv")):
+        places.insert(0, os.path.join(CHECKOUT, "server"))
+    for place in places:
+        folder = os.path.join(place, "lm2d", "checkpoints", "default")
+        if os.path.isfile(os.path.join(folder, "model.json")):
+            return folder
+    return None
 
 
 # --- the checklist ---------------------------------------------------------------------------------

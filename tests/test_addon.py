@@ -240,6 +240,10 @@ def test_guidance_is_baked_only_for_a_distilled_model(addon):
         assert not guidance_is_baked(bpy.context)
         use_settings(ServerSettings("python"))      # the shipped default: unknown until the server says
         assert not guidance_is_baked(bpy.context)
+        # ... or until found on disk beside the interpreter's lm2d (here: a checkout's .venv, editable)
+        use_settings(ServerSettings(str(REPO / ".venv" / "bin" / "python")))
+        assert guidance_is_baked(bpy.context)
+        use_settings(ServerSettings("python"))
         remember_loaded(bpy.context, None, {"type": "loaded", "kind": "consistency"})
         assert guidance_is_baked(bpy.context)
     finally:

@@ -128,6 +128,8 @@ def test_install_from_a_wheel_folder_then_check_is_green_and_a_dance_is_generate
     python = server_env.venv_python(plan.env_dir)
     assert server_setup.detected_interpreter(addon) == server_env.Interpreter(python, "managed")
     server_session.use_settings(ServerSettings(python))
+    from lm2d_blender.model_kind import guidance_is_baked
+    assert guidance_is_baked(addon)    # the shipped default, found in the environment before any check
     assert bpy.ops.lm2d.check_environment() == {'FINISHED'}
     lines = {line.label: line for line in server_setup.Setup.lines}
     assert list(lines) == ["Python interpreter", "lm2d", "torch", "CUDA", "Default model"]
