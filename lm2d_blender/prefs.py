@@ -38,6 +38,12 @@ class LM2DPreferences(bpy.types.AddonPreferences):
                     "environment may use instead of downloading them again",
         subtype='FILE_PATH')
 
+    smpl_body_path: StringProperty(
+        name="SMPL Body",
+        description="Optional: a body file written by `lm2d smpl-body` from your licensed SMPL model; new "
+                    "dancers then wear the real SMPL body (skinned) instead of the wooden mannequin",
+        subtype='FILE_PATH')
+
     def draw(self, context):
         from .server_setup import draw_preferences   # the server checklist and installer
         draw_preferences(self, context)

@@ -7,6 +7,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .armature import armature_skeleton
+from .body import show_bodies
 from .lyrics_track import LYRICS_CHANNEL, text_strips_in_channel, top_level_strips
 from .song_range import song_frame_range
 
@@ -60,6 +61,10 @@ def _set_range_end(self, value: int) -> None:
     self.range_end_choice = value
 
 
+def _show_bodies(settings, context) -> None:
+    show_bodies(context, settings.show_mannequin)
+
+
 class LM2DSceneSettings(bpy.types.PropertyGroup):
     audio_source: EnumProperty(
         name="Audio", description="Where the song comes from",
@@ -76,6 +81,9 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     lyrics_path: StringProperty(name="Lyrics File", description="Timed lyrics for the song", subtype='FILE_PATH')
     lyrics_channel: IntProperty(name="Channel", description="Video Sequencer channel holding the lyric text strips",
                                 default=LYRICS_CHANNEL, min=1, max=128)
+    show_mannequin: BoolProperty(name="Mannequin", default=True, update=_show_bodies,
+                                 description="Show the wooden mannequin body on the scene's SMPL dancers "
+                                             "(built where missing); off hides it from viewport and renders")
     target: EnumProperty(name="Target", description="Armature that receives the take", items=TARGET_ITEMS)
     seed: IntProperty(name="Seed", description="Random seed: the same inputs and seed give the same dance",
                       default=0, min=0)

@@ -1,4 +1,4 @@
-"""The preferences' server section: which Python the server runs with, a checklist of what that
+"""The add-on preferences' drawing, most of it the server section: which Python the server runs with, a checklist of what that
 environment has (Check), and Install Server, which makes a managed environment when there is none.
 
 The logic is in server_env.py; this module holds the one check and the one install of the session,
@@ -213,6 +213,7 @@ class LM2D_OT_cancel_install(bpy.types.Operator):
 def draw_preferences(preferences, context) -> None:
     layout = preferences.layout
     layout.use_property_split = True
+    layout.prop(preferences, "smpl_body_path")   # what new dancers wear (body.py)
     box = layout.box()
     box.label(text="Dance Server", icon='SCRIPT')
     box.prop(preferences, "python_path")

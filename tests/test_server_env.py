@@ -189,7 +189,7 @@ def test_preferences_show_the_interpreter_the_checklist_and_the_offline_hint(add
     bpy.ops.lm2d.check_environment()
     shown: list = []
     preferences = SimpleNamespace(layout=RecordingLayout(shown), python_path="", checkpoint_path="", device='AUTO',
-                                  torch_variant='CPU', wheel_folder="", reuse_python="")
+                                  torch_variant='CPU', wheel_folder="", reuse_python="", smpl_body_path="")
     monkeypatch.setattr(server_setup, "detected_interpreter", lambda context: server_env.Interpreter(BASE_PYTHON, "PATH"))
     server_setup.draw_preferences(preferences, addon)
     labels = [item for item in shown if item[0] == "label"]

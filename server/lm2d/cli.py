@@ -24,6 +24,7 @@ COMMANDS = [
     "train-gesture-classifier",
     "evaluate",
     "corpus",
+    "smpl-body",
 ]
 
 
