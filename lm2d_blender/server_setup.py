@@ -1,5 +1,6 @@
-"""The add-on preferences' drawing, most of it the server section: which Python the server runs with, a checklist of what that
-environment has (Check), and Install Server, which makes a managed environment when there is none.
+"""The add-on preferences as drawn, mostly the server section: which Python the server runs with,
+a checklist of what that environment has (Check), and Install Server, which makes a managed
+environment when there is none.
 
 The logic is in server_env.py; this module holds the one check and the one install of the session,
 polls them from a bpy.app.timers function (Blender stays responsive; the preferences redraw as
