@@ -110,15 +110,20 @@ def fixed_draw_loss(distiller: Distiller, batch: dict, seeds=range(4)) -> float:
     return float(np.mean(losses))
 
 
-def test_distillation_loss_falls(tmp_path, teacher, distill_train_set):
-    batch, _ = window_batch(distill_train_set, range(0, 16, 2))
+def distil_briefly(teacher, batch: dict, steps: int, run_dir) -> tuple[Distiller, float, float]:
+    """A distiller trained `steps` steps on one batch, with its fixed-draw loss before and after."""
     config = fast_config()
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, learning_rate=3e-3))
-    distiller = Distiller(teacher, config, tmp_path, SINGLE, progress=False)
+    distiller = Distiller(teacher, config, run_dir, SINGLE, progress=False)
     before = fixed_draw_loss(distiller, batch)
-    steps = [distiller.train_step(batch)["loss"] for _ in range(30)]
-    after = fixed_draw_loss(distiller, batch)
-    assert np.isfinite(steps).all() and distiller.step == 30
+    losses = [distiller.train_step(batch)["loss"] for _ in range(steps)]
+    assert np.isfinite(losses).all() and distiller.step == steps
+    return distiller, before, fixed_draw_loss(distiller, batch)
+
+
+def test_distillation_loss_falls(tmp_path, teacher, distill_train_set):
+    batch, _ = window_batch(distill_train_set, range(0, 16, 2))
+    _, before, after = distil_briefly(teacher, batch, 30, tmp_path)
     assert after < 0.75 * before, (before, after)
 
 
@@ -128,13 +133,8 @@ def test_the_music_only_baseline_distils_too(tmp_path, distill_train_set):
     teacher = LoadedModel(Denoiser(config).eval(), config, distill_train_set.normalizer, GaussianDiffusion(config),
                           {"kind": "diffusion"})
     batch, cond = window_batch(distill_train_set, [0, 3, 6, 9])
-    distill = fast_config()
-    distill = dataclasses.replace(distill, train=dataclasses.replace(distill.train, learning_rate=3e-3))
-    distiller = Distiller(teacher, distill, tmp_path, SINGLE, progress=False)
-    before = fixed_draw_loss(distiller, batch)
-    losses = [distiller.train_step(batch)["loss"] for _ in range(20)]
-    after = fixed_draw_loss(distiller, batch)
-    assert np.isfinite(losses).all() and after < 0.75 * before, (before, after)   # the student learns
+    distiller, before, after = distil_briefly(teacher, batch, 20, tmp_path)
+    assert after < 0.75 * before, (before, after)   # the student learns
     ema = LoadedModel(distiller.ema.model, config, distill_train_set.normalizer, GaussianDiffusion(config),
                       {"kind": "consistency", "training": {DISTILLATION_KEY: ConsistencyConfig().to_dict()}})
     windows = sample_windows(ema, Conditioning(cond.music), SamplingSettings.for_model(ema, 2))
