@@ -9,7 +9,10 @@ Method: world-space rotation deltas with a per-bone rest alignment, all frames a
    (several sources: the chordal mean of their deltas). A_b aligns the rests: it carries the
    target's rest directions from b to its mapped child joints onto the source's (Kabsch over all
    children, the shortest arc for one, the parent's alignment for none), so an A-pose rig follows a
-   T-pose source with its arms where the source's are, and bone rolls never matter.
+   T-pose source with its arms where the source's are, and bone rolls never matter. The root bone
+   (pelvis) is aligned by heading only: every rig's rest stands upright, and rigs disagree by tens
+   of degrees about where the hip joints sit around the hips bone's head (CMU's in front of it,
+   SMPL's behind), which a full alignment would read as a pitched pelvis.
 3. Root motion: the midpoint of the target's hip joints follows the source's about the target
    object's origin as the source's does about its own, scaled by the ratio of leg lengths
    (hip-knee-ankle at rest; without mapped legs, the top mapped bone and hip heights). Both origins

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .bone_maps import Rig, classify
-from .rotation import kabsch, nearest_rotation, rotation_part, shortest_arc
+from .rotation import heading_alignment, kabsch, nearest_rotation, rotation_part, shortest_arc
 
 DEGENERATE_FRACTION = 1e-3   # rest offsets shorter than this fraction of the rig's size give no direction
 
@@ -86,7 +86,9 @@ def rest_alignment(source: ArmatureRest, target: ArmatureRest,
             if np.linalg.norm(t) > target_eps and np.linalg.norm(s) > source_eps:
                 from_vectors.append(t / np.linalg.norm(t))
                 to_vectors.append(s / np.linalg.norm(s))
-        if len(from_vectors) >= 2:
+        if ancestor < 0 and from_vectors:
+            alignment[bone] = heading_alignment(np.array(from_vectors), np.array(to_vectors))
+        elif len(from_vectors) >= 2:
             alignment[bone] = kabsch(np.array(from_vectors), np.array(to_vectors))
         elif from_vectors:
             alignment[bone] = shortest_arc(inherited @ from_vectors[0], to_vectors[0]) @ inherited

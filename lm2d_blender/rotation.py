@@ -68,6 +68,14 @@ def kabsch(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
     return nearest_rotation(to_vectors.T @ from_vectors)
 
 
+def heading_alignment(from_vectors: np.ndarray, to_vectors: np.ndarray) -> np.ndarray:
+    """The turn about world Z that best carries the (n, 3) vectors' floor-plane parts onto the others'."""
+    a, b = from_vectors[:, :2], to_vectors[:, :2]
+    angle = np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a * b))
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
 def skew(v: np.ndarray) -> np.ndarray:
     """(…, 3, 3) cross-product matrices: skew(a) @ b == a × b."""
     x, y, z = np.moveaxis(v, -1, 0)

@@ -33,7 +33,7 @@ from lm2d.lyrics import Lyrics, load_lyrics, lyrics_to_lrc
 from lm2d.motion.io import save_result_npz
 from lm2d.motion.representation import FPS
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 TEST_FRACTION = 0.1
 SYNTH_STYLES = ("pop", "hiphop", "electronic", "ballad", "waltz", "folk")
 SHARED_MUSIC = "music"
