@@ -12,6 +12,7 @@ import numpy as np
 
 from .generation_settings import GenerationSettings, InputError, scene_generation_settings
 from .props import scene_settings
+from .song_range import song_seconds
 from .timeline import scene_fps
 
 TAKE_PROP = "lm2d_take"                  # on take actions: the take number
@@ -107,3 +108,13 @@ def continue_edit(context) -> dict:
     take = active_take(context)
     _frames, fps = result_timing(take_source(take))
     return {"continue_frames": max(int(round(scene_settings(context.scene).continue_seconds * fps)), 1)}
+
+
+def seconds_left(take) -> float | None:
+    """Song left after the take's end: what Continue can dance to; None when unknown."""
+    source, audio = take.get(TAKE_SOURCE_PROP, ""), take.get(TAKE_AUDIO_PROP, "")
+    song = song_seconds(audio) if audio else None
+    if song is None or not os.path.isfile(source):
+        return None
+    frames, fps = result_timing(source)
+    return song - frames / fps

@@ -108,3 +108,16 @@ def smpl_take(result):
 def import_cmu_rig(shared_data):
     assert bpy.ops.import_scene.fbx(filepath=str(shared_data / "motion" / "cmu_55_01_dance.fbx")) == {'FINISHED'}
     return next(obj for obj in bpy.data.objects if obj.type == 'ARMATURE')
+
+
+def new_armature(name="Dancer"):
+    return create_smpl_armature(bpy.context, name, *shipped_skeleton())
+
+
+def evaluated_world_vertices(obj) -> np.ndarray:
+    """(V, 3) world positions of a mesh's vertices as Blender evaluates them (armature deform included)."""
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(3 * len(evaluated.data.vertices))
+    evaluated.data.vertices.foreach_get("co", co)
+    matrix = np.array(evaluated.matrix_world)
+    return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]

@@ -295,3 +295,12 @@ def test_continue_extends_the_take_and_keeps_what_was_there(addon, shared_data):
     for bone in ("pelvis", "left_knee", "right_wrist", "head"):
         assert same_rotations(bone_channels(first, bone, "rotation_quaternion"),
                               bone_channels(second, bone, "rotation_quaternion")[:90]).all(), bone
+
+
+def test_continue_is_disabled_when_the_take_reaches_the_end_of_its_song(addon, shared_data):
+    use_song(addon, shared_data)
+    dancer, take = generate_take(addon)               # the whole song
+    assert bpy.ops.lm2d.regenerate_range.poll()
+    assert not getattr(bpy.ops.lm2d, "continue").poll()
+    with pytest.raises(RuntimeError, match="reaches the end of its song: nothing is left to dance to"):
+        getattr(bpy.ops.lm2d, "continue")()
