@@ -71,14 +71,20 @@ def model_frame_range(first_frame: int, last_frame: int, take_start: int, fps: f
     return first, end
 
 
+def active_take(context):
+    """The active armature's current take. Raises InputError when it has none."""
+    take = current_take(context.active_object)
+    if take is None:
+        name = context.active_object.name if context.active_object is not None else "nothing"
+        raise InputError(f"the active object ({name}) has no LM2D take to edit")
+    return take
+
+
 def take_edit_settings(context, edit: dict) -> GenerationSettings:
     """Settings for editing the active armature's current take; the new take goes onto the same
     armature, at the same start frame, dancing to the same song. Raises InputError."""
     armature_obj = context.active_object
-    take = current_take(armature_obj)
-    if take is None:
-        name = armature_obj.name if armature_obj is not None else "nothing"
-        raise InputError(f"the active object ({name}) has no LM2D take to edit")
+    take = active_take(context)
     source = take_source(take)
     audio = take.get(TAKE_AUDIO_PROP) or None
     settings = scene_generation_settings(context, audio=audio, start_frame=take_start(take))
@@ -89,9 +95,7 @@ def take_edit_settings(context, edit: dict) -> GenerationSettings:
 
 def panel_range_edit(context) -> dict:
     """edit{} regenerating the panel's frame range (Start–End) of the active armature's take."""
-    take = current_take(context.active_object)
-    if take is None:
-        raise InputError("the active object has no LM2D take to edit")
+    take = active_take(context)
     settings = scene_settings(context.scene)
     frames, fps = result_timing(take_source(take))
     first, end = model_frame_range(settings.range_start, settings.range_end, take_start(take),
@@ -101,9 +105,7 @@ def panel_range_edit(context) -> dict:
 
 def continue_edit(context) -> dict:
     """edit{} continuing the active armature's take by the panel's Continue By time."""
-    take = current_take(context.active_object)
-    if take is None:
-        raise InputError("the active object has no LM2D take to edit")
+    take = active_take(context)
     _frames, fps = result_timing(take_source(take))
     return {"continue_frames": max(int(round(scene_settings(context.scene).continue_seconds * fps)), 1)}
 

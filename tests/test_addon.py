@@ -8,14 +8,15 @@ import bpy
 import numpy as np
 import pytest
 
+from blender_scenes import make_result, save_result
+
 import lm2d_blender
 from lm2d_blender import panel, prefs
 from lm2d_blender.armature import armature_skeleton
-from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.lyrics_track import segments_to_text_strips, sound_strip_for, text_strips_to_segments
 from lm2d_blender.props import audio_path_of
 from lm2d_blender.skeleton import shipped_skeleton
-from test_takes import make_result, save_result
+from lm2d_blender.takes import TAKE_PROP
 
 REPO = Path(__file__).resolve().parents[1]
 OPERATOR_CLASSES = ("LM2D_OT_add_smpl_armature", "LM2D_OT_load_take")
@@ -121,11 +122,17 @@ def test_load_take_reports_a_bad_file_by_name(addon, tmp_path):
     assert not bpy.data.objects and not bpy.data.actions
 
 
-def test_preferences_and_results_folder(addon):
+def test_preferences_and_results_folder(addon, tmp_path, monkeypatch):
     assert prefs.LM2DPreferences.bl_idname == "lm2d_blender"
     assert prefs.addon_preferences(bpy.context) is None   # registered from source, not enabled as an add-on
     assert {item.identifier for item in prefs.LM2DPreferences.bl_rna.properties["device"].enum_items} \
         == {'AUTO', 'CPU', 'CUDA'}
+    # Registered from source, results go to Blender's user data folder (here a private one),
+    # created on first use and writable.
+    monkeypatch.setenv("BLENDER_USER_DATAFILES", str(tmp_path / "datafiles"))
+    folder = prefs.results_dir()
+    assert Path(folder) == tmp_path / "datafiles" / "lm2d_blender" / "results" and Path(folder).is_dir()
+    (Path(folder) / "take.npz").write_bytes(b"")
 
 
 # --- the sequencer lyric track --------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`lm2d evaluate` end to end on a tiny real dataset (real audio, motion and LRC from
-test_dataset.write_dataset) and a tiny checkpoint trained by `lm2d train` for two steps."""
+dance_data.write_dataset) and a tiny checkpoint trained by `lm2d train` for two steps."""
 from __future__ import annotations
 
 import csv
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_dataset import CLIPS, cache_root, write_dataset  # noqa: F401 (fixtures)
+
+from dance_data import CLIPS, write_dataset
 
 from lm2d.cli import main
 from lm2d.evaluation.body_usage import FIELD_NAMES as BODY_USAGE_FIELDS
@@ -19,7 +20,7 @@ TINY_CONFIG = REPO / "configs" / "tiny.json"
 
 
 @pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:  # noqa: F811
+def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:
     return write_dataset(tmp_path_factory.mktemp("eval_data"), shared_data, clips=CLIPS, test_clips=CLIPS[:2])
 
 

@@ -13,8 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from blender_scenes import make_result, save_result
 
-from test_takes import make_result, save_result
+
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dance_data import write_tiny_checkpoint
+
 from lm2d.cli import main
-from test_server import write_tiny_checkpoint
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
 
