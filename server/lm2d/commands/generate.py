@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.25): a retiming, poses are unchanged")
+    parser.add_argument("--repeat-sections", type=float, metavar="S",
+                        help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
+                             "0 off, in between a variation of them (lm2d.structure.repeat)")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -49,77 +52,114 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lm2d.batch import SongJob, is_batch, plan_batch
-    from lm2d.errors import LM2DError
-    from lm2d.pipeline import check_output_path, max_audio_seconds
+    from lm2d.batch import generate_batch, is_batch
+    from lm2d.pipeline import check_output_path, load_model, max_audio_seconds, read_lyrics, write_result
+    from lm2d.sampling import SamplingSettings
     from lm2d.song import Song
+    from lm2d.structure.repeat import check_strength, generate_with_repeats
 
     # The user's own files first, and before minutes of work rather than after.
     if is_batch(args.audio):
-        if args.lyrics is not None:
-            raise LM2DError("--lyrics names one song's lyrics; in a batch put each song's lyrics beside it "
-                            "with the song's name (or use --no-lyrics)", path=args.lyrics)
-        jobs = plan_batch(args.audio, args.output.expanduser().absolute(), f".{args.format}", not args.no_lyrics)
-    else:
-        jobs = [SongJob(args.audio[0], args.lyrics, args.output)]
-    jobs = [SongJob(job.audio, job.lyrics, check_output_path(job.output)) for job in jobs]
-    songs = [Song(job.audio, max_audio_seconds()) for job in jobs]   # each checked here, once, for the whole run
-    return generate_all(args, jobs, songs)
-
-
-def generate_all(args: argparse.Namespace, jobs: list, songs: list) -> int:
-    """Generate each job's dance (songs: its lm2d.song.Song) with one loaded model and one set of
-    shared resources. While a song samples (torch, one core), the next song is decoded and its
-    features computed in a thread (librosa, the other core): same features, so the same dances,
-    in less time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
-
-    from lm2d.pipeline import Resources, generate_dance, load_model, write_result
-
+        jobs = plan_jobs(args)
+        songs = [Song(job.audio, max_audio_seconds()) for job in jobs]   # each checked here, once
+        check_strength(args.repeat_sections)
+        started = time.perf_counter()
+        loaded = load_model(args.checkpoint, args.device)
+        warn_ignored_guidance(loaded, args)
+        return generate_batch(args, loaded, jobs, songs, started)
+    args.audio = args.audio[0]
+    output = check_output_path(args.output)
+    song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
+    check_strength(args.repeat_sections)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
-    resources = Resources()   # the lyric encoder, loaded by the first song with lyrics, kept for the rest
-    # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
-    with tqdm(total=100 * len(jobs), unit="%", bar_format="{desc:<14} {percentage:3.0f}%|{bar}| {elapsed}",
-              leave=False, disable=None, delay=0.5) as bar, \
-            ThreadPoolExecutor(1, thread_name_prefix="lm2d-next-song") as ahead:
-        upcoming = None
-        for number, job in enumerate(jobs):
-            song_started = time.perf_counter()
-            if upcoming is not None:
-                upcoming.result()   # this song's features: wait rather than compute them twice
-            upcoming = ahead.submit(features_ahead, songs[number + 1]) if number + 1 < len(jobs) else None
-            song, songs[number] = songs[number], None   # its decoded samples go once it has danced
-
-            def show(stage: str, fraction: float) -> None:
-                prefix = f"{number + 1}/{len(jobs)} " if len(jobs) > 1 else ""
-                bar.set_description_str(prefix + stage, refresh=False)
-                bar.update(100 * number + round(100 * fraction) - bar.n)
-
-            motion, lyric_lines = generate_dance(
-                loaded, song, job.lyrics, seed=args.seed, steps=args.steps,
-                music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-                start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
-                on_progress=show, resources=resources)
-            show("writing", 0.0)
-            write_result(motion, job.output, lyric_lines)
-            lyrics_note = f" with {job.lyrics.name}" if job.lyrics is not None and len(jobs) > 1 else ""
-            seconds = time.perf_counter() - (started if len(jobs) == 1 else song_started)
-            tqdm.write(f"wrote {job.output}: {motion.n_frames} frames at {motion.fps:g} FPS "
-                       f"({motion.duration:.1f} s of dance){lyrics_note} in {seconds:.1f} s")
-    if len(jobs) > 1:
-        print(f"{len(jobs)} dances in {time.perf_counter() - started:.1f} s")
+    warn_ignored_guidance(loaded, args)
+    # Read here (not inside generate_dance) so the lyrics stage knows how many lines it encodes.
+    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, song)
+    steps = SamplingSettings.for_model(loaded, args.steps).steps
+    stages = StageProgress(song.duration, args, 0 if lyrics is None else len(lyrics.segments), steps,
+                           loaded.config.n_frames)
+    with stages:
+        motion, lyric_lines, sections = generate_with_repeats(
+            loaded, song, lyrics, seed=args.seed, steps=args.steps,
+            music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
+            repeat_sections=args.repeat_sections, on_progress=stages.show)
+        stages.writing(motion.n_frames)
+        write_result(motion, output, lyric_lines, sections)
+        stages.show("writing", 1.0)
+    print(f"wrote {output}: {motion.n_frames} frames at {motion.fps:g} FPS "
+          f"({motion.duration:.1f} s of dance) in {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def features_ahead(song) -> None:
-    """Decode a song and compute (and cache) its features ahead of its turn; a bad song is
-    reported in its turn."""
+def plan_jobs(args: argparse.Namespace) -> list:
+    """The batch's songs, their lyrics and result files, every result path checked."""
+    from lm2d.batch import SongJob, plan_batch
     from lm2d.errors import LM2DError
+    from lm2d.pipeline import check_output_path
 
-    try:
-        song.features   # a cached_property: decodes, computes and caches
-    except LM2DError:
-        pass
+    if args.lyrics is not None:
+        raise LM2DError("--lyrics names one song's lyrics; in a batch put each song's lyrics beside it "
+                        "with the song's name (or use --no-lyrics)", path=args.lyrics)
+    jobs = plan_batch(args.audio, args.output.expanduser().absolute(), f".{args.format}", not args.no_lyrics)
+    return [SongJob(job.audio, job.lyrics, check_output_path(job.output)) for job in jobs]
+
+
+def warn_ignored_guidance(loaded, args: argparse.Namespace) -> None:
+    from lm2d.errors import warn
+
+    if loaded.kind == "consistency":
+        ignored = [flag for flag, value in (("--music-guidance", args.music_guidance),
+                                            ("--lyrics-guidance", args.lyrics_guidance)) if value is not None]
+        if ignored:
+            warn(f"{' and '.join(ignored)} ignored: guidance is baked into the distilled model "
+                 "(it applies to a diffusion checkpoint)", path=args.checkpoint)
+
+
+class StageProgress:
+    """One progress line per stage of a generation, counted in that stage's own units: seconds
+    of music analysed, lyric lines encoded, sampling steps (over all windows at once), frames
+    written. The pipeline reports (stage, fraction of it done)."""
+
+    def __init__(self, song_seconds: float, args: argparse.Namespace, lyric_lines: int, steps: int,
+                 window_frames: int):
+        import warnings
+
+        from lm2d.features import FPS
+        from lm2d.pipeline import frame_range
+        from lm2d.sampling.windows import window_starts
+
+        with warnings.catch_warnings():   # generate_dance itself warns about a bad range, once
+            warnings.simplefilter("ignore")
+            _, frames = frame_range(int(song_seconds * FPS) + 1, args.start, args.end, args.audio)
+        windows = len(window_starts(frames, window_frames))
+        # stage -> (progress label, total, unit); "writing" learns its total from the dance.
+        self.totals = {"features": ("features", round(song_seconds), "seconds"),
+                       "lyrics": ("lyrics", lyric_lines, "lines"),
+                       "sampling": (f"sampling {windows} windows", steps, "steps")}
+        self.bars: dict = {}
+
+    def writing(self, frames: int) -> None:
+        self.totals["writing"] = ("writing", frames, "frames")
+        self.show("writing", 0.0)
+
+    def show(self, stage: str, fraction: float) -> None:
+        from lm2d.progress import Progress
+
+        if stage not in self.totals:
+            return
+        if stage not in self.bars:
+            for bar in self.bars.values():   # stages run one after another
+                bar.close()
+            label, total, unit = self.totals[stage]
+            self.bars[stage] = Progress(total, label, unit)
+        bar = self.bars[stage]
+        bar.update(round(bar.total * min(max(fraction, 0.0), 1.0)) - bar.done)
+
+    def __enter__(self) -> "StageProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for bar in self.bars.values():
+            bar.close()
