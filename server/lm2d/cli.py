@@ -22,6 +22,7 @@ COMMANDS = [
     "train-gesture-classifier",
     "evaluate",
     "corpus",
+    "video2motion",
 ]
 
 

@@ -1,0 +1,160 @@
+"""Body landmarks per video frame with MediaPipe Pose (0.10.14, its bundled full model: nothing
+downloads), gaps filled and smoothed over time.
+
+MediaPipe gives 33 landmarks per frame twice: normalised image coordinates, and metric "world"
+coordinates centred between the hips (x right, y down, z away from the camera). Here the world
+ones are turned Z-up (x right, y away from the camera, z up) — lm2d's convention for a level camera.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lm2d.errors import LM2DError
+from lm2d.video.decode import iter_frames, probe_video
+
+NUM_LANDMARKS = 33
+NAMES = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+    "left_foot_index", "right_foot_index",
+)
+INDEX = {name: i for i, name in enumerate(NAMES)}
+# MediaPipe's camera-frame world axes (x right, y down, z away) to Z-up (x right, y away, z up).
+CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+SMOOTHING_SECONDS = 0.25     # Savitzky-Golay window: keeps beats (~0.5 s) and removes jitter
+MIN_DETECTION_CONFIDENCE = 0.5
+
+
+@dataclass
+class Landmarks:
+    """Per video frame: `world` (N, 33, 3) Z-up metres centred between the hips, `image` (N, 33, 2)
+    normalised image coordinates (x right, y down, 0..1), `visibility` (N, 33), `found` (N,) whether
+    a person was seen (frames without one are filled by interpolation), `times` (N,) seconds."""
+    times: np.ndarray
+    world: np.ndarray
+    image: np.ndarray
+    visibility: np.ndarray
+    found: np.ndarray
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.times)
+
+    def missing_spans(self) -> list[tuple[int, int]]:
+        """(first, last) frame index of each run of frames where nobody was seen."""
+        spans, start = [], None
+        for i, seen in enumerate(self.found):
+            if not seen and start is None:
+                start = i
+            elif seen and start is not None:
+                spans.append((start, i - 1))
+                start = None
+        if start is not None:
+            spans.append((start, self.n_frames - 1))
+        return spans
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ side (TFLite, absl) prints start-up notices straight to file descriptor 2;
+    they mean nothing to a user, so they go to /dev/null while the model loads and first runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _pose_estimator():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+    from mediapipe.python.solutions import pose
+
+    # model_complexity 1 is pose_landmark_full.tflite, shipped in the wheel. Video mode tracks the
+    # person between frames (the detector runs only when the track is lost) and filters jitter.
+    return pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+                     enable_segmentation=False, min_detection_confidence=MIN_DETECTION_CONFIDENCE)
+
+
+def estimate_landmarks(path: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> Landmarks:
+    """Run the pose model on every frame of the video. `progress(done, total)` after each frame.
+    Raises LM2DError when the file is not a readable video or no frame shows a person."""
+    path = Path(path)
+    info = probe_video(path)
+    times, world, image, visibility, found = [], [], [], [], []
+    with _native_stderr_silenced():
+        estimator = _pose_estimator()
+    with estimator:
+        for time, rgb in iter_frames(path):
+            if times:
+                result = estimator.process(rgb)
+            else:
+                with _native_stderr_silenced():
+                    result = estimator.process(rgb)
+            times.append(time)
+            if result.pose_world_landmarks is None or result.pose_landmarks is None:
+                found.append(False)
+                world.append(np.zeros((NUM_LANDMARKS, 3)))
+                image.append(np.zeros((NUM_LANDMARKS, 2)))
+                visibility.append(np.zeros(NUM_LANDMARKS))
+            else:
+                found.append(True)
+                world.append([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
+                image.append([(p.x, p.y) for p in result.pose_landmarks.landmark])
+                visibility.append([p.visibility for p in result.pose_landmarks.landmark])
+            if progress is not None:
+                progress(len(times), max(info.n_frames, len(times)))
+    found = np.array(found, dtype=bool)
+    if not found.any():
+        raise LM2DError(f"no person found in any of its {len(times)} frames", path=path, code="no_person")
+    landmarks = Landmarks(np.asarray(times, dtype=np.float64),
+                          np.asarray(world, dtype=np.float64) @ CAMERA_TO_Z_UP.T,
+                          np.asarray(image, dtype=np.float64), np.asarray(visibility, dtype=np.float64),
+                          found, info.fps, info.width, info.height)
+    fill_missing(landmarks)
+    smooth(landmarks)
+    return landmarks
+
+
+def fill_missing(landmarks: Landmarks) -> None:
+    """Frames without a person get every coordinate interpolated linearly in time between the
+    nearest frames with one (held constant before the first and after the last); visibility 0."""
+    seen = np.flatnonzero(landmarks.found)
+    if len(seen) == landmarks.n_frames:
+        return
+    frames = np.arange(landmarks.n_frames)
+    for array in (landmarks.world, landmarks.image):
+        flat = array.reshape(landmarks.n_frames, -1)
+        for column in range(flat.shape[1]):
+            flat[:, column] = np.interp(frames, seen, flat[seen, column])
+
+
+def smooth(landmarks: Landmarks, seconds: float = SMOOTHING_SECONDS) -> None:
+    """Savitzky-Golay (quadratic) over time on both coordinate sets: removes the frame-to-frame
+    jitter of a per-frame estimator without flattening the peaks of a move as a moving average would."""
+    from scipy.signal import savgol_filter
+
+    window = int(round(seconds * landmarks.fps)) | 1
+    if window < 5 or landmarks.n_frames < window:
+        return
+    landmarks.world[:] = savgol_filter(landmarks.world, window, 2, axis=0)
+    landmarks.image[:] = savgol_filter(landmarks.image, window, 2, axis=0)

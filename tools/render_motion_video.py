@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Render a result file's motion on a wooden figure to an MP4 with bpy (Workbench, studio light):
+the known-motion input of the video-to-motion tests and bench (tests/test_video.py,
+bench/bench_video.py).
+
+    python tools/render_motion_video.py take.npz -o take.mp4 [--camera front|three_quarter]
+        [--size 480x640] [--frames N] [--audio song.wav] [--still FRAME.png]
+
+The camera stands still (so the root trajectory shows in the picture), level, 4 m from where the
+dancer starts: `front` looks at the figure's face, `three_quarter` from 45 degrees to its left.
+--still writes one frame (the first) as a PNG instead of the movie: to look at.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+CAMERA_DISTANCE = 4.0     # metres from the dancer's start position
+CAMERA_HEIGHT = 1.0       # metres above the floor
+CAMERA_LENS = 40.0        # mm on Blender's 36 mm sensor: about 2.9 m of the scene top to bottom at 4 m
+CAMERA_YAW = {"front": 0.0, "three_quarter": 45.0}   # degrees about Z, from the figure's front
+JOINT_RADIUS = 0.045
+HEAD_RADIUS = 0.11
+# Ellipsoids (bone, semi-axes in the bone's frame: x lateral, y along the bone, z front-back, and
+# how far along the bone the centre sits) that give the figure a chest and hips.
+BODY_SHELLS = {"spine2": ((0.16, 0.2, 0.1), 0.16), "pelvis": ((0.15, 0.1, 0.1), 0.0)}
+WOOD = (0.78, 0.6, 0.42)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("result", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--camera", choices=sorted(CAMERA_YAW), default="front")
+    parser.add_argument("--size", default="480x640", help="WIDTHxHEIGHT")
+    parser.add_argument("--frames", type=int, help="render only the first N frames")
+    parser.add_argument("--audio", type=Path, help="a sound track for the movie")
+    parser.add_argument("--still", action="store_true", help="write the first frame as a PNG")
+    return parser.parse_args(argv)
+
+
+def add_joint_spheres(armature_obj) -> None:
+    """A ball on every joint and a head, bone-parented: with the preview mesh's tapered limbs this
+    is the wooden mannequin a pose estimator recognises as a person."""
+    import bmesh
+    import bpy
+
+    def ball(name: str, radius: float):
+        mesh = bpy.data.meshes.new(name)
+        bm = bmesh.new()
+        bmesh.ops.create_uvsphere(bm, u_segments=16, v_segments=8, radius=radius)
+        bm.to_mesh(mesh)
+        bm.free()
+        obj = bpy.data.objects.new(name, mesh)
+        bpy.context.scene.collection.objects.link(obj)
+        return obj
+
+    for bone in armature_obj.data.bones:
+        head = bone.name == "head"
+        obj = ball(f"{bone.name}.ball", HEAD_RADIUS if head else JOINT_RADIUS)
+        obj.parent, obj.parent_type, obj.parent_bone = armature_obj, 'BONE', bone.name
+        # A bone child sits at the bone's tail; the ball goes on the head (the joint), the skull
+        # a little above the head joint.
+        obj.location = (0.0, -bone.length + (0.09 if head else 0.0), 0.0)
+        if bone.name in BODY_SHELLS:
+            size, along = BODY_SHELLS[bone.name]
+            shell = ball(f"{bone.name}.shell", 1.0)
+            shell.parent, shell.parent_type, shell.parent_bone = armature_obj, 'BONE', bone.name
+            shell.location, shell.scale = (0.0, -bone.length + along, 0.0), size
+
+
+def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: Path | None):
+    import bpy
+    import numpy as np
+
+    from demo import set_up_render
+    from lm2d_blender.armature import new_dancer
+    from lm2d_blender.keys import write_take
+    from lm2d_blender.result_file import read_result, result_skeleton
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    context = bpy.context
+    scene = context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    result = read_result(result_path)
+    dancer = new_dancer(context, result_skeleton(result))
+    add_joint_spheres(dancer)
+    write_take(dancer, result, scene)
+    set_up_render(scene, size)
+    scene.display.shading.color_type = 'SINGLE'
+    scene.display.shading.single_color = WOOD
+
+    start = result["joint_positions"][0]
+    floor_z = float(np.asarray(result["joint_positions"])[..., 2].min()) - 0.03
+    floor = bpy.data.objects.new("Floor", bpy.data.meshes.new("Floor"))
+    floor.data.from_pydata([(-20, -20, 0), (20, -20, 0), (20, 20, 0), (-20, 20, 0)], [], [(0, 1, 2, 3)])
+    floor.location.z = floor_z
+    scene.collection.objects.link(floor)
+
+    # The figure faces -Y: the front camera stands at -Y looking along +Y, level.
+    yaw = math.radians(CAMERA_YAW[camera])
+    cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    cam.data.lens = CAMERA_LENS
+    cam.location = (start[0, 0] + CAMERA_DISTANCE * math.sin(yaw), start[0, 1] - CAMERA_DISTANCE * math.cos(yaw),
+                    floor_z + CAMERA_HEIGHT)
+    cam.rotation_euler = (math.radians(90), 0.0, yaw)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    if audio is not None:
+        scene.sequence_editor_create()
+        scene.sequence_editor.strips.new_sound("audio", str(audio), 1, 1)
+    return scene
+
+
+def main(argv=None) -> int:
+    import bpy
+
+    from demo import set_image_output, set_movie_output
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    width, height = (int(side) for side in args.size.lower().split("x"))
+    scene = set_up_scene(args.result, args.camera, (width, height), args.audio)
+    if args.frames:
+        scene.frame_end = min(scene.frame_end, scene.frame_start + args.frames - 1)
+    if args.still:
+        set_image_output(scene)
+        scene.render.filepath = str(args.output)
+        bpy.ops.render.render(write_still=True)
+        return 0
+    set_movie_output(scene, args.output)
+    if args.audio is None:
+        scene.render.ffmpeg.audio_codec = 'NONE'
+    else:
+        scene.render.use_sequencer = False   # the picture is the 3-D scene; the strip only gives sound
+    bpy.ops.render.render(animation=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
