@@ -387,6 +387,7 @@ class GenerationJob(Job):
     """load + generate; on the result, the take is written (the only moment the .blend changes)."""
 
     cancellable = True
+    stages = STAGES                           # the server's progress stages, as the user reads them
     _running: "GenerationJob | None" = None   # one generation at a time
 
     def __init__(self, context, settings: GenerationSettings, output: str):
@@ -398,12 +399,15 @@ class GenerationJob(Job):
         self.armature = self.action = self.track = None
         self.stage_seconds: dict[str, float] = {}   # server stage -> seconds, as its progress events tell
         self._stage = None
-        self.send("load", **self.session.settings.load_fields())
-        self.send("generate", **settings.request_fields(output))
+        self.send_requests(output)
         GenerationJob._running = self
         state = session_state(context)
         state.is_running = True
         show_progress(context, "Waiting for the dance server", 0.0)
+
+    def send_requests(self, output: str) -> None:
+        self.send("load", **self.session.settings.load_fields())
+        self.send("generate", **self.settings.request_fields(output))
 
     @classmethod
     def running(cls) -> "GenerationJob | None":
@@ -416,9 +420,9 @@ class GenerationJob(Job):
         elif kind == "loaded":
             self.model = event.get("model")
             show_progress(context, f"Model {self.model} ready", 0.0)
-        elif kind == "progress" and event.get("stage") in STAGES:
+        elif kind == "progress" and event.get("stage") in self.stages:
             self._time_stage(event["stage"])
-            start, end, label = STAGES[event["stage"]]
+            start, end, label = self.stages[event["stage"]]
             show_progress(context, label, start + (end - start) * float(event.get("fraction", 0.0)))
         elif kind == "result":
             self._time_stage(None)

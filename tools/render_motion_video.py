@@ -4,7 +4,7 @@ the known-motion input of the video-to-motion tests and bench (tests/test_video.
 bench/bench_video.py).
 
     python tools/render_motion_video.py take.npz -o take.mp4 [--camera front|three_quarter]
-        [--size 480x640] [--frames N] [--audio song.wav] [--still FRAME.png]
+        [--size 480x640] [--frames N] [--audio song.wav] [--hide FIRST-LAST] [--still]
 
 The camera stands still (so the root trajectory shows in the picture), level, 4 m from where the
 dancer starts: `front` looks at the figure's face, `three_quarter` from 45 degrees to its left.
@@ -41,6 +41,8 @@ def parse_args(argv):
     parser.add_argument("--frames", type=int, help="render only the first N frames")
     parser.add_argument("--audio", type=Path, help="a sound track for the movie")
     parser.add_argument("--still", action="store_true", help="write the first frame as a PNG")
+    parser.add_argument("--hide", metavar="FIRST-LAST", help="frames (1-based) where the figure is hidden: "
+                        "nobody in the picture")
     return parser.parse_args(argv)
 
 
@@ -74,7 +76,15 @@ def add_joint_spheres(armature_obj) -> None:
             shell.location, shell.scale = (0.0, -bone.length + along, 0.0), size
 
 
-def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: Path | None):
+def hide_figure(armature_obj, first: int, last: int) -> None:
+    """Key every part of the figure hidden from `first` to `last` (constant keys: no blending)."""
+    for obj in armature_obj.children:
+        for frame, hidden in ((first - 1, False), (first, True), (last + 1, False)):
+            obj.hide_render = hidden
+            obj.keyframe_insert("hide_render", frame=frame)
+
+
+def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: Path | None, hide: str | None):
     import bpy
     import numpy as np
 
@@ -91,6 +101,8 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: P
     dancer = new_dancer(context, result_skeleton(result))
     add_joint_spheres(dancer)
     write_take(dancer, result, scene)
+    if hide:
+        hide_figure(dancer, *(int(frame) for frame in hide.split("-")))
     set_up_render(scene, size)
     scene.display.shading.color_type = 'SINGLE'
     scene.display.shading.single_color = WOOD
@@ -113,7 +125,7 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: P
     scene.camera = cam
     if audio is not None:
         scene.sequence_editor_create()
-        scene.sequence_editor.strips.new_sound("audio", str(audio), 1, 1)
+        scene.sequence_editor.strips.new_sound("audio", str(audio.resolve()), 1, 1)
     return scene
 
 
@@ -123,8 +135,9 @@ def main(argv=None) -> int:
     from demo import set_image_output, set_movie_output
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    args.output = args.output.resolve()   # Blender reads relative paths from the .blend's folder
     width, height = (int(side) for side in args.size.lower().split("x"))
-    scene = set_up_scene(args.result, args.camera, (width, height), args.audio)
+    scene = set_up_scene(args.result, args.camera, (width, height), args.audio, args.hide)
     if args.frames:
         scene.frame_end = min(scene.frame_end, scene.frame_start + args.frames - 1)
     if args.still:

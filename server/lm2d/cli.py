@@ -23,6 +23,7 @@ COMMANDS = [
     "evaluate",
     "corpus",
     "video2motion",
+    "dataset-from-videos",
 ]
 
 

@@ -158,6 +158,12 @@ class Handlers:
             return "loaded", payload | {"seconds": round(time.perf_counter() - started, 3)}
         if request.type == "lyrics":
             return "lyrics", {"segments": self.engine.parse_lyrics(request.body.path, request.body.audio)}
+        if request.type == "video2motion":
+            from lm2d.video.convert import convert_video
+
+            payload = convert_video(request.body.video, request.body.output, request.body.audio_output,
+                                    request.body.field_of_view, progress)
+            return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}
         if request.type == "generate":
             payload = self.engine.generate(request.body, progress, should_stop)
             return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}

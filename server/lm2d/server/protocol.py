@@ -10,13 +10,17 @@ requests   hello
                     edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
                          continue_frames?}
            lyrics{path, audio?}                  parse a lyrics file for display
+           video2motion{video, output, audio_output?, field_of_view?}   the dance in a video
            cancel{target?}                       the running request (or the one with id target)
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
            loaded{model, device, kind, loads, seconds}
-           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), writing
+           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), writing;
+                                         video2motion: landmarks, fit, ground, writing
            warning{message}              something the user should know; the job goes on
-           result{path, frames, fps, joint_names, seconds}
+           result{path, frames, fps, joint_names, seconds}   video2motion adds audio (the WAV
+                                         written, or null when the video has no sound) and
+                                         missing_spans [[start, end] seconds where nobody was seen]
            lyrics{segments: [{start, end, text, words: [{start, end, text}]}]}
            cancelled · error{code, message} · bye (the server is exiting)
 
@@ -94,6 +98,14 @@ class LyricsRequest:
 
 
 @dataclass
+class Video2MotionRequest:
+    video: str
+    output: str                        # .npz result file
+    audio_output: str | None = None    # .wav: the video's sound track, when it has one
+    field_of_view: float | None = None
+
+
+@dataclass
 class Request:
     type: str
     id: str | int | None = None
@@ -101,7 +113,8 @@ class Request:
 
 
 _SIMPLE_TYPES = ("hello", "cancel", "shutdown")
-_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest}
+_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest,
+           "video2motion": Video2MotionRequest}
 
 
 def _check(value, expected, name):
@@ -184,6 +197,7 @@ _FIELD_TYPES = {
                       "end_seconds": float, "beat_accent": float},
     LoadRequest: {"checkpoint": str, "device": str},
     LyricsRequest: {"path": str, "audio": str},
+    Video2MotionRequest: {"video": str, "output": str, "audio_output": str, "field_of_view": float},
 }
 
 
@@ -204,6 +218,9 @@ def _parse_body(kind: str, raw: dict):
 
 
 def _validate(body) -> None:
+    if isinstance(body, Video2MotionRequest) and body.field_of_view is not None \
+            and not 10 <= body.field_of_view <= 150:
+        raise BadRequest("field 'field_of_view' must be between 10 and 150 degrees")
     if isinstance(body, LoadRequest) and body.device not in ("auto", "cpu", "cuda"):
         raise BadRequest(f"field 'device' must be auto, cpu or cuda, got '{body.device}'")
     if isinstance(body, GenerateRequest):

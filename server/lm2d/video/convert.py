@@ -60,3 +60,26 @@ def landmarks_to_motion(landmarks: Landmarks, field_of_view: float = DEFAULT_FIE
     motion = sample_at(motion, np.interp(target, times, np.arange(len(times))), FPS)
     seconds = [(float(times[a]), float(times[b])) for a, b in landmarks.missing_spans()]
     return VideoMotion(motion, landmarks.n_frames, landmarks.fps, seconds, float(planted.any(axis=1).mean()))
+
+
+def convert_video(video: str | os.PathLike, output: str | os.PathLike, audio_output: str | os.PathLike | None = None,
+                  field_of_view: float | None = None, progress: Callable[[str, float], None] | None = None) -> dict:
+    """The server's `video2motion` job: write the motion (.npz result file) and, when asked and the
+    video has sound, its sound track (.wav). Output paths are checked before any work. Returns the
+    `result` event's payload. `progress(stage, fraction)` may raise to cancel."""
+    from lm2d.motion.skeleton import JOINT_NAMES
+    from lm2d.pipeline import check_output_path, write_result
+    from lm2d.video.decode import extract_audio
+
+    output = check_output_path(output, (".npz",))
+    if audio_output is not None:
+        audio_output = check_output_path(audio_output, (".wav",))
+    report = None if progress is None else (lambda stage, done, total: progress(stage, done / max(total, 1)))
+    result = video_to_motion(video, field_of_view or DEFAULT_FIELD_OF_VIEW, report)
+    if progress is not None:
+        progress("writing", 0.0)
+    write_result(result.motion, output)
+    wrote_audio = audio_output is not None and extract_audio(video, audio_output)
+    return {"path": os.fspath(output), "frames": result.motion.n_frames, "fps": float(result.motion.fps),
+            "joint_names": list(JOINT_NAMES), "audio": os.fspath(audio_output) if wrote_audio else None,
+            "missing_spans": [list(span) for span in result.missing_spans]}

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from lm2d.cache import cache_dir, cache_key, file_digest
 from lm2d.errors import LM2DError
 from lm2d.video.decode import iter_frames, probe_video
 
@@ -34,6 +35,10 @@ INDEX = {name: i for i, name in enumerate(NAMES)}
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 SMOOTHING_SECONDS = 0.25     # Savitzky-Golay window: keeps beats (~0.5 s) and removes jitter
 MIN_DETECTION_CONFIDENCE = 0.5
+# Landmarks are cached per video content (re-running a fit or a dataset build skips the pose model);
+# bump when what is stored changes.
+_CACHE_VERSION = "mediapipe-0.10.14-full-v1"
+_ARRAYS = ("times", "world", "image", "visibility", "found")
 
 
 @dataclass
@@ -96,10 +101,34 @@ def _pose_estimator():
 
 
 def estimate_landmarks(path: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> Landmarks:
-    """Run the pose model on every frame of the video. `progress(done, total)` after each frame.
-    Raises LM2DError when the file is not a readable video or no frame shows a person."""
+    """Run the pose model on every frame of the video (or read what an earlier run found, from the
+    cache), fill the gaps and smooth. `progress(done, total)` after each frame. Raises LM2DError
+    when the file is not a readable video or no frame shows a person."""
     path = Path(path)
     info = probe_video(path)
+    cached = cache_dir("landmarks") / f"{cache_key(file_digest(path), _CACHE_VERSION, MIN_DETECTION_CONFIDENCE)}.npz"
+    if cached.is_file():
+        with np.load(cached) as arrays:
+            landmarks = Landmarks(**{key: arrays[key] for key in _ARRAYS}, fps=info.fps,
+                                  width=info.width, height=info.height)
+        if progress is not None:
+            progress(landmarks.n_frames, landmarks.n_frames)
+    else:
+        landmarks = _run_pose_model(path, info, progress)
+        _store(landmarks, cached)
+    fill_missing(landmarks)
+    smooth(landmarks)
+    return landmarks
+
+
+def _store(landmarks: Landmarks, path: Path) -> None:
+    """Written beside, then renamed: a reader never sees half a file."""
+    partial = path.with_name(path.name + ".part.npz")
+    np.savez(partial, **{key: getattr(landmarks, key) for key in _ARRAYS})
+    os.replace(partial, path)
+
+
+def _run_pose_model(path: Path, info, progress) -> Landmarks:
     times, world, image, visibility, found = [], [], [], [], []
     with _native_stderr_silenced():
         estimator = _pose_estimator()
@@ -126,13 +155,9 @@ def estimate_landmarks(path: str | os.PathLike, progress: Callable[[int, int], N
     found = np.array(found, dtype=bool)
     if not found.any():
         raise LM2DError(f"no person found in any of its {len(times)} frames", path=path, code="no_person")
-    landmarks = Landmarks(np.asarray(times, dtype=np.float64),
-                          np.asarray(world, dtype=np.float64) @ CAMERA_TO_Z_UP.T,
-                          np.asarray(image, dtype=np.float64), np.asarray(visibility, dtype=np.float64),
-                          found, info.fps, info.width, info.height)
-    fill_missing(landmarks)
-    smooth(landmarks)
-    return landmarks
+    return Landmarks(np.asarray(times, dtype=np.float64), np.asarray(world, dtype=np.float64) @ CAMERA_TO_Z_UP.T,
+                     np.asarray(image, dtype=np.float64), np.asarray(visibility, dtype=np.float64),
+                     found, info.fps, info.width, info.height)
 
 
 def fill_missing(landmarks: Landmarks) -> None:
