@@ -4,7 +4,7 @@ the known-motion input of the video-to-motion tests and bench (tests/test_video.
 bench/bench_video.py).
 
     python tools/render_motion_video.py take.npz -o take.mp4 [--camera front|three_quarter]
-        [--size 480x640] [--frames N] [--audio song.wav] [--hide FIRST-LAST] [--still]
+        [--size 480x640] [--frames N] [--fps 30] [--audio song.wav] [--hide FIRST-LAST] [--still]
 
 The camera stands still (so the root trajectory shows in the picture), level, 4 m from where the
 dancer starts: `front` looks at the figure's face, `three_quarter` from 45 degrees to its left.
@@ -39,6 +39,7 @@ def parse_args(argv):
     parser.add_argument("--camera", choices=sorted(CAMERA_YAW), default="front")
     parser.add_argument("--size", default="480x640", help="WIDTHxHEIGHT")
     parser.add_argument("--frames", type=int, help="render only the first N frames")
+    parser.add_argument("--fps", type=int, default=30, help="the movie's frame rate (the motion is resampled)")
     parser.add_argument("--audio", type=Path, help="a sound track for the movie")
     parser.add_argument("--still", action="store_true", help="write the first frame as a PNG")
     parser.add_argument("--hide", metavar="FIRST-LAST", help="frames (1-based) where the figure is hidden: "
@@ -84,7 +85,8 @@ def hide_figure(armature_obj, first: int, last: int) -> None:
             obj.keyframe_insert("hide_render", frame=frame)
 
 
-def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: Path | None, hide: str | None):
+def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], fps: int, audio: Path | None,
+                 hide: str | None):
     import bpy
     import numpy as np
 
@@ -96,7 +98,7 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], audio: P
     bpy.ops.wm.read_factory_settings(use_empty=True)
     context = bpy.context
     scene = context.scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
+    scene.render.fps, scene.render.fps_base = fps, 1.0      # write_take keys at the scene's rate
     result = read_result(result_path)
     dancer = new_dancer(context, result_skeleton(result))
     add_joint_spheres(dancer)
@@ -137,7 +139,7 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     args.output = args.output.resolve()   # Blender reads relative paths from the .blend's folder
     width, height = (int(side) for side in args.size.lower().split("x"))
-    scene = set_up_scene(args.result, args.camera, (width, height), args.audio, args.hide)
+    scene = set_up_scene(args.result, args.camera, (width, height), args.fps, args.audio, args.hide)
     if args.frames:
         scene.frame_end = min(scene.frame_end, scene.frame_start + args.frames - 1)
     if args.still:
