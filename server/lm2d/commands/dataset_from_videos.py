@@ -9,7 +9,7 @@ HELP = "build a training dataset (docs/DATASET.md layout) from dance videos and 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lm2d.video.ground import DEFAULT_FIELD_OF_VIEW
+    from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW
 
     parser.add_argument("videos", type=Path, help="folder of videos, each with NAME.lrc/.srt/… beside NAME.mp4")
     parser.add_argument("--out", type=Path, required=True, help="dataset folder (clips go to OUT/SPLIT/<name>/)")

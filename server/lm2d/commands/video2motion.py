@@ -9,7 +9,7 @@ HELP = "turn a dance video into SMPL motion (.npz result file or .bvh) with Medi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lm2d.video.ground import DEFAULT_FIELD_OF_VIEW
+    from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW
 
     parser.add_argument("video", type=Path, help="the video (any format FFmpeg reads: MP4, MOV, WebM, …)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the motion: .npz (lm2d result file) or .bvh")

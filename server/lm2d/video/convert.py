@@ -12,7 +12,8 @@ import torch
 from lm2d.motion.representation import FPS, Motion, sample_at
 from lm2d.motion.rotation import to_numpy
 from lm2d.video.fit import fit_skeleton
-from lm2d.video.ground import DEFAULT_FIELD_OF_VIEW, ground_motion
+from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW
+from lm2d.video.ground import ground_motion
 from lm2d.video.landmarks import Landmarks, estimate_landmarks
 
 FIT_ITERATIONS = 300
@@ -50,8 +51,8 @@ def video_to_motion(path: str | os.PathLike, field_of_view: float = DEFAULT_FIEL
 
 def landmarks_to_motion(landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW,
                         fit_progress=None, ground_progress=None) -> VideoMotion:
-    fit = fit_skeleton(landmarks, FIT_ITERATIONS, progress=fit_progress)
-    root, planted = ground_motion(fit, landmarks, field_of_view, GROUND_ITERATIONS, ground_progress)
+    fit = fit_skeleton(landmarks, field_of_view, FIT_ITERATIONS, progress=fit_progress)
+    root, planted = ground_motion(fit, landmarks, GROUND_ITERATIONS, ground_progress)
     with torch.no_grad():
         motion = Motion(root, to_numpy(fit.pose()), landmarks.fps)
     # Sample at 30 FPS on the video's own clock (its frame times may be uneven).

@@ -23,6 +23,7 @@ import torch
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import axis_angle_to_matrix, matrix_to_axis_angle
 from lm2d.motion.skeleton import NUM_JOINTS
+from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW, camera_focal, image_targets, pelvis_path
 from lm2d.video.landmarks import INDEX, Landmarks
 
 
@@ -30,8 +31,7 @@ from lm2d.video.landmarks import INDEX, Landmarks
 class Marker:
     landmarks: tuple[str, ...]     # MediaPipe landmark(s), averaged
     joint: int                     # the SMPL joint it rides on
-    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)   # in the joint's rest frame (Z-up, metres)
-    fitted_offset: bool = False    # the offset is fitted per video (facial points on a round head)
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)   # first guess, in the joint's rest frame (Z-up, m)
     weight: float = 1.0
 
 
@@ -40,13 +40,13 @@ MARKERS = (
     Marker(("left_knee",), 4), Marker(("right_knee",), 5),
     Marker(("left_ankle",), 7), Marker(("right_ankle",), 8),
     Marker(("left_foot_index",), 10, weight=0.5), Marker(("right_foot_index",), 11, weight=0.5),
-    Marker(("left_heel",), 7, (0.0, 0.06, -0.05), True, 0.5), Marker(("right_heel",), 8, (0.0, 0.06, -0.05), True, 0.5),
+    Marker(("left_heel",), 7, (0.0, 0.06, -0.05), 0.5), Marker(("right_heel",), 8, (0.0, 0.06, -0.05), 0.5),
     Marker(("left_shoulder",), 16), Marker(("right_shoulder",), 17),
     Marker(("left_elbow",), 18), Marker(("right_elbow",), 19),
     Marker(("left_wrist",), 20), Marker(("right_wrist",), 21),
     Marker(("left_pinky", "left_index"), 22, weight=0.3), Marker(("right_pinky", "right_index"), 23, weight=0.3),
-    Marker(("nose",), 15, (0.0, -0.1, 0.0), True, 0.5),
-    Marker(("left_ear",), 15, (0.07, 0.0, 0.0), True, 0.5), Marker(("right_ear",), 15, (-0.07, 0.0, 0.0), True, 0.5),
+    Marker(("nose",), 15, (0.0, -0.1, 0.0), 0.5),
+    Marker(("left_ear",), 15, (0.07, 0.0, 0.0), 0.5), Marker(("right_ear",), 15, (-0.07, 0.0, 0.0), 0.5),
 )
 # Limb bones (marker index pairs) whose direction must agree, whatever their length.
 LIMBS = ((0, 2), (1, 3), (2, 4), (3, 5), (10, 12), (11, 13), (12, 14), (13, 15), (0, 1), (10, 11))
@@ -61,11 +61,12 @@ REST_PRIOR = {3: 1.0, 6: 1.0, 9: 1.0, 12: 0.5, 15: 0.2, 13: 2.0, 14: 2.0, 7: 0.3
 @dataclass
 class Weights:
     markers: float = 1.0
-    limb_direction: float = 0.02
+    reprojection: float = 0.3      # image distance, in metres at the dancer's depth
+    limb_direction: float = 0.3
     limits: float = 1.0
     rest_prior: float = 0.002
-    smoothness: float = 2.0
-    offsets: float = 0.5
+    smoothness: float = 0.2        # stronger slows Adam's convergence more than it removes jitter
+    offsets: float = 0.05
 
 
 def marker_targets(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +90,23 @@ def initial_root_orientation(targets: np.ndarray) -> np.ndarray:
 
 
 class SkeletonFit(torch.nn.Module):
-    """The unknowns and the loss. `pose()` gives local rotation matrices (N, 24, 3, 3)."""
+    """The unknowns and the loss. `pose()` gives local rotation matrices (N, 24, 3, 3);
+    `camera_root` (N, 3) is the pelvis in the camera's level frame (x right, y away, z up)."""
 
-    def __init__(self, targets: np.ndarray, confidence: np.ndarray, weights: Weights | None = None):
+    def __init__(self, landmarks: Landmarks, field_of_view: float, weights: Weights | None = None):
         super().__init__()
+        targets, confidence = marker_targets(landmarks)
+        markers_of = [m.landmarks for m in MARKERS]
         n = len(targets)
         self.weights = weights or Weights()
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.confidence = torch.as_tensor(confidence, dtype=torch.float32)
+        self.image_targets = torch.as_tensor(image_targets(landmarks, markers_of), dtype=torch.float32)
+        self.focal = camera_focal(landmarks, field_of_view)
+        # MediaPipe's hip-centred landmarks stand in for pelvis-relative markers at the start.
+        root = pelvis_path(landmarks, markers_of, targets, confidence, field_of_view)
+        self.camera_root = torch.nn.Parameter(torch.as_tensor(root, dtype=torch.float32))
+        self.depth = float(np.median(root[:, 1]))
         axis_angle = torch.zeros(n, NUM_JOINTS, 3)
         axis_angle[:, 0] = matrix_to_axis_angle(torch.as_tensor(initial_root_orientation(targets), dtype=torch.float32))
         self.axis_angle = torch.nn.Parameter(axis_angle)
@@ -106,7 +116,6 @@ class SkeletonFit(torch.nn.Module):
         self.marker_offsets = torch.nn.Parameter(self.initial_offsets.clone())
         self.marker_joints = torch.tensor([m.joint for m in MARKERS])
         self.marker_weights = torch.tensor([m.weight for m in MARKERS])
-        self.offset_fitted = torch.tensor([m.fitted_offset for m in MARKERS])
         mask = torch.ones(NUM_JOINTS, 3)
         mask[list(FIXED_JOINTS)] = 0.0
         for joint, (axis, _, _) in HINGES.items():
@@ -123,8 +132,8 @@ class SkeletonFit(torch.nn.Module):
         if root is None:
             root = torch.zeros(len(self.axis_angle), 3)
         joints, rotations = forward_kinematics_with_rotations(root, self.pose())
-        offsets = torch.where(self.offset_fitted[:, None], self.marker_offsets, self.initial_offsets)
-        markers = joints[:, self.marker_joints] + torch.einsum("nmij,mj->nmi", rotations[:, self.marker_joints], offsets)
+        markers = joints[:, self.marker_joints] + torch.einsum("nmij,mj->nmi", rotations[:, self.marker_joints],
+                                                              self.marker_offsets)
         return joints, markers
 
     def losses(self) -> dict[str, torch.Tensor]:
@@ -134,6 +143,12 @@ class SkeletonFit(torch.nn.Module):
         confidence = self.confidence * self.marker_weights
         error = ((markers - target) ** 2).sum(-1)
         terms = {"markers": w.markers * (confidence * error).sum() / confidence.sum()}
+
+        seen = markers + self.camera_root[:, None]
+        depth = seen[..., 1].clamp(min=0.3)
+        pixels = self.focal * torch.stack([seen[..., 0], -seen[..., 2]], dim=-1) / depth[..., None]
+        image_error = ((pixels - self.image_targets) ** 2).sum(-1) * (self.depth / self.focal) ** 2
+        terms["reprojection"] = w.reprojection * (confidence * image_error).sum() / confidence.sum()
 
         pairs = torch.tensor(LIMBS)
         bone = markers[:, pairs[:, 1]] - markers[:, pairs[:, 0]]
@@ -153,18 +168,18 @@ class SkeletonFit(torch.nn.Module):
         terms["rest_prior"] = w.rest_prior * ((self.axis_angle[:, prior_joints] ** 2).sum(-1) * prior_weights).mean()
 
         if len(joints) > 2:
-            acceleration = joints[2:] - 2 * joints[1:-1] + joints[:-2]
+            moving = joints + self.camera_root[:, None]
+            acceleration = moving[2:] - 2 * moving[1:-1] + moving[:-2]
             terms["smoothness"] = w.smoothness * (acceleration ** 2).sum(-1).mean()
         terms["offsets"] = w.offsets * ((self.marker_offsets - self.initial_offsets) ** 2).sum()
         return terms
 
 
-def fit_skeleton(landmarks: Landmarks, iterations: int = 300, weights: Weights | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> SkeletonFit:
-    """Fit the skeleton's rotations to the landmarks (every frame at once). `progress(done, total)`
-    after each iteration."""
-    targets, confidence = marker_targets(landmarks)
-    model = SkeletonFit(targets, confidence, weights)
+def fit_skeleton(landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW, iterations: int = 300,
+                 weights: Weights | None = None, progress: Callable[[int, int], None] | None = None) -> SkeletonFit:
+    """Fit the skeleton's rotations and camera-frame path to the landmarks (every frame at once).
+    `progress(done, total)` after each iteration."""
+    model = SkeletonFit(landmarks, field_of_view, weights)
     optimise(model, model.losses, iterations, progress)
     return model
 

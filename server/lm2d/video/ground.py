@@ -10,7 +10,6 @@ the pelvis path and the poses as little as the markers allow: no skating.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -19,47 +18,12 @@ from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
 from lm2d.video.fit import SkeletonFit, optimise
-from lm2d.video.landmarks import INDEX, Landmarks
+from lm2d.video.landmarks import Landmarks
 
-DEFAULT_FIELD_OF_VIEW = 50.0     # degrees across the frame's longer side (phones: 50-70)
 FOOT_CHAINS = ((7, 10), (8, 11))  # (ankle, toe) of the left and right foot
-CONTACT_HEIGHT = 0.05            # metres: a toe this close to the floor can be standing on it
-CONTACT_IMAGE_SPEED = 0.25       # body heights per second in the picture: ... and is still
-SHOULDER_TO_ANKLE = 0.8          # of the body height: turns the picture's shoulder-ankle span into a height
-FOOT_LANDMARKS = (("left_ankle", "left_heel", "left_foot_index"), ("right_ankle", "right_heel", "right_foot_index"))
+CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
 MIN_CONTACT_FRAMES = 3
 FLOOR_PERCENTILE = 5.0
-
-
-def camera_focal(landmarks: Landmarks, field_of_view: float) -> float:
-    """Focal length in pixels for a horizontal-or-vertical field of view across the longer side."""
-    return 0.5 * max(landmarks.width, landmarks.height) / math.tan(math.radians(field_of_view) / 2)
-
-
-def pelvis_path(landmarks: Landmarks, markers: np.ndarray, field_of_view: float = DEFAULT_FIELD_OF_VIEW) -> np.ndarray:
-    """(N, 3) pelvis positions in the camera's level frame (x right, y away, z up) such that the
-    markers (N, M, 3), relative to the pelvis, project onto the image landmarks.
-
-    Projection: u = cx + f (x + Tx) / (y + Ty), v = cy - f (z + Tz) / (y + Ty), which is linear in
-    T once multiplied out; each marker's two rows are weighted by its visibility."""
-    from lm2d.video.fit import MARKERS
-
-    f = camera_focal(landmarks, field_of_view)
-    image = np.stack([landmarks.image[:, [INDEX[n] for n in m.landmarks]].mean(axis=1) for m in MARKERS], axis=1)
-    u = (image[..., 0] - 0.5) * landmarks.width            # pixels from the centre, right
-    v = (image[..., 1] - 0.5) * landmarks.height           # pixels from the centre, down
-    weight = np.stack([landmarks.visibility[:, [INDEX[n] for n in m.landmarks]].min(axis=1) for m in MARKERS], axis=1)
-    weight = np.sqrt(np.clip(weight, 0.05, 1.0))
-    x, y, z = markers[..., 0], markers[..., 1], markers[..., 2]
-    zeros = np.zeros_like(u)
-    # f Tx - u Ty = u y - f x ;  f Tz + v Ty = -v y - f z
-    rows = np.concatenate([np.stack([np.full_like(u, f), -u, zeros], -1),
-                           np.stack([zeros, v, np.full_like(u, f)], -1)], axis=1)      # (N, 2M, 3)
-    rhs = np.concatenate([u * y - f * x, -v * y - f * z], axis=1)                      # (N, 2M)
-    w = np.concatenate([weight, weight], axis=1)
-    a = rows * w[..., None]
-    b = rhs * w
-    return np.linalg.solve(np.einsum("nki,nkj->nij", a, a), np.einsum("nki,nk->ni", a, b))
 
 
 def smooth_path(path: np.ndarray, fps: float) -> np.ndarray:
@@ -68,25 +32,15 @@ def smooth_path(path: np.ndarray, fps: float) -> np.ndarray:
     return savgol_filter(path, window, 2, axis=0) if len(path) > window else path
 
 
-def foot_contacts(landmarks: Landmarks, joints_relative: np.ndarray) -> np.ndarray:
-    """(N, 2) bool: the left / right foot is planted. With a still camera a planted foot stands
-    still in the picture, which the 2-D landmarks measure far better than depth: its ankle, heel and
-    toe landmarks move less than CONTACT_IMAGE_SPEED body heights a second, and its toe is no more
-    than CONTACT_HEIGHT above the other foot's (the fitted pose). Flickers are removed."""
-    pixels = landmarks.image * np.array([landmarks.width, landmarks.height])
-    body = np.linalg.norm(pixels[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]]].mean(1)
-                          - pixels[:, [INDEX["left_ankle"], INDEX["right_ankle"]]].mean(1), axis=-1)
-    body = np.median(body) / SHOULDER_TO_ANKLE
-    toe_heights = joints_relative[:, [toe for _, toe in FOOT_CHAINS], 2]
-    contacts = []
-    for side, names in enumerate(FOOT_LANDMARKS):
-        points = pixels[:, [INDEX[name] for name in names]]
-        speed = np.linalg.norm(np.gradient(points, axis=0), axis=-1).max(axis=1) * landmarks.fps / body
-        low = toe_heights[:, side] - toe_heights.min(axis=1) < CONTACT_HEIGHT
-        planted = (speed < CONTACT_IMAGE_SPEED) & low
-        structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
-        contacts.append(binary_opening(binary_closing(planted, structure), structure))
-    return np.stack(contacts, axis=1)
+def foot_contacts(joints: np.ndarray) -> np.ndarray:
+    """(N, 2) bool: the left / right foot is planted: its toe is on the floor (below CONTACT_HEIGHT)
+    and no more than CONTACT_HEIGHT above the other toe. Depth from one camera is too unsure to
+    judge a foot still by its speed; a foot that travels lifts (or the dancer slides, which this
+    does not model). Flickers shorter than MIN_CONTACT_FRAMES are removed."""
+    toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
+    low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
+    structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
+    return np.stack([binary_opening(binary_closing(side, structure), structure) for side in low.T], axis=1)
 
 
 def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
@@ -102,28 +56,39 @@ def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:
 
 
 class GroundedFit(torch.nn.Module):
-    """The skeleton fit plus a pelvis path, with planted feet pinned."""
+    """The skeleton fit plus a pelvis path; each planted foot's ankle and toe are pulled to one spot
+    per contact (a fitted unknown: where the foot stands), the toe's on the floor."""
 
     def __init__(self, fit: SkeletonFit, root: np.ndarray, planted: np.ndarray, joints: np.ndarray,
-                 root_weight: float = 0.05, contact_weight: float = 10.0):
+                 root_weight: float = 0.05, contact_weight: float = 100.0):
         super().__init__()
         self.fit = fit
         self.root = torch.nn.Parameter(torch.as_tensor(root, dtype=torch.float32))
         self.root_estimate = torch.as_tensor(root, dtype=torch.float32)
         self.root_weight, self.contact_weight = root_weight, contact_weight
-        frames, joint_ids, pins = [], [], []
+        frames, joint_ids, spot_ids, spots, on_floor = [], [], [], [], []
         for side, chain in enumerate(FOOT_CHAINS):
             for start, end in contact_spans(planted[:, side]):
                 for joint in chain:
                     spot = joints[start:end, joint].mean(axis=0)
                     if joint == chain[1]:
-                        spot[2] = 0.0        # the toe stands on the floor
+                        spot[2] = 0.0
                     frames.extend(range(start, end))
                     joint_ids.extend([joint] * (end - start))
-                    pins.extend([spot] * (end - start))
+                    spot_ids.extend([len(spots)] * (end - start))
+                    spots.append(spot)
+                    on_floor.append(joint == chain[1])
         self.pin_frames = torch.tensor(frames, dtype=torch.long)
         self.pin_joints = torch.tensor(joint_ids, dtype=torch.long)
-        self.pins = torch.as_tensor(np.array(pins, dtype=np.float32).reshape(-1, 3))
+        self.pin_spots = torch.tensor(spot_ids, dtype=torch.long)
+        self.spots = torch.nn.Parameter(torch.as_tensor(np.array(spots, dtype=np.float32).reshape(-1, 3)))
+        self.on_floor = torch.tensor(on_floor, dtype=torch.bool)
+
+    def spot_positions(self) -> torch.Tensor:
+        """The spots, toes' heights held at the floor."""
+        floor = torch.zeros_like(self.spots)
+        floor[:, :2] = self.spots[:, :2]
+        return torch.where(self.on_floor[:, None], floor, self.spots)
 
     def losses(self) -> dict[str, torch.Tensor]:
         terms = self.fit.losses()
@@ -131,22 +96,38 @@ class GroundedFit(torch.nn.Module):
         if len(self.root) > 2:
             acceleration = self.root[2:] - 2 * self.root[1:-1] + self.root[:-2]
             terms["root_smoothness"] = self.fit.weights.smoothness * (acceleration ** 2).sum(-1).mean()
-        if len(self.pins):
-            joints, _ = self.fit.markers(self.root)
-            feet = joints[self.pin_frames, self.pin_joints]
-            terms["contacts"] = self.contact_weight * ((feet - self.pins) ** 2).sum(-1).mean()
+        if len(self.pin_frames):
+            feet = self.fit.markers(self.root)[0][self.pin_frames, self.pin_joints]
+            terms["contacts"] = self.contact_weight * ((feet - self.spot_positions()[self.pin_spots]) ** 2).sum(-1).mean()
         return terms
 
+    def pinned_root(self) -> np.ndarray:
+        """The path moved, frame by frame, by what the planted joints still miss their spots by on
+        average (the optimiser leaves millimetres, which at 30 FPS would still read as sliding);
+        between contacts the shift is interpolated, so the path never jumps."""
+        with torch.no_grad():
+            root = self.root.numpy().astype(np.float64)
+            if not len(self.pin_frames):
+                return root
+            feet = self.fit.markers(self.root)[0][self.pin_frames, self.pin_joints]
+            miss = (self.spot_positions()[self.pin_spots] - feet).double().numpy()
+        frames = self.pin_frames.numpy()
+        count = np.bincount(frames, minlength=len(root))
+        pinned = np.flatnonzero(count)
+        shift = np.stack([np.bincount(frames, miss[:, axis], len(root))[pinned] / count[pinned] for axis in range(3)], 1)
+        every = np.arange(len(root))
+        return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
 
-def ground_motion(fit: SkeletonFit, landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW,
-                  iterations: int = 100, progress: Callable[[int, int], None] | None = None):
+
+def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
+                  progress: Callable[[int, int], None] | None = None):
     """The pelvis path (N, 3), world Z-up with the floor at z = 0, and the contacts (N, 2) of a fitted
     skeleton; refines `fit` in place so planted feet do not slide."""
     with torch.no_grad():
-        joints_relative, markers = (t.numpy() for t in fit.markers())
-    root = smooth_path(pelvis_path(landmarks, markers, field_of_view), landmarks.fps)
+        joints_relative = fit.markers()[0].numpy()
+    root = smooth_path(fit.camera_root.detach().numpy().astype(np.float64), landmarks.fps)
     root = place_on_floor(root, joints_relative)
-    planted = foot_contacts(landmarks, joints_relative)
+    planted = foot_contacts(root[:, None] + joints_relative)
     grounded = GroundedFit(fit, root, planted, root[:, None] + joints_relative)
     optimise(grounded, grounded.losses, iterations, progress, learning_rate=0.01)
-    return grounded.root.detach().numpy().astype(np.float64), planted
+    return grounded.pinned_root(), planted
