@@ -4,11 +4,11 @@ the known-motion input of the video-to-motion tests and bench (tests/test_video.
 bench/bench_video.py).
 
     python tools/render_motion_video.py take.npz -o take.mp4 [--camera front|three_quarter]
-        [--size 480x640] [--frames N] [--fps 30] [--audio song.wav] [--hide FIRST-LAST] [--still]
+        [--size 480x640] [--frames N] [--fps 30] [--audio song.wav] [--hide FIRST-LAST] [--still FRAME]
 
 The camera stands still (so the root trajectory shows in the picture), level, 4 m from where the
 dancer starts: `front` looks at the figure's face, `three_quarter` from 45 degrees to its left.
---still writes one frame (the first) as a PNG instead of the movie: to look at.
+--still FRAME writes that one frame as a PNG instead of the movie: to look at.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def parse_args(argv):
     parser.add_argument("--frames", type=int, help="render only the first N frames")
     parser.add_argument("--fps", type=int, default=30, help="the movie's frame rate (the motion is resampled)")
     parser.add_argument("--audio", type=Path, help="a sound track for the movie")
-    parser.add_argument("--still", action="store_true", help="write the first frame as a PNG")
+    parser.add_argument("--still", type=int, metavar="FRAME", help="write this frame (1-based) as a PNG instead")
     parser.add_argument("--hide", metavar="FIRST-LAST", help="frames (1-based) where the figure is hidden: "
                         "nobody in the picture")
     return parser.parse_args(argv)
@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     if args.frames:
         scene.frame_end = min(scene.frame_end, scene.frame_start + args.frames - 1)
     if args.still:
+        scene.frame_set(args.still)
         set_image_output(scene)
         scene.render.filepath = str(args.output)
         bpy.ops.render.render(write_still=True)
