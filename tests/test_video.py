@@ -23,6 +23,7 @@ from lm2d.corpus.choreographer import choreograph
 from lm2d.evaluation.video_accuracy import foot_skating, pa_mpjpe, procrustes_align
 from lm2d.motion.io import save_result_npz
 from lm2d.motion.skeleton import rest_positions
+from lm2d.video.ground import foot_contacts
 from lm2d.video.landmarks import NUM_LANDMARKS, Landmarks, fill_missing
 from lm2d_blender import operators_generate, server_session
 from lm2d_blender.keys import TAKE_SOURCE_PROP
@@ -80,9 +81,12 @@ def test_video2motion_recovers_a_rendered_dance(rendered, environment, tmp_path)
     error = pa_mpjpe(joints, truth[:MOTION_FRAMES])
     standing_still = pa_mpjpe(np.broadcast_to(rest_positions(), joints.shape), truth[:MOTION_FRAMES])
     assert error < 0.10 and error < 0.5 * standing_still, (error, standing_still)
-    # On the floor, feet down (the toes' low level is z = 0), and planted feet barely slide.
+    # On the floor (the toes' low level is z = 0), and a planted foot stays where it stands.
     assert abs(np.percentile(joints[:, [10, 11], 2].min(axis=1), 5)) < 0.03
-    assert foot_skating(joints) < 0.25
+    planted = foot_contacts(joints)
+    toe_speed = np.linalg.norm(np.diff(joints[:, [10, 11], :2], axis=0), axis=-1) * 30
+    held = planted[1:] & planted[:-1]
+    assert held.mean() > 0.3 and np.median(toe_speed[held]) < 0.02, (held.mean(), np.median(toe_speed[held]))
     audio, rate = sf.read(tmp_path / "take.wav")
     assert rate == 44100 and abs(len(audio) / rate - SECONDS) < 0.1 and np.abs(audio).max() > 0.01
 
@@ -158,6 +162,17 @@ def test_pa_mpjpe_ignores_similarity_transforms_only():
     assert pa_mpjpe(mirrored, truth) > 0.1
     noisy = truth + rng.normal(scale=0.01, size=truth.shape)
     assert 0.005 < pa_mpjpe(noisy, truth) < 0.02
+
+
+def test_foot_skating_counts_feet_moving_on_the_floor_only():
+    frames = 31
+    joints = np.zeros((frames, 24, 3))
+    joints[:, :, 2] = 0.5
+    joints[:, [7, 8, 10, 11], 2] = 0.0
+    joints[:, 10, 0] = np.linspace(0.0, 0.5, frames)        # the left toe slides 0.5 m in 1 s
+    assert abs(foot_skating(joints) - 0.5 / 4) < 1e-6       # one of four foot joints, all on the floor
+    joints[:, 10, 2] = np.linspace(0.0, 0.3, frames) ** 0.5 # ... now it lifts as it travels
+    assert foot_skating(joints) < 0.5 / 4 * 0.2
 
 
 def test_addon_never_imports_the_pose_estimator_or_torch():

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio", type=Path, metavar="WAV", help="also write the video's sound track here")
     parser.add_argument("--field-of-view", type=float, default=DEFAULT_FIELD_OF_VIEW, metavar="DEG",
                         help=f"the camera's angle of view across the picture's longer side (default "
-                             f"{DEFAULT_FIELD_OF_VIEW:g}); only the pelvis path's depth depends on it")
+                             f"{DEFAULT_FIELD_OF_VIEW:g}); mostly the pelvis path's depth depends on it")
 
 
 def progress_bar():

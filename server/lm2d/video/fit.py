@@ -1,16 +1,18 @@
-"""The SMPL skeleton fitted to MediaPipe's 3-D landmarks by optimisation through lm2d's own forward
+"""The SMPL skeleton fitted to MediaPipe's landmarks by optimisation through lm2d's own forward
 kinematics (torch), all frames at once.
 
-Each landmark is a *marker*: a point fixed in one joint's frame (the knee landmark at the knee
-joint; the nose and ears at offsets from the head joint that are fitted per video). Per frame the
-unknowns are the 24 local rotations (knees and elbows are hinges, toes and hand tips fixed) and an
-offset between MediaPipe's hip-centred frame and the pelvis; per video, one scale (MediaPipe's
-metres are an estimate, SMPL's bone lengths are fixed) and the head markers' offsets. The loss:
-visibility-weighted marker distance, hinge limits (no knee or elbow bending backwards), a prior
-that keeps the spine, neck, collars, wrists and ankles near rest unless the markers say otherwise
-(it spreads a bend over the spine instead of one vertebra), bone-direction agreement for the limbs
-(independent of bone length, so a dancer with longer shins than SMPL's still fits), and joint
-acceleration (smoothness). A later stage adds root and foot-contact terms (lm2d.video.ground).
+Each landmark is a *marker*: a point fixed in one joint's frame (the knee landmark near the knee
+joint, the nose and ears ahead of and beside the head joint), its offset fitted per video from a
+first guess, since MediaPipe's idea of a hip or an ankle is not SMPL's joint centre. Per frame the
+unknowns are the 24 local rotations (knees and elbows are hinges, toes and hand tips fixed), an
+offset between MediaPipe's hip-centred frame and the pelvis, and the pelvis position in the camera's
+frame; per video, one scale (MediaPipe's metres are an estimate, SMPL's bone lengths are fixed) and
+the marker offsets. The loss: visibility-weighted 3-D marker distance, 2-D reprojection distance
+through a level pinhole camera (lm2d.video.camera), bone-direction agreement for the limbs
+(independent of bone length: a dancer with longer shins than SMPL's still fits), hinge limits (no
+knee or elbow bending backwards), a prior that keeps the spine, neck, collars, wrists and ankles
+near rest unless the markers say otherwise (a bend spreads over the spine), and joint acceleration
+(smoothness). lm2d.video.ground then adds the floor and foot contacts.
 """
 from __future__ import annotations
 

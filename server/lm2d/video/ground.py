@@ -1,12 +1,11 @@
-"""Where the fitted body is in the room: the pelvis path from the image, the floor, and feet that
-stay put while they stand on it.
+"""Where the fitted body is in the room: the floor, and feet that stay put while they stand on it.
 
-MediaPipe's 3-D landmarks are centred between the hips, so the path comes from the 2-D ones: per
-frame, the translation that projects the fitted markers onto the image landmarks through a level
-pinhole camera (linear least squares). The floor is the level of the toes when they are lowest;
-a foot is planted while its toe is near the floor and slow. A last optimisation pins each planted
-foot's ankle and toe to one spot (their mean over the contact) and the toe onto the floor, moving
-the pelvis path and the poses as little as the markers allow: no skating.
+The pelvis path comes from the fit (lm2d.video.fit: the camera-frame path that makes the markers
+project onto the image landmarks), smoothed. The floor is the level of the toes when they are
+lowest (z = 0). A foot is planted while its toe is on the floor and not above the other toe; a last
+optimisation pulls each planted foot's ankle and toe to one spot per contact (a fitted unknown)
+with the toe on the floor, moving the path and the poses as little as the markers allow, and the
+millimetres it leaves are taken out of the path exactly: no skating while a foot is planted.
 """
 from __future__ import annotations
 
