@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     if args.audio is None:
         scene.render.ffmpeg.audio_codec = 'NONE'
     else:
-        scene.render.use_sequencer = False   # the picture is the 3-D scene; the strip only gives sound
+        scene.render.use_sequencer = True    # the strip gives the sound; with no picture strips the 3-D scene shows
     bpy.ops.render.render(animation=True)
     return 0
 

@@ -75,17 +75,23 @@ class Landmarks:
 
 @contextmanager
 def _native_stderr_silenced():
-    """MediaPipe's C++ side (TFLite, absl) prints start-up notices straight to file descriptor 2;
-    they mean nothing to a user, so they go to /dev/null while the model loads and first runs."""
+    """MediaPipe's C++ side (TFLite, absl) prints notices straight to file descriptor 2, from its own
+    threads, whenever it loads a model; they mean nothing to a user. While the pose model runs, fd 2
+    goes to /dev/null and Python's sys.stderr (progress bars, warnings, tracebacks) to the real one."""
     sys.stderr.flush()
     saved = os.dup(2)
+    python_stderr, real = sys.stderr, os.fdopen(os.dup(saved), "w", buffering=1)
     with open(os.devnull, "w") as null:
         os.dup2(null.fileno(), 2)
+        sys.stderr = real
         try:
             yield
         finally:
+            real.flush()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
+            real.close()
 
 
 def _pose_estimator():
@@ -130,15 +136,9 @@ def _store(landmarks: Landmarks, path: Path) -> None:
 
 def _run_pose_model(path: Path, info, progress) -> Landmarks:
     times, world, image, visibility, found = [], [], [], [], []
-    with _native_stderr_silenced():
-        estimator = _pose_estimator()
-    with estimator:
+    with _native_stderr_silenced(), _pose_estimator() as estimator:
         for time, rgb in iter_frames(path):
-            if times:
-                result = estimator.process(rgb)
-            else:
-                with _native_stderr_silenced():
-                    result = estimator.process(rgb)
+            result = estimator.process(rgb)
             times.append(time)
             if result.pose_world_landmarks is None or result.pose_landmarks is None:
                 found.append(False)
