@@ -15,8 +15,9 @@ from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from .armature import missing_bones
-from .operators_generate import (GenerationJob, GenerationOperator, GenerationSettings, InputError,
-                                 ServerJobOperator, new_result_path)
+from .generation_settings import GenerationSettings, InputError
+from .jobs import GenerationJob, new_result_path
+from .operators_generate import GenerationOperator, ServerJobOperator
 from .props import scene_settings
 from .skeleton import shipped_skeleton
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render a result file's motion on a wooden figure to an MP4 with bpy (Workbench, studio light):
+"""Render a result file's motion on the wooden mannequin (lm2d_blender.mannequin) to an MP4 with bpy (Workbench):
 the known-motion input of the video-to-motion tests and bench (tests/test_video.py,
 bench/bench_video.py).
 
@@ -24,12 +24,6 @@ CAMERA_DISTANCE = 4.0     # metres from the dancer's start position
 CAMERA_HEIGHT = 1.0       # metres above the floor
 CAMERA_LENS = 40.0        # mm on Blender's 36 mm sensor: about 2.9 m of the scene top to bottom at 4 m
 CAMERA_YAW = {"front": 0.0, "three_quarter": 45.0}   # degrees about Z, from the figure's front
-JOINT_RADIUS = 0.045
-HEAD_RADIUS = 0.11
-# Ellipsoids (bone, semi-axes in the bone's frame: x lateral, y along the bone, z front-back, and
-# how far along the bone the centre sits) that give the figure a chest and hips.
-BODY_SHELLS = {"spine2": ((0.16, 0.2, 0.1), 0.16), "pelvis": ((0.15, 0.1, 0.1), 0.0)}
-WOOD = (0.78, 0.6, 0.42)
 
 
 def parse_args(argv):
@@ -47,39 +41,11 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def add_joint_spheres(armature_obj) -> None:
-    """A ball on every joint and a head, bone-parented: with the preview mesh's tapered limbs this
-    is the wooden mannequin a pose estimator recognises as a person."""
-    import bmesh
-    import bpy
-
-    def ball(name: str, radius: float):
-        mesh = bpy.data.meshes.new(name)
-        bm = bmesh.new()
-        bmesh.ops.create_uvsphere(bm, u_segments=16, v_segments=8, radius=radius)
-        bm.to_mesh(mesh)
-        bm.free()
-        obj = bpy.data.objects.new(name, mesh)
-        bpy.context.scene.collection.objects.link(obj)
-        return obj
-
-    for bone in armature_obj.data.bones:
-        head = bone.name == "head"
-        obj = ball(f"{bone.name}.ball", HEAD_RADIUS if head else JOINT_RADIUS)
-        obj.parent, obj.parent_type, obj.parent_bone = armature_obj, 'BONE', bone.name
-        # A bone child sits at the bone's tail; the ball goes on the head (the joint), the skull
-        # a little above the head joint.
-        obj.location = (0.0, -bone.length + (0.09 if head else 0.0), 0.0)
-        if bone.name in BODY_SHELLS:
-            size, along = BODY_SHELLS[bone.name]
-            shell = ball(f"{bone.name}.shell", 1.0)
-            shell.parent, shell.parent_type, shell.parent_bone = armature_obj, 'BONE', bone.name
-            shell.location, shell.scale = (0.0, -bone.length + along, 0.0), size
-
-
 def hide_figure(armature_obj, first: int, last: int) -> None:
     """Key every part of the figure hidden from `first` to `last` (constant keys: no blending)."""
-    for obj in armature_obj.children:
+    from lm2d_blender.mannequin import mannequins_of
+
+    for obj in mannequins_of(armature_obj):
         for frame, hidden in ((first - 1, False), (first, True), (last + 1, False)):
             obj.hide_render = hidden
             obj.keyframe_insert("hide_render", frame=frame)
@@ -90,9 +56,10 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], fps: int
     import bpy
     import numpy as np
 
-    from demo import set_up_render
     from lm2d_blender.armature import new_dancer
     from lm2d_blender.keys import write_take
+    from lm2d_blender.mannequin import sole_height
+    from lm2d_blender.preview import set_up_workbench
     from lm2d_blender.result_file import read_result, result_skeleton
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -100,17 +67,15 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], fps: int
     scene = context.scene
     scene.render.fps, scene.render.fps_base = fps, 1.0      # write_take keys at the scene's rate
     result = read_result(result_path)
-    dancer = new_dancer(context, result_skeleton(result))
-    add_joint_spheres(dancer)
+    skeleton = result_skeleton(result)
+    dancer = new_dancer(context, skeleton)        # with the wooden mannequin body
     write_take(dancer, result, scene)
     if hide:
         hide_figure(dancer, *(int(frame) for frame in hide.split("-")))
-    set_up_render(scene, size)
-    scene.display.shading.color_type = 'SINGLE'
-    scene.display.shading.single_color = WOOD
+    set_up_workbench(scene, size)
 
     start = result["joint_positions"][0]
-    floor_z = float(np.asarray(result["joint_positions"])[..., 2].min()) - 0.03
+    floor_z = float(np.asarray(result["joint_positions"])[..., 2].min()) - sole_height(skeleton)
     floor = bpy.data.objects.new("Floor", bpy.data.meshes.new("Floor"))
     floor.data.from_pydata([(-20, -20, 0), (20, -20, 0), (20, 20, 0), (-20, 20, 0)], [], [(0, 1, 2, 3)])
     floor.location.z = floor_z
@@ -134,7 +99,7 @@ def set_up_scene(result_path: Path, camera: str, size: tuple[int, int], fps: int
 def main(argv=None) -> int:
     import bpy
 
-    from demo import set_image_output, set_movie_output
+    from demo import set_movie_output
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     args.output = args.output.resolve()   # Blender reads relative paths from the .blend's folder
@@ -144,7 +109,10 @@ def main(argv=None) -> int:
         scene.frame_end = min(scene.frame_end, scene.frame_start + args.frames - 1)
     if args.still:
         scene.frame_set(args.still)
-        set_image_output(scene)
+        settings = scene.render.image_settings
+        if hasattr(settings, "media_type"):   # Blender 5.0 sorts formats into image / video
+            settings.media_type = 'IMAGE'
+        settings.file_format = 'PNG'
         scene.render.filepath = str(args.output)
         bpy.ops.render.render(write_still=True)
         return 0

@@ -14,6 +14,7 @@ COMMANDS = [
     "features",
     "lyrics",
     "convert",
+    "import-mocap",
     "export",
     "generate",
     "train",
@@ -22,6 +23,7 @@ COMMANDS = [
     "train-gesture-classifier",
     "evaluate",
     "corpus",
+    "smpl-body",
     "video2motion",
     "dataset-from-videos",
 ]
