@@ -58,6 +58,8 @@ def write_clip(clip: VideoClip, split_folder: Path, field_of_view: float,
                progress: Callable[[str, int, int], None] | None = None) -> Path | None:
     """Make one clip folder; None (with a warning) when the video has no sound track to dance to.
     The folder appears complete or not at all (built beside it, then renamed)."""
+    import soundfile as sf
+
     from lm2d.lyrics import load_lyrics
     from lm2d.pipeline import write_result
     from lm2d.video.convert import video_to_motion
@@ -70,8 +72,8 @@ def write_clip(clip: VideoClip, split_folder: Path, field_of_view: float,
     building = Path(tempfile.mkdtemp(prefix=f".{clip.clip_id}.", dir=split_folder))
     try:
         extract_audio(clip.video, building / "audio.wav")
-        if clip.lyrics is not None:
-            load_lyrics(clip.lyrics, audio_path=building / "audio.wav")      # fails now, naming the file
+        if clip.lyrics is not None:   # parsed against the sound track now: a bad file fails here, named
+            load_lyrics(clip.lyrics, audio_duration=sf.info(building / "audio.wav").duration)
             shutil.copyfile(clip.lyrics, building / f"lyrics{clip.lyrics.suffix.lower()}")
         result = video_to_motion(clip.video, field_of_view, progress)
         write_result(result.motion, building / "motion.npz")

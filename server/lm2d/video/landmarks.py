@@ -183,3 +183,19 @@ def smooth(landmarks: Landmarks, seconds: float = SMOOTHING_SECONDS) -> None:
         return
     landmarks.world[:] = savgol_filter(landmarks.world, window, 2, axis=0)
     landmarks.image[:] = savgol_filter(landmarks.image, window, 2, axis=0)
+
+
+# SMPL body joints read straight off the landmarks (midpoints where SMPL has a joint MediaPipe
+# lacks): the baseline the fit is measured against (bench/bench_video.py, tests/test_video.py).
+_RAW_JOINTS = {0: ("left_hip", "right_hip"), 1: ("left_hip",), 2: ("right_hip",), 4: ("left_knee",),
+               5: ("right_knee",), 7: ("left_ankle",), 8: ("right_ankle",), 12: ("left_shoulder", "right_shoulder"),
+               15: ("left_ear", "right_ear"), 16: ("left_shoulder",), 17: ("right_shoulder",), 18: ("left_elbow",),
+               19: ("right_elbow",), 20: ("left_wrist",), 21: ("right_wrist",)}
+
+
+def raw_body_joints(landmarks: Landmarks) -> np.ndarray:
+    """(N, 24, 3) world landmarks as SMPL joints (Z-up); joints without a landmark stay 0."""
+    joints = np.zeros((landmarks.n_frames, 24, 3))
+    for joint, names in _RAW_JOINTS.items():
+        joints[:, joint] = landmarks.world[:, [INDEX[n] for n in names]].mean(axis=1)
+    return joints
