@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import bpy
 
 from .armature import missing_bones
-from .lyrics_track import text_strips_to_segments, top_level_strips
+from .lyrics_track import text_strips_to_segments
 from .props import audio_path_of, scene_settings
 from .skeleton import shipped_skeleton
+from .song_range import song_start_frame
 
 
 class InputError(ValueError):
@@ -28,6 +29,7 @@ class GenerationSettings:
     lyrics_guidance: float | None = None
     end_seconds: float | None = None        # dance the song up to here (None: to its end)
     beat_accent: float | None = None        # how firmly the body settles on each beat (None: the server's default)
+    repeat_sections: float | None = None    # 0 off .. 1 repeated sections dance alike (None: the server's default)
     start_frame: int = 1                    # scene frame where the song's time 0 lies
     armature: str | None = None             # armature that receives the take; None: a new one
     edit: dict | None = None                # the protocol's edit{} (takes edited from a result file)
@@ -37,19 +39,9 @@ class GenerationSettings:
         fields = {"audio": self.audio, "output": output, "seed": self.seed, "lyrics": self.lyrics,
                   "segments": None if self.segments is None else list(self.segments), "steps": self.steps,
                   "music_guidance": self.music_guidance, "lyrics_guidance": self.lyrics_guidance,
-                  "end_seconds": self.end_seconds, "beat_accent": self.beat_accent, "edit": self.edit}
+                  "end_seconds": self.end_seconds, "beat_accent": self.beat_accent,
+                  "repeat_sections": self.repeat_sections, "edit": self.edit}
         return {key: value for key, value in fields.items() if value is not None}
-
-
-def song_start_frame(scene) -> int:
-    """Where the song's time 0 lies: at its sound strip's start, otherwise on frame 1, where Load
-    Take, the lyric strips and the added sound strip put it too."""
-    settings = scene_settings(scene)
-    if settings.audio_source == 'STRIP' and scene.sequence_editor is not None:
-        strip = top_level_strips(scene.sequence_editor).get(settings.audio_strip)
-        if strip is not None:
-            return int(strip.frame_start)
-    return 1
 
 
 def lyric_inputs(scene, start_frame: int) -> tuple[str | None, tuple[dict, ...] | None]:
@@ -91,4 +83,5 @@ def scene_generation_settings(context, audio: str | None = None, start_frame: in
     return GenerationSettings(audio=audio, lyrics=lyrics, segments=segments, seed=settings.seed,
                               steps=int(settings.steps), music_guidance=settings.music_guidance,
                               lyrics_guidance=settings.lyrics_guidance, end_seconds=settings.dance_seconds or None,
-                              beat_accent=settings.beat_accent, start_frame=start, armature=armature)
+                              beat_accent=settings.beat_accent, repeat_sections=settings.repeat_sections,
+                              start_frame=start, armature=armature)

@@ -22,6 +22,7 @@ from .client import FINAL_EVENTS, ServerError
 from .generation_settings import GenerationSettings, InputError
 from .keys import write_take
 from .lyrics_track import segments_to_text_strips, sound_strip_for
+from .model_kind import remember_loaded
 from .prefs import results_dir
 from .progress import clear_status_bar, describe_server, redraw_panels, show_progress
 from .props import scene_settings, session_state
@@ -34,7 +35,8 @@ TIMER_STEP = 0.1            # seconds between event checks
 SILENCE_LIMIT = 300.0       # seconds without any event before the server counts as hung
 # stage -> (overall progress at its start, at its end, what the user reads)
 STAGES = {"features": (0.0, 0.25, "Analysing the music"), "lyrics": (0.25, 0.35, "Reading the lyrics"),
-          "sampling": (0.35, 0.95, "Dancing"), "writing": (0.95, 1.0, "Saving the dance")}
+          "sampling": (0.35, 0.95, "Dancing"), "repeats": (0.95, 0.95, "Dancing the repeated sections alike"),
+          "writing": (0.95, 1.0, "Saving the dance")}
 
 
 def push_undo(message: str) -> None:
@@ -149,6 +151,7 @@ class CheckServerJob(Job):
             self.hello = event
         elif event["type"] == "loaded":
             self.loaded = event
+            remember_loaded(context, self.session.settings.checkpoint, event)
         if self.hello is not None and self.loaded is not None:
             self.state = FINISHED
 
@@ -218,6 +221,7 @@ class GenerationJob(Job):
             self.state = CANCELLED
         elif kind == "loaded":
             self.model = event.get("model")
+            remember_loaded(context, self.session.settings.checkpoint, event)
             show_progress(context, f"Model {self.model} ready", 0.0)
         elif kind == "progress" and event.get("stage") in self.stages:
             self._time_stage(event["stage"])

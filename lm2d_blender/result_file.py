@@ -19,6 +19,7 @@ REQUIRED_KEYS = {
     "joint_positions": 3,
 }
 LYRIC_KEYS = ("lyric_lines", "lyric_starts", "lyric_ends")
+SECTION_KEYS = ("section_labels", "section_occurrences", "section_starts", "section_ends")
 
 
 class ResultFileError(ValueError):
@@ -63,10 +64,10 @@ def check_result(result, source: str = "result") -> None:
         raise ResultFileError(f"{source}: a take needs at least 2 frames, found {frames}")
     if not float(result["fps"]) > 0:
         raise ResultFileError(f"{source}: fps must be positive, found {float(result['fps'])}")
-    present = [key for key in LYRIC_KEYS if key in result]
-    if present and (len(present) != len(LYRIC_KEYS)
-                    or len({len(result[key]) for key in LYRIC_KEYS}) != 1):
-        raise ResultFileError(f"{source}: {', '.join(LYRIC_KEYS)} must all be present with one entry per line")
+    for keys, entry in ((LYRIC_KEYS, "line"), (SECTION_KEYS, "section")):
+        present = [key for key in keys if key in result]
+        if present and (len(present) != len(keys) or len({len(result[key]) for key in keys}) != 1):
+            raise ResultFileError(f"{source}: {', '.join(keys)} must all be present with one entry per {entry}")
     try:
         result_skeleton(result)
     except ValueError as err:
@@ -83,3 +84,14 @@ def lyric_segments(result) -> list[dict]:
         return []
     return [{"start": float(start), "end": float(end), "text": str(text)}
             for text, start, end in zip(result["lyric_lines"], result["lyric_starts"], result["lyric_ends"])]
+
+
+def section_segments(result) -> list[dict]:
+    """The song's sections as [{'label', 'occurrence', 'start', 'end', 'name'}] (seconds; name as
+    the timeline shows it: "Chorus 2"); empty when the result has none."""
+    if "section_labels" not in result:
+        return []
+    return [{"label": str(label), "occurrence": int(occurrence), "start": float(start), "end": float(end),
+             "name": f"{str(label)[:1].upper()}{str(label)[1:]} {int(occurrence)}"}
+            for label, occurrence, start, end in zip(result["section_labels"], result["section_occurrences"],
+                                                     result["section_starts"], result["section_ends"])]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from bpy_extras import anim_utils
 from scipy.spatial.transform import Rotation, Slerp
+
+from blender_scenes import keys_of, make_result, new_armature, posed_heads, save_result, smpl_fk, take_fcurves
 
 from lm2d_blender.armature import armature_skeleton, bone_tails, create_smpl_armature
 from lm2d_blender.keys import write_take
@@ -19,62 +20,6 @@ from lm2d_blender.skeleton import shipped_skeleton
 MILLIMETRE = 1e-3
 
 
-# --- building results in the test: smooth random motion and numpy forward kinematics ---------
-
-def smpl_fk(root_translation, rotmats, parents, rest):
-    """World joint positions: global_j = global_parent · local_j, joint_j = joint_parent +
-    global_parent · (rest_j − rest_parent); the root translation is the pelvis position."""
-    frames, joints = rotmats.shape[:2]
-    global_rot = np.empty((frames, joints, 3, 3))
-    positions = np.empty((frames, joints, 3))
-    for j, parent in enumerate(parents):
-        if parent < 0:
-            global_rot[:, j], positions[:, j] = rotmats[:, j], root_translation
-        else:
-            global_rot[:, j] = global_rot[:, parent] @ rotmats[:, j]
-            positions[:, j] = positions[:, parent] + global_rot[:, parent] @ (rest[j] - rest[parent])
-    return positions
-
-
-def smooth_motion(frames: int, seed: int, fps: float = 30.0):
-    """Root positions (T, 3), local quaternions (T, 24, 4) (w, x, y, z) and matrices: sums of
-    sinusoids, plus one joint spinning through more than a full turn (its quaternion changes sign)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames)[:, None, None] / fps
-    axis_angle = 0.7 * np.sin(t * rng.uniform(2, 8, (1, 24, 3)) + rng.uniform(0, 2 * np.pi, (1, 24, 3)))
-    axis_angle[:, 16] = np.array([0.0, 0.0, 1.0]) * (2.6 * np.pi * t[:, 0] / t[-1, 0])  # left_shoulder spins
-    root = np.column_stack([0.4 * np.sin(2 * t[:, 0, 0]), 0.3 * np.cos(3 * t[:, 0, 0]),
-                            0.9 + 0.05 * np.sin(9 * t[:, 0, 0])])
-    rotations = Rotation.from_rotvec(axis_angle.reshape(-1, 3))
-    quats = rotations.as_quat()[:, [3, 0, 1, 2]].reshape(frames, 24, 4)
-    return root, quats, rotations.as_matrix().reshape(frames, 24, 3, 3)
-
-
-def make_result(frames: int = 40, seed: int = 0, fps: float = 30.0, lyrics=None) -> dict:
-    """A result dict in the documented format, with continuous quaternion signs."""
-    skeleton = shipped_skeleton()
-    root, quats, rotmats = smooth_motion(frames, seed, fps)
-    for t in range(1, frames):  # continuous signs, as the format promises
-        quats[t] *= np.where(np.sum(quats[t] * quats[t - 1], axis=-1) < 0, -1.0, 1.0)[:, None]
-    result = {
-        "fps": np.float64(fps),
-        "joint_names": np.array(skeleton.joint_names),
-        "parents": np.array(skeleton.parents),
-        "rest_positions": skeleton.rest_positions.astype(np.float32),
-        "root_translation": root.astype(np.float32),
-        "local_quaternions": quats.astype(np.float32),
-        "joint_positions": smpl_fk(root, rotmats, skeleton.parents, skeleton.rest_positions).astype(np.float32),
-    }
-    if lyrics:
-        result["lyric_lines"] = np.array([text for _, _, text in lyrics])
-        result["lyric_starts"] = np.array([start for start, _, _ in lyrics])
-        result["lyric_ends"] = np.array([end for _, end, _ in lyrics])
-    return result
-
-
-def save_result(path, result) -> str:
-    np.savez(path, **result)
-    return str(path)
 
 
 # --- reading the scene back ---------------------------------------------------------------
@@ -87,24 +32,6 @@ def scene():
     return scene
 
 
-def new_armature(name="Dancer"):
-    return create_smpl_armature(bpy.context, name, *shipped_skeleton())
-
-
-def take_fcurves(obj, action):
-    return anim_utils.action_get_channelbag_for_slot(action, action.slots[0]).fcurves
-
-
-def keys_of(fcurve) -> np.ndarray:
-    co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
-    fcurve.keyframe_points.foreach_get("co", co)
-    return co.reshape(-1, 2)
-
-
-def posed_heads(obj, frame: int) -> np.ndarray:
-    """(24, 3) world head positions in SMPL joint order (Blender orders bones its own way)."""
-    bpy.context.scene.frame_set(frame)
-    return np.array([obj.matrix_world @ obj.pose.bones[name].head for name in shipped_skeleton().joint_names])
 
 
 # --- the armature -------------------------------------------------------------------------
@@ -222,6 +149,49 @@ def test_a_server_written_result_file_loads_exactly(scene, tmp_path):
     for k in (0, 14, 29):
         assert np.abs(posed_heads(obj, 1 + k) - result["joint_positions"][k]).max() < MILLIMETRE
     assert [(m.name, m.frame) for m in scene.timeline_markers] == [("hello there", 7), ("again", 19)]
+
+
+def test_sections_become_markers_and_a_text_strip_track(scene, tmp_path):
+    """The song's form from the result file: a marker per section start beside the lyric
+    markers, and one text strip per section in its own sequencer channel."""
+    from lm2d.motion.io import save_result_npz
+    from lm2d.motion.representation import Motion
+    from lm2d.structure import Section
+
+    from lm2d_blender.lyrics_track import LYRICS_CHANNEL, text_strips_in_channel
+    from lm2d_blender.sections_track import SECTIONS_CHANNEL
+
+    source = make_result(frames=90, seed=2)
+    path = tmp_path / "take.npz"
+    sections = [Section("intro", 1, 0, 30), Section("chorus", 1, 30, 60), Section("chorus", 2, 60, 90)]
+    save_result_npz(Motion.from_quaternions(source["root_translation"], source["local_quaternions"]),
+                    path, lyric_lines=[(1.1, 1.9, "on the run")], sections=sections)
+    result = read_result(path)
+    obj = create_smpl_armature(bpy.context, "Form", result["joint_names"], result["parents"],
+                               result["rest_positions"])
+    write_take(obj, result, scene, start_frame=10)
+    markers = sorted((m.frame, m.name) for m in scene.timeline_markers)
+    assert markers == [(10, "Intro 1"), (40, "Chorus 1"), (43, "on the run"), (70, "Chorus 2")]
+    strips = text_strips_in_channel(scene, SECTIONS_CHANNEL)
+    assert SECTIONS_CHANNEL != LYRICS_CHANNEL
+    assert [(s.text, s.frame_final_start, s.frame_final_end) for s in strips] == [
+        ("Intro 1", 10, 40), ("Chorus 1", 40, 70), ("Chorus 2", 70, 100)]
+    write_take(obj, result, scene, start_frame=10)      # a second take of the song adds no duplicates
+    assert len(scene.timeline_markers) == 4 and len(text_strips_in_channel(scene, SECTIONS_CHANNEL)) == 3
+    # The user's own strips in that channel (lyrics moved there) are left alone: the track moves up.
+    for strip in text_strips_in_channel(scene, SECTIONS_CHANNEL):     # the second take's strips
+        strip.name = f"My lyric {strip.text}"
+    write_take(obj, result, scene, start_frame=10)
+    assert [s.name for s in text_strips_in_channel(scene, SECTIONS_CHANNEL)] == [
+        "My lyric Intro 1", "My lyric Chorus 1", "My lyric Chorus 2"]
+    assert [s.text for s in text_strips_in_channel(scene, SECTIONS_CHANNEL + 1)] == ["Intro 1", "Chorus 1", "Chorus 2"]
+
+
+def test_a_result_with_half_the_section_keys_is_refused(tmp_path):
+    result = make_result(frames=10)
+    result["section_labels"] = np.array(["chorus"])
+    with pytest.raises(ResultFileError, match="section_occurrences"):
+        read_result(save_result(tmp_path / "bad.npz", result))
 
 
 # --- takes, NLA and the user's own animation -------------------------------------------------

@@ -7,6 +7,7 @@ import importlib
 import sys
 import warnings
 
+from lm2d import __version__
 from lm2d.errors import LM2DError, LM2DWarning
 
 # Subcommands in the order `lm2d --help` lists them.
@@ -17,6 +18,7 @@ COMMANDS = [
     "import-mocap",
     "export",
     "generate",
+    "sections",
     "train",
     "distill",
     "train-matcher",
@@ -38,6 +40,8 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm2d", description="Lyrics- and music-driven dance synthesis.")
+    parser.add_argument("--version", action="version", version=f"lm2d {__version__}",
+                        help="print lm2d's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"lm2d.commands.{name.replace('-', '_')}")
