@@ -132,5 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ResultFileError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:   # the exporter's own write (full disk, no permission)
+        print(f"error: {args.output}: {err.strerror or err}", file=sys.stderr)
+        return 2
     print(f"{args.output}: {frames} frames at {fps:g} FPS")
     return 0

@@ -32,11 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lm2d.motion.io import load_result_npz   # checks the file, naming it, before Blender starts
+    from lm2d.safe_write import atomic_output_folder, check_output
 
-    suffix = args.output.suffix.lower()
-    if suffix not in FORMATS:
-        raise LM2DError(f"unknown output format {suffix or '(no extension)'!r}: use {', '.join(FORMATS)}",
-                        path=args.output)
+    output = check_output(args.output, inputs=[args.take], suffixes=FORMATS)
     motion, _lyrics = load_result_npz(args.take)
     if importlib.util.find_spec("bpy") is None:
         raise LM2DError(f"this Python ({sys.executable}) has no bpy module: `pip install bpy==5.0.1` "
@@ -46,11 +44,27 @@ def run(args: argparse.Namespace) -> int:
         raise LM2DError("not the lm2d_blender add-on folder (no export.py); pass --addon", path=addon)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(addon.parent), env.get("PYTHONPATH")]))
-    child = subprocess.run([sys.executable, "-c", CHILD, str(args.take.resolve()), str(args.output.resolve())],
-                           env=env, capture_output=True, text=True)
-    if child.returncode != 0:
-        lines = (child.stderr or child.stdout).strip().splitlines()
-        message = lines[-1] if lines else f"exit status {child.returncode}"
-        raise LM2DError(f"Blender could not export it: {message.removeprefix('error: ')}", path=args.output)
+    # Blender writes into a temp folder beside the output (glTF writes a .bin beside its .gltf);
+    # only a finished export replaces anything.
+    with atomic_output_folder(output) as folder:
+        child = subprocess.run([sys.executable, "-c", CHILD, str(args.take.resolve()), str(folder / output.name)],
+                               env=env, capture_output=True, text=True)
+        if child.returncode != 0:
+            raise LM2DError(f"Blender could not export it: {blender_failure(child)}", path=args.output,
+                            code="io_error")
     print(f"{args.output}: {motion.n_frames} frames at {motion.fps:g} FPS ({motion.duration:.2f} s)")
     return 0
+
+
+def blender_failure(child: subprocess.CompletedProcess) -> str:
+    """The cause of a failed export: the child's own "error:" line, else the operating system's
+    reason (a traceback ends with Blender's "Location: .../bpy/ops.py" line, which says nothing)."""
+    lines = [line.strip() for line in (child.stderr or child.stdout or "").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    for line in reversed(lines):
+        if any(cause in line for cause in ("No space left", "Permission denied", "Read-only file system",
+                                           "Disk quota", "Errno")):
+            return line
+    return lines[-1] if lines else f"exit status {child.returncode}"

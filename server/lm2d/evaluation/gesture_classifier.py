@@ -27,12 +27,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from lm2d.corpus.gestures import GESTURES, GestureEvent, gesture_events
 from lm2d.errors import LM2DError
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
+from lm2d.safe_write import write_tensors, write_text
 
 NONE = "none"                          # label of a window without a gesture
 SEGMENT_FRAMES = 32
@@ -427,8 +428,8 @@ def save_gesture_classifier(classifier: GestureClassifier, path: str | os.PathLi
     label list, notes); returns the weights path."""
     weights, meta = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in classifier.state_dict().items()}, str(weights))
-    meta.write_text(json.dumps({"format_version": FORMAT_VERSION, "kind": KIND, "config": classifier.config.to_dict(),
+    write_tensors(weights, {k: v.detach().contiguous() for k, v in classifier.state_dict().items()})
+    write_text(meta, json.dumps({"format_version": FORMAT_VERSION, "kind": KIND, "config": classifier.config.to_dict(),
                                 "notes": notes or {}}, indent=1))
     return weights
 

@@ -25,12 +25,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
 from lm2d.motion.io import LyricLine
 from lm2d.motion.skeleton import NUM_JOINTS
+from lm2d.safe_write import write_tensors, write_text
 
 WINDOW_FRAMES = 150                 # 5 s at 30 FPS, the denoiser's window
 CANDIDATES = 32                     # R-precision: the true lyric + 31 others
@@ -233,8 +234,8 @@ def save_matcher(matcher: SemanticMatcher, path: str | os.PathLike, notes: dict 
     """Write PATH.safetensors (weights) and PATH.json (config, notes); returns the weights path."""
     weights, meta = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in matcher.state_dict().items()}, str(weights))
-    meta.write_text(json.dumps({"format_version": FORMAT_VERSION, "kind": "semantic_matcher",
+    write_tensors(weights, {k: v.detach().contiguous() for k, v in matcher.state_dict().items()})
+    write_text(meta, json.dumps({"format_version": FORMAT_VERSION, "kind": "semantic_matcher",
                                 "config": matcher.config.to_dict(), "notes": notes or {}}, indent=1))
     return weights
 

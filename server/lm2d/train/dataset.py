@@ -27,6 +27,7 @@ from lm2d.model.config import ModelConfig
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.io import load_motion
 from lm2d.motion.kinematics import CONTACT_SPEED
+from lm2d.safe_write import atomic_open
 
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")
 MOTION_SUFFIXES = (".pkl", ".npz")
@@ -204,18 +205,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    _atomic(path, lambda target: np.savez(target, **arrays))
-
-
-def _atomic(path: Path, write) -> None:
-    """write(tmp) then rename, so concurrent readers never see half a file; a failing cache only warns."""
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    """Atomic, so concurrent readers never see half a file; a failing cache only warns."""
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as err:
-        warn(f"could not cache: {err}", path=path)
-        temporary.unlink(missing_ok=True)
+        with atomic_open(path) as stream:
+            np.savez(stream, **arrays)
+    except LM2DError as err:
+        warn(f"could not cache: {err.message}", path=path)
 
 
 # --- the dataset --------------------------------------------------------------------------
