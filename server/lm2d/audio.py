@@ -90,8 +90,12 @@ def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
 
 def _check_is_candidate_file(path: str | os.PathLike) -> None:
     file = Path(path)
-    if not file.exists():
-        raise LM2DError("no such audio file", path=path)
+    try:
+        file.stat()
+    except FileNotFoundError:
+        raise LM2DError("no such audio file", path=path) from None
+    except OSError as err:   # a symlink loop, no permission on a folder
+        raise LM2DError(f"cannot open the audio file: {err.strerror or err}", path=path) from None
     if not file.is_file():
         raise LM2DError("is not a file", path=path)
     if _extension(path) not in SUPPORTED_EXTENSIONS:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from lm2d.cache import cache_dir, cache_key
-from lm2d.safe_write import atomic_open
 from lm2d.errors import LM2DError, warn
+from lm2d.safe_write import atomic_open
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: from_pretrained also gets local_files_only
 
@@ -158,6 +158,9 @@ class TextEncoder:
 
     def _write_disk(self, text: str, encoding: LineEncoding) -> None:
         entry = self._disk_entry(text)
-        # Atomic, so parallel workers never read a half-written entry.
-        with atomic_open(entry) as handle:
-            np.savez(handle, tokens=encoding.tokens, spans=encoding.spans, sentence=encoding.sentence)
+        # Atomic, so parallel workers never read a half-written entry; a full disk only costs time.
+        try:
+            with atomic_open(entry) as handle:
+                np.savez(handle, tokens=encoding.tokens, spans=encoding.spans, sentence=encoding.sentence)
+        except LM2DError as err:
+            warn(f"could not cache a lyric encoding: {err.message}", path=entry)
