@@ -138,7 +138,9 @@ def check_request_id(value, name: str = "id"):
         return value
     if isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID:
         return value
-    raise BadRequest(f"field '{name}' must be a string (at most {MAX_ID_CHARS} characters) or a 64-bit integer")
+    what = "the id of the request to cancel" if name == "target" else "an id"
+    raise BadRequest(f"field '{name}' must be {what}: a string of at most {MAX_ID_CHARS} characters or a "
+                     "64-bit integer")
 
 
 def _frame_range(value, name) -> tuple[int, int]:

@@ -121,7 +121,7 @@ def check_result_arrays(arrays: dict, path) -> None:
         raise LM2DError(f"'root_translation' has shape {trans.shape}, expected (frames, 3)", path=path)
     check_frame_count(len(trans), fps, "the result", path, minimum=MIN_RESULT_FRAMES)
     quats = finite_array(arrays, "local_quaternions", path)
-    if quats.shape[0] != len(trans) or quats.ndim != 3 or quats.shape[2] != 4:
+    if quats.ndim != 3 or quats.shape[0] != len(trans) or quats.shape[2] != 4:
         raise LM2DError(f"'local_quaternions' has shape {quats.shape}, expected ({len(trans)}, joints, 4)", path=path)
     problem = quaternion_problem(quats)
     if problem:
