@@ -21,7 +21,7 @@ import numpy as np
 from lm2d.audio import DEFAULT_MAX_SECONDS, load_audio, validate_audio_file
 from lm2d.cache import cache_dir, cache_key, file_digest
 from lm2d.errors import LM2DError, warn
-from lm2d.safe_write import atomic_open
+from lm2d.safe_write import write_npz
 
 FPS = 30
 HOP_LENGTH = 512
@@ -139,8 +139,7 @@ def _write_cached(entry: Path, result: MusicFeatures) -> None:
     # Atomic: concurrent jobs (server + CLI) never see a half-written entry. A cache that cannot
     # be written (full disk) costs only time, so it warns instead of failing the job.
     try:
-        with atomic_open(entry) as stream:
-            np.savez(stream, features=result.features, beat_times=result.beat_times,
-                     tempo=result.tempo, duration=result.duration, fps=result.fps)
+        write_npz(entry, {"features": result.features, "beat_times": result.beat_times,
+                          "tempo": result.tempo, "duration": result.duration, "fps": result.fps})
     except LM2DError as err:
         warn(f"could not cache the features: {err.message}", path=entry)

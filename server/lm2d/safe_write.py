@@ -216,3 +216,17 @@ def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, st
 
     with atomic_output(path) as temp:
         save_file(tensors, os.fspath(temp), metadata=metadata)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict, compressed: bool = False) -> None:
+    """Write arrays as an .npz atomically. The archive is built in memory first: numpy's zip writer
+    streaming into a file that fails mid-way (full disk) leaves a ZipFile that raises again when it
+    is collected, so the disk only ever sees one plain write."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    with atomic_open(path) as stream:
+        stream.write(buffer.getbuffer())

@@ -22,7 +22,7 @@ import numpy as np
 
 from lm2d.cache import cache_dir, cache_key
 from lm2d.errors import LM2DError, warn
-from lm2d.safe_write import atomic_open
+from lm2d.safe_write import write_npz
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: from_pretrained also gets local_files_only
 
@@ -160,7 +160,6 @@ class TextEncoder:
         entry = self._disk_entry(text)
         # Atomic, so parallel workers never read a half-written entry; a full disk only costs time.
         try:
-            with atomic_open(entry) as handle:
-                np.savez(handle, tokens=encoding.tokens, spans=encoding.spans, sentence=encoding.sentence)
+            write_npz(entry, {"tokens": encoding.tokens, "spans": encoding.spans, "sentence": encoding.sentence})
         except LM2DError as err:
             warn(f"could not cache a lyric encoding: {err.message}", path=entry)

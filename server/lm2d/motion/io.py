@@ -27,7 +27,7 @@ from lm2d.errors import LM2DError
 from lm2d.motion.representation import FPS, Motion, resample
 from lm2d.motion.rotation import axis_angle_to_matrix, to_numpy
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, Y_UP_TO_Z_UP, rest_positions
-from lm2d.safe_write import atomic_open
+from lm2d.safe_write import write_npz
 from lm2d.validate.motion import check_fps, check_frame_count, check_input_file, check_result_arrays, read_npz
 
 # AIST++ SMPL fits are 60 FPS and the .pkl stores no rate. The shared sample
@@ -197,8 +197,7 @@ def save_result_npz(motion: Motion, path: str | os.PathLike,
         arrays["lyric_ends"] = np.array([end for _, end, _ in lines], dtype=np.float64)
     check_result_arrays(arrays, path)   # never write what the add-on would refuse (NaN, too short)
     # A reader (the add-on) must never see half a file.
-    with atomic_open(path) as stream:
-        np.savez(stream, **arrays)
+    write_npz(path, arrays)
 
 
 def load_result_npz(path: str | os.PathLike) -> tuple[Motion, list[LyricLine]]:

@@ -10,7 +10,8 @@ requests   hello
                     edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
                          continue_frames?}
            lyrics{path, audio?}                  parse a lyrics file for display
-           cancel{target?}                       the running request (or the one with id target)
+           cancel{target?}                       the running request (or the running/queued ones with
+                                                 id target); with its own id: answered cancelled|error
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
            loaded{model, device, kind, loads, seconds}
@@ -22,8 +23,9 @@ events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered a
 
 Every request ends with exactly one final event: hello, loaded, result, lyrics, cancelled or
 error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
-it carries the request's id when the line had a usable one), "bad_input" / "not_found" (a file:
-the message names it and what is wrong), "internal" (a bug; traceback on stderr), "startup".
+it carries the request's id when the line had a usable one; numbers out of range, ids over 200
+characters or 64 bits), "bad_input" / "not_found" (a file: the message names it and what is
+wrong), "io_error" (a file could not be written), "internal" (a bug; traceback on stderr), "startup".
 Nothing a client sends stops the server except shutdown or closing stdin (which counts as
 shutdown: a server whose client is gone has nobody to report to). Requests run one at a time in
 order; the model stays loaded between them. Events are ASCII JSON (non-ASCII text escaped).

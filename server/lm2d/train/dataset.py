@@ -27,7 +27,7 @@ from lm2d.model.config import ModelConfig
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.io import load_motion
 from lm2d.motion.kinematics import CONTACT_SPEED
-from lm2d.safe_write import atomic_open
+from lm2d.safe_write import write_npz
 
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")
 MOTION_SUFFIXES = (".pkl", ".npz")
@@ -207,8 +207,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
 def _write_npz(path: Path, **arrays: np.ndarray) -> None:
     """Atomic, so concurrent readers never see half a file; a failing cache only warns."""
     try:
-        with atomic_open(path) as stream:
-            np.savez(stream, **arrays)
+        write_npz(path, arrays)
     except LM2DError as err:
         warn(f"could not cache: {err.message}", path=path)
 
