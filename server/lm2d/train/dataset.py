@@ -175,7 +175,7 @@ def load_clip(files: ClipFiles, encoder: TextEncoder | None, cache: bool = True)
     if arrays is None:
         x, music = motion_and_music(files)
         if cache:
-            _write_npz(clip_cache_entry(files), x=x, music=music)
+            _cache(clip_cache_entry(files), lambda path: write_npz(path, {"x": x, "music": music}))
     else:
         x, music = arrays["x"], arrays["music"]
     lyrics = None
@@ -190,7 +190,7 @@ def _song_tokens(files: ClipFiles, encoder: TextEncoder, cache: bool) -> SongLyr
         return SongLyricTokens.load(entry)
     tokens = encode_song_lyrics(load_lyrics(files.lyrics, audio_path=files.audio), encoder)
     if entry is not None:
-        _atomic(entry, tokens.save)
+        _cache(entry, tokens.save)
     return tokens
 
 
@@ -204,10 +204,11 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Atomic, so concurrent readers never see half a file; a failing cache only warns."""
+def _cache(path: Path, write) -> None:
+    """write(path), which writes atomically (concurrent readers never see half a file); a cache
+    that cannot be written only warns."""
     try:
-        write_npz(path, arrays)
+        write(path)
     except LM2DError as err:
         warn(f"could not cache: {err.message}", path=path)
 
