@@ -24,11 +24,11 @@ def number_problem(value, low: float | None = None, high: float | None = None, *
     too_high = high is not None and value > high
     if too_low or too_high:
         if low is not None and high is not None:
-            return f"must be {'above' if low_open else 'between'} {low:g} {'and at most' if low_open else 'and'} " \
-                   f"{high:g}, got {_short(value)}"
+            return f"must be {'above' if low_open else 'between'} {_short(low)} " \
+                   f"{'and at most' if low_open else 'and'} {_short(high)}, got {_short(value)}"
         if too_low:
-            return f"must be {'above' if low_open else 'at least'} {low:g}, got {_short(value)}"
-        return f"must be at most {high:g}, got {_short(value)}"
+            return f"must be {'above' if low_open else 'at least'} {_short(low)}, got {_short(value)}"
+        return f"must be at most {_short(high)}, got {_short(value)}"
     return None
 
 
