@@ -15,7 +15,6 @@ excerpts of the shared songs. Its table is in docs/DISTILLATION.md.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import sys
 import tempfile
@@ -37,8 +36,7 @@ PROBE_STEPS = 5
 
 def consistency_model(model, config, normalizer, diffusion):
     """A LoadedModel of kind "consistency" around `model` with the default distillation settings."""
-    from lm2d.distill.consistency import ConsistencyConfig
-    from lm2d.distill.sampler import DISTILLATION_KEY
+    from lm2d.distill.consistency import DISTILLATION_KEY, ConsistencyConfig
     from lm2d.model.checkpoint import LoadedModel
 
     meta = {"kind": "consistency", "training": {DISTILLATION_KEY: ConsistencyConfig().to_dict()}}
@@ -46,14 +44,15 @@ def consistency_model(model, config, normalizer, diffusion):
 
 
 def run() -> list[tuple[str, str]]:
-    from lm2d.distill.sampler import generate
+    from lm2d.sampling import SamplingSettings, sample
 
     song = RandomSong.make()
     student = consistency_model(song.model, song.config, song.normalizer, song.diffusion)
     rows = [("song", f"{SONG_FRAMES} frames (3 min), random features + synthetic lyrics, default 4x256 model")]
     one_step = None
     for steps in (1, 2, 4):
-        timing = best_time(lambda: generate(student, song.features, song.lyrics, steps=steps, seed=0), repeats=3)
+        timing = best_time(lambda: sample(student, song.features, song.lyrics,
+                                         settings=SamplingSettings.for_model(student, steps)), repeats=3)
         rows.append((f"consistency sampling, {steps} step(s), whole song", timing))
         one_step = one_step or float(timing.split()[0])
 
@@ -93,6 +92,7 @@ def evaluation_songs(root: Path, encoder) -> list[tuple[np.ndarray, object]]:
 
     from lm2d.features import extract_features
     from lm2d.lyrics import encode_song_lyrics, load_lyrics
+    from lm2d.song import Song
 
     songs = []
     for index, (name, start, lyrics) in enumerate(EVAL_SONGS):
@@ -100,20 +100,19 @@ def evaluation_songs(root: Path, encoder) -> list[tuple[np.ndarray, object]]:
         samples, rate = sf.read(SHARED / name, start=int(start * info.samplerate),
                                 frames=int(EVAL_SECONDS * info.samplerate), dtype="float32")
         sf.write(root / f"song{index}.wav", samples, rate)
-        tokens = None if lyrics is None else encode_song_lyrics(load_lyrics(SHARED / lyrics, SHARED / name), encoder)
+        tokens = None if lyrics is None else encode_song_lyrics(load_lyrics(SHARED / lyrics, Song(SHARED / name)), encoder)
         songs.append((extract_features(root / f"song{index}.wav").features, tokens))
     return songs
 
 
 def windows_and_motion(loaded, features, tokens, steps, seed, sampler):
     """The raw (unnormalised) windows and the stitched Motion of one long-form sample."""
-    from lm2d.model.longform import stitch_windows, tie_overlaps, window_conditioning, window_starts
+    from lm2d.sampling.windows import stitch_windows, tie_overlaps, window_conditioning, window_starts
 
     config = loaded.config
     starts = window_starts(len(features), config.n_frames)
     cond = window_conditioning(features, tokens, starts, config)
-    windows = sampler(loaded.model, loaded.diffusion, cond, steps=steps, music_weight=2.0, lyrics_weight=2.0,
-                      seed=seed, after_step=tie_overlaps, max_batch=64)
+    windows = sampler(loaded, cond, steps, seed, tie_overlaps)
     motion_windows = loaded.normalizer.unnormalize(windows.float())[..., config.contact_dim:]
     return motion_windows, stitch_windows(motion_windows, length=len(features))
 
@@ -128,21 +127,43 @@ def overlap_disagreement(motion_windows: torch.Tensor) -> float:
     return float((joints[:-1, half:] - joints[1:, :half]).norm(dim=-1).mean())
 
 
+# A bench sampler: (loaded, cond, steps, seed, between) -> (B, T, C) normalised windows, guidance 2 / 2.
+
+def checkpoint_sampler(loaded, cond, steps, seed, between):
+    """The checkpoint's own sampler (lm2d.sampling: the student's k-step sampling)."""
+    from lm2d.sampling import SamplingSettings
+    from lm2d.sampling.song import sample_windows
+
+    return sample_windows(loaded, cond, SamplingSettings(steps, 2.0, 2.0, seed), between=between)
+
+
+def deterministic_ddim(loaded, cond, steps, seed, between):
+    """DDIM with eta 0: only the start noise is drawn."""
+    from lm2d.sampling import ddim, run
+    from lm2d.sampling.denoisers import evaluating, guided
+    from lm2d.sampling.samplers import noise_source
+
+    noise = noise_source(seed, (len(cond), cond.music.shape[1], loaded.config.channels), "cpu")
+    with evaluating(loaded.model):
+        denoise = guided(loaded.model, loaded.diffusion, cond, 2.0, 2.0, 64)
+        return run(ddim(loaded.diffusion, steps, eta=0.0), denoise, noise(), noise, between=between)
+
+
 def teacher_ode_sampler(schedule):
     """The distillation target as a sampler: the teacher's guided probability-flow ODE solved with
     Heun steps over the whole Karras grid from σ_max·z (2·(N−1) guided evaluations)."""
     from lm2d.distill.consistency import SigmaToStep, heun_step
-    from lm2d.model.sampling import noise_source
+    from lm2d.sampling.samplers import noise_source
 
-    def sample(model, diffusion, cond, *, steps, music_weight, lyrics_weight, seed, after_step=None,
-               max_batch=None):
+    def sample(loaded, cond, steps, seed, between):
+        model, diffusion = loaded.model, loaded.diffusion
         grid, to_step = schedule.sigmas().tolist(), SigmaToStep(diffusion)
-        x = grid[0] * noise_source(seed)((len(cond), cond.music.shape[1], model.config.channels), "cpu")
+        x = grid[0] * noise_source(seed, (len(cond), cond.music.shape[1], model.config.channels), "cpu")()
         with torch.no_grad():
             for index, (high, low) in enumerate(zip(grid[:-1], grid[1:])):
-                x = heun_step(model, diffusion, x, high, low, cond, schedule, to_step, max_batch)
-                if after_step is not None and index < len(grid) - 2:
-                    x = after_step(x)
+                x = heun_step(model, diffusion, x, high, low, cond, schedule, to_step, 64)
+                if index < len(grid) - 2:
+                    x = between(x)
         return x.clamp(-1.0, 1.0)
     return sample
 
@@ -177,9 +198,9 @@ def quality(work: Path | None = None) -> list[dict]:
     """The quality table. work: a folder to build in and to reuse from (a teacher or student
     checkpoint already there is loaded instead of trained); default a new temporary folder."""
     from lm2d.distill.distiller import DistillConfig, Distiller
-    from lm2d.distill.sampler import consistency_settings, window_sampler
+    from lm2d.distill.consistency import consistency_settings
     from lm2d.lyrics import TextEncoder
-    from lm2d.model import ModelConfig, ddim_sample, load_checkpoint
+    from lm2d.model import ModelConfig, load_checkpoint
     from lm2d.train.config import RunConfig, TrainConfig
     from lm2d.train.dataset import DanceDataset
     from lm2d.train.distributed import init_distributed
@@ -214,12 +235,12 @@ def quality(work: Path | None = None) -> list[dict]:
 
     songs = evaluation_songs(work, encoder)
     # Deterministic DDIM (eta 0): MPJPE to the same seed's sample then measures the sampler, not fresh noise.
-    ddim = functools.partial(ddim_sample, eta=0.0)
+    ddim = deterministic_ddim
     samplers = [("teacher DDIM-50", teacher, ddim, 50)]
     samplers += [("teacher ODE, Heun on the 18-point grid", teacher,
                   teacher_ode_sampler(consistency_settings(student)), None)]
     samplers += [(f"teacher DDIM-{k}", teacher, ddim, k) for k in STEPS]
-    samplers += [(f"student {k}-step", student, window_sampler(student), k) for k in STEPS]
+    samplers += [(f"student {k}-step", student, checkpoint_sampler, k) for k in STEPS]
     results = {}
     for label, loaded, sampler, steps in samplers:
         results[label] = []

@@ -23,6 +23,7 @@ warnings.simplefilter("ignore")
 clock = time.perf_counter
 t0 = clock()
 from lm2d.lyrics import TextEncoder, encode_song_lyrics, load_lyrics
+from lm2d.song import Song
 t1 = clock()
 lyrics = load_lyrics(sys.argv[1])
 t2 = clock()
@@ -39,7 +40,7 @@ encode_song_lyrics(lyrics, encoder)
 t7 = clock()
 with open(sys.argv[3], "w") as handle:
     handle.write("Let's go fishing down by the river\\nCast a line\\nWe'll catch the biggest one tonight\\n")
-plain = load_lyrics(sys.argv[3], audio_path=sys.argv[2])
+plain = load_lyrics(sys.argv[3], Song(sys.argv[2]))
 t8 = clock()
 print(json.dumps({"import": t1 - t0, "parse": t2 - t1, "load": t3 - t2, "identity": t4 - t3,
                   "cold": t5 - t4, "disk": t6 - t5, "memory": t7 - t6, "plain": t8 - t7,

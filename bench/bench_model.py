@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from lm2d.lyrics.tokens import SongLyricTokens
-from lm2d.model import Conditioning, Denoiser, GaussianDiffusion, ModelConfig, Normalizer, generate_long
+from lm2d.model import Conditioning, Denoiser, GaussianDiffusion, LoadedModel, ModelConfig, Normalizer
 from lm2d.model.diffusion import encode_in_chunks
-from lm2d.model.longform import window_conditioning, window_starts
-from lm2d.model.sampling import evaluating
+from lm2d.sampling import SamplingSettings, sample
+from lm2d.sampling.denoisers import evaluating
+from lm2d.sampling.windows import window_conditioning, window_starts
 
 SONG_FRAMES = 3 * 60 * 30
 FULL_RUN_BUDGET_S = 180.0     # run DDIM-50 in full only if it should finish within this
@@ -69,8 +70,8 @@ class RandomSong:
                    synthetic_lyrics(SONG_FRAMES, config.text_dim))
 
     def ddim(self, steps: int):
-        return generate_long(self.model, self.diffusion, self.normalizer, self.features, self.lyrics, steps=steps,
-                             seed=0)
+        loaded = LoadedModel(self.model, self.config, self.normalizer, self.diffusion, {"kind": "diffusion"})
+        return sample(loaded, self.features, self.lyrics, settings=SamplingSettings.for_model(loaded, steps))
 
     def ddim50_seconds(self, budget_s: float, probe_steps: int) -> tuple[float, str]:
         """Wall time of guided DDIM-50 over the song: measured when a `probe_steps` run predicts it

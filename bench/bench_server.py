@@ -80,11 +80,12 @@ def _three_minute_song(folder: Path) -> tuple[Path, list[dict]]:
     import soundfile as sf
 
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
 
     song = folder / "on_the_run_180s.wav"
     samples, rate = sf.read(SONG_DIR / "audio.ogg", frames=SECONDS * 44100, dtype="float32")
     sf.write(song, samples, rate)
-    lyrics = load_lyrics(SONG_DIR / "song.txt", audio_path=SONG_DIR / "audio.ogg")
+    lyrics = load_lyrics(SONG_DIR / "song.txt", Song(SONG_DIR / "audio.ogg"))
     segments = [{"start": s.start, "end": s.end, "text": s.text} for s in lyrics.segments if s.end < SECONDS]
     return song, segments
 
@@ -94,7 +95,7 @@ def _untrained_stand_in(path: Path) -> tuple[Path, str]:
     import torch
 
     from lm2d.distill.consistency import ConsistencyConfig
-    from lm2d.distill.sampler import DISTILLATION_KEY
+    from lm2d.distill.consistency import DISTILLATION_KEY
     from lm2d.model import Denoiser, ModelConfig, Normalizer, save_checkpoint
     from lm2d.motion.io import load_motion
 

@@ -24,15 +24,12 @@ import numpy as np
 from bpy_extras import anim_utils
 
 from .armature import missing_bones
-from .quaternions import continuous_signs, inverse, multiply, slerp
-from .result_file import check_result, lyric_segments, result_skeleton
+from .rotation import continuous_signs, inverse, multiply, slerp
+from .result_file import lyric_segments, result_skeleton
 from .skeleton import Skeleton
+from .takes import TAKE_FPS_PROP, TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP
 from .timeline import scene_fps, seconds_to_frame
 
-TAKE_PROP = "lm2d_take"                  # on take actions: the take number
-TAKE_START_PROP = "lm2d_start_frame"     # frame where the take's time 0 lies
-TAKE_FPS_PROP = "lm2d_fps"               # frame rate the keys were written at
-TAKE_SOURCE_PROP = "lm2d_source"         # the result file the take was keyed from (edits start from it)
 LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value
 
 
@@ -130,12 +127,11 @@ def add_lyric_markers(scene, segments, start_frame: int, fps: float) -> None:
 
 def write_take(armature_obj, result, scene, name: str | None = None, start_frame: int = 1,
                source: str | None = None):
-    """Key a result (dict or np.load(npz)) onto `armature_obj` as a new take starting at
-    `start_frame`, resampled to the scene's frame rate. Sets the scene frame range to the take and
+    """Key a result (result_file.read_result's arrays, checked there) onto `armature_obj` as a new
+    take starting at `start_frame`, resampled to the scene's frame rate. Sets the scene frame range to the take and
     adds lyric markers. `source`: the result file's path, kept on the action so the take can be
     edited later. Returns (action, nla_track, nla_strip). Raises ValueError on a result that
     does not fit the armature."""
-    check_result(result)
     skeleton = result_skeleton(result)
     missing = missing_bones(armature_obj, skeleton)
     if missing:

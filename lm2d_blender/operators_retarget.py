@@ -1,63 +1,25 @@
-"""Retarget and export operators, and the Dance panel's "Retarget & Export" section.
+"""Retarget and export operators (the Dance panel's "Retarget & Export" section is in panel.py).
 
-The bone map lives on the target armature object (Object.lm2d_bone_map: (source, target) name
-pairs, with Object.lm2d_retarget_source naming the armature it maps from), so it is saved with the
-rig and every rig keeps its own. The work is done by bone_maps.py, retarget.py and export.py."""
+The bone map lives on the target armature object (props.py: Object.lm2d_bone_map), so it is saved
+with the rig and every rig keeps its own. The work is done by bone_maps.py, retarget.py and export.py."""
 from __future__ import annotations
 
 import os
 
 import bpy
-from bpy.props import BoolProperty, CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .armature import armature_skeleton
 from .bone_maps import PRESETS_DIR, BoneMapError, auto_map, load_preset, resolve_pairs, save_preset, unmapped_parts
 from .export import export_take
 from .operators import report_take
-from .panel import (AUTO_MAP_BONES, BONE_MAP_PAIR, EXPORT_TAKE, LOAD_BONE_MAP, RETARGET_TAKE, SAVE_BONE_MAP,
-                    LM2DPanelBase, draw_operator)
+from .props import bone_map_pairs, retarget_source, retarget_target, set_bone_map
 from .retarget import armature_rig, constrained_bones, retarget_take, source_take
 
 EXPORT_FORMAT_ITEMS = [('BVH', "BVH", "Biovision hierarchy: skeleton and motion, read by every animation tool"),
                        ('FBX', "FBX", "Autodesk FBX with the take baked: game engines, Maya, MotionBuilder"),
                        ('GLB', "glTF Binary", "glTF 2.0 in one .glb file: web viewers, Godot, three.js")]
 EXPORT_EXTENSIONS = {'BVH': ".bvh", 'FBX': ".fbx", 'GLB': ".glb"}
-
-
-def _is_armature(_owner, obj) -> bool:
-    return obj.type == 'ARMATURE'
-
-
-class LM2DBonePair(bpy.types.PropertyGroup):
-    source: StringProperty(name="Source Bone", description="Bone of the source armature (the SMPL dancer)")
-    target: StringProperty(name="Target Bone", description="Bone of this armature that follows it")
-
-
-def bone_map_pairs(obj) -> list[tuple[str, str]]:
-    """The object's bone map as (source, target) pairs; rows with an empty side are skipped."""
-    return [(pair.source, pair.target) for pair in obj.lm2d_bone_map if pair.source and pair.target]
-
-
-def set_bone_map(obj, pairs) -> None:
-    obj.lm2d_bone_map.clear()
-    for source, target in pairs:
-        pair = obj.lm2d_bone_map.add()
-        pair.source, pair.target = source, target
-    obj.lm2d_bone_map_index = 0
-
-
-def retarget_source(context, target):
-    """The armature the target's map reads from: the one chosen, else the scene's only SMPL dancer."""
-    if target.lm2d_retarget_source is not None:
-        return target.lm2d_retarget_source
-    dancers = [obj for obj in context.scene.objects if obj != target and armature_skeleton(obj) is not None]
-    return dancers[0] if len(dancers) == 1 else None
-
-
-def _target(context):
-    obj = context.active_object
-    return obj if obj is not None and obj.type == 'ARMATURE' and context.mode == 'OBJECT' else None
 
 
 def fill_auto_map(operator, context, target, source) -> None:
@@ -73,7 +35,7 @@ class TargetOperator:
     """Runs on the active armature in Object Mode; a source armature is needed."""
     @classmethod
     def poll(cls, context):
-        target = _target(context)
+        target = retarget_target(context)
         return target is not None and retarget_source(context, target) is not None
 
 
@@ -85,7 +47,7 @@ class LM2D_OT_auto_map_bones(TargetOperator, bpy.types.Operator):
     bl_options = {'REGISTER', 'UNDO'}
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         fill_auto_map(self, context, target, retarget_source(context, target))
         return {'FINISHED'}
 
@@ -101,10 +63,10 @@ class LM2D_OT_bone_map_pair(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _target(context) is not None
+        return retarget_target(context) is not None
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         pairs, index = target.lm2d_bone_map, target.lm2d_bone_map_index
         if self.action == 'ADD':
             pairs.add()
@@ -128,11 +90,11 @@ class LM2D_OT_save_bone_map(bpy.types.Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        target = _target(context)
+        target = retarget_target(context)
         return target is not None and len(target.lm2d_bone_map) > 0
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         save_preset(self.filepath, bone_map_pairs(target), name=target.name)
         self.report({'INFO'}, f"saved {len(bone_map_pairs(target))} bone pairs to {self.filepath}")
         return {'FINISHED'}
@@ -153,7 +115,7 @@ class LM2D_OT_load_bone_map(TargetOperator, bpy.types.Operator, ImportHelper):
         return ImportHelper.invoke(self, context, event)
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         source = retarget_source(context, target)
         try:
             name, pairs = load_preset(self.filepath)
@@ -186,7 +148,7 @@ class LM2D_OT_retarget_take(TargetOperator, bpy.types.Operator):
                     "feet slide no more than the source's; off: legs copy the source's bone rotations")
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         source = retarget_source(context, target)
         if not bone_map_pairs(target):
             fill_auto_map(self, context, target, source)
@@ -219,7 +181,7 @@ class LM2D_OT_export_take(bpy.types.Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        target = _target(context)
+        target = retarget_target(context)
         return target is not None and source_take(target) is not None
 
     def check(self, context):
@@ -227,7 +189,7 @@ class LM2D_OT_export_take(bpy.types.Operator, ExportHelper):
         return ExportHelper.check(self, context)
 
     def execute(self, context):
-        target = _target(context)
+        target = retarget_target(context)
         action = source_take(target)
         stem, suffix = os.path.splitext(self.filepath)    # the chosen format wins over a typed extension
         if suffix.lower() not in EXPORT_EXTENSIONS.values():
@@ -242,68 +204,14 @@ class LM2D_OT_export_take(bpy.types.Operator, ExportHelper):
         return {'FINISHED'}
 
 
-class LM2D_UL_bone_map(bpy.types.UIList):
-    """One row per pair: source bone (searched in the source armature) → target bone (in this one)."""
-
-    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
-        source = retarget_source(context, data)
-        row = layout.row(align=True)
-        if source is not None:
-            row.prop_search(item, "source", source.data, "bones", text="", icon='BONE_DATA')
-        else:
-            row.prop(item, "source", text="", icon='BONE_DATA')
-        row.label(text="", icon='FORWARD')
-        row.prop_search(item, "target", data.data, "bones", text="", icon='BONE_DATA')
-
-
-class VIEW3D_PT_lm2d_retarget(LM2DPanelBase, bpy.types.Panel):
-    bl_label = "Retarget & Export"
-    bl_parent_id = "VIEW3D_PT_lm2d_dance"
-    bl_options = {'DEFAULT_CLOSED'}
-
-    def draw(self, context):
-        layout = self.layout
-        target = _target(context)
-        if target is None:
-            layout.label(text="Select an armature in Object Mode", icon='INFO')
-            return
-        if armature_skeleton(target) is None:
-            layout.prop(target, "lm2d_retarget_source", text="Source")
-            row = layout.row(align=True)
-            draw_operator(row, AUTO_MAP_BONES)
-            draw_operator(row, LOAD_BONE_MAP)
-            draw_operator(row, SAVE_BONE_MAP)
-            row = layout.row()
-            row.template_list(LM2D_UL_bone_map.__name__, "", target, "lm2d_bone_map", target, "lm2d_bone_map_index",
-                              rows=6)
-            column = row.column(align=True)
-            column.operator(BONE_MAP_PAIR[0], text="", icon='ADD').action = 'ADD'
-            column.operator(BONE_MAP_PAIR[0], text="", icon='REMOVE').action = 'REMOVE'
-            row = layout.row()
-            row.scale_y = 1.3
-            draw_operator(row, RETARGET_TAKE)
-        draw_operator(layout, EXPORT_TAKE)
-
-
-CLASSES = (LM2DBonePair, LM2D_OT_auto_map_bones, LM2D_OT_bone_map_pair, LM2D_OT_save_bone_map,
-           LM2D_OT_load_bone_map, LM2D_OT_retarget_take, LM2D_OT_export_take, LM2D_UL_bone_map,
-           VIEW3D_PT_lm2d_retarget)
+CLASSES = (LM2D_OT_auto_map_bones, LM2D_OT_bone_map_pair, LM2D_OT_save_bone_map, LM2D_OT_load_bone_map,
+           LM2D_OT_retarget_take, LM2D_OT_export_take)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def register() -> None:
     _register_classes()
-    bpy.types.Object.lm2d_bone_map = CollectionProperty(type=LM2DBonePair, name="Bone Map",
-                                                        description="Which source bone drives which bone of "
-                                                                    "this armature when a take is retargeted")
-    bpy.types.Object.lm2d_bone_map_index = IntProperty(name="Bone Pair", default=0, min=0)
-    bpy.types.Object.lm2d_retarget_source = PointerProperty(
-        type=bpy.types.Object, name="Source Armature", poll=_is_armature,
-        description="Armature whose take is retargeted onto this one (default: the scene's only SMPL dancer)")
 
 
 def unregister() -> None:
-    del bpy.types.Object.lm2d_retarget_source
-    del bpy.types.Object.lm2d_bone_map_index
-    del bpy.types.Object.lm2d_bone_map
     _unregister_classes()

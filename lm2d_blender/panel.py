@@ -1,16 +1,16 @@
-"""View3D › Sidebar › Dance: inputs, generation settings, progress and take editing, plus
-Object › Dance menu (which F3 menu search finds).
+"""View3D › Sidebar › Dance: inputs, generation settings, progress, take editing and retargeting,
+plus Object › Dance menu (which F3 menu search finds). Every panel of the add-on is here.
 
-Operators that talk to the server (generate, cancel, check server, import lyrics, regenerate range,
-keep lower body, continue) live in operators_generate.py; the panel and menu show each one only once
-it is registered. Job progress and server details come from WindowManager.lm2d (props.py)."""
+The operators live in operators.py, operators_generate.py (the ones that talk to the server) and
+operators_retarget.py; the panel and menu show each one only once it is registered. Job progress
+and server details come from WindowManager.lm2d (props.py)."""
 from __future__ import annotations
 
 import bpy
 
 from .armature import armature_skeleton
 from .lyrics_track import strips_collection_name
-from .props import scene_settings, session_state
+from .props import retarget_source, retarget_target, scene_settings, session_state
 
 # (idname, label, icon) of every LM2D operator, in menu order.
 GENERATE = ("lm2d.generate", "Generate Dance", 'PLAY')
@@ -147,11 +147,55 @@ class VIEW3D_MT_lm2d_dance(bpy.types.Menu):
                 draw_operator(layout, entry)
 
 
+class LM2D_UL_bone_map(bpy.types.UIList):
+    """One row per pair: source bone (searched in the source armature) → target bone (in this one)."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0):
+        source = retarget_source(context, data)
+        row = layout.row(align=True)
+        if source is not None:
+            row.prop_search(item, "source", source.data, "bones", text="", icon='BONE_DATA')
+        else:
+            row.prop(item, "source", text="", icon='BONE_DATA')
+        row.label(text="", icon='FORWARD')
+        row.prop_search(item, "target", data.data, "bones", text="", icon='BONE_DATA')
+
+
+class VIEW3D_PT_lm2d_retarget(LM2DPanelBase, bpy.types.Panel):
+    bl_label = "Retarget & Export"
+    bl_parent_id = "VIEW3D_PT_lm2d_dance"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context):
+        layout = self.layout
+        target = retarget_target(context)
+        if target is None:
+            layout.label(text="Select an armature in Object Mode", icon='INFO')
+            return
+        if armature_skeleton(target) is None:
+            layout.prop(target, "lm2d_retarget_source", text="Source")
+            row = layout.row(align=True)
+            draw_operator(row, AUTO_MAP_BONES)
+            draw_operator(row, LOAD_BONE_MAP)
+            draw_operator(row, SAVE_BONE_MAP)
+            row = layout.row()
+            row.template_list(LM2D_UL_bone_map.__name__, "", target, "lm2d_bone_map", target, "lm2d_bone_map_index",
+                              rows=6)
+            column = row.column(align=True)
+            column.operator(BONE_MAP_PAIR[0], text="", icon='ADD').action = 'ADD'
+            column.operator(BONE_MAP_PAIR[0], text="", icon='REMOVE').action = 'REMOVE'
+            row = layout.row()
+            row.scale_y = 1.3
+            draw_operator(row, RETARGET_TAKE)
+        draw_operator(layout, EXPORT_TAKE)
+
+
 def _draw_object_menu(self, context):
     self.layout.menu(VIEW3D_MT_lm2d_dance.__name__)
 
 
-CLASSES = (VIEW3D_PT_lm2d_dance, VIEW3D_PT_lm2d_generate, VIEW3D_PT_lm2d_takes, VIEW3D_MT_lm2d_dance)
+CLASSES = (VIEW3D_PT_lm2d_dance, VIEW3D_PT_lm2d_generate, VIEW3D_PT_lm2d_takes, LM2D_UL_bone_map,
+           VIEW3D_PT_lm2d_retarget, VIEW3D_MT_lm2d_dance)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 

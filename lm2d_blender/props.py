@@ -6,6 +6,7 @@ import os
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
+from .armature import armature_skeleton
 from .lyrics_track import LYRICS_CHANNEL, top_level_strips
 
 TARGET_ITEMS = [
@@ -98,15 +99,65 @@ def session_state(context) -> LM2DSessionState:
     return context.window_manager.lm2d
 
 
+# --- the bone map on a retarget target armature ------------------------------------------------
+
+class LM2DBonePair(bpy.types.PropertyGroup):
+    source: StringProperty(name="Source Bone", description="Bone of the source armature (the SMPL dancer)")
+    target: StringProperty(name="Target Bone", description="Bone of this armature that follows it")
+
+
+def _is_armature(_owner, obj) -> bool:
+    return obj.type == 'ARMATURE'
+
+
+def bone_map_pairs(obj) -> list[tuple[str, str]]:
+    """The object's bone map as (source, target) pairs; rows with an empty side are skipped."""
+    return [(pair.source, pair.target) for pair in obj.lm2d_bone_map if pair.source and pair.target]
+
+
+def set_bone_map(obj, pairs) -> None:
+    obj.lm2d_bone_map.clear()
+    for source, target in pairs:
+        pair = obj.lm2d_bone_map.add()
+        pair.source, pair.target = source, target
+    obj.lm2d_bone_map_index = 0
+
+
+def retarget_source(context, target):
+    """The armature the target's map reads from: the one chosen, else the scene's only SMPL dancer."""
+    if target.lm2d_retarget_source is not None:
+        return target.lm2d_retarget_source
+    dancers = [obj for obj in context.scene.objects if obj != target and armature_skeleton(obj) is not None]
+    return dancers[0] if len(dancers) == 1 else None
+
+
+def retarget_target(context):
+    """The armature retargeting works on: the active one, in Object Mode."""
+    obj = context.active_object
+    return obj if obj is not None and obj.type == 'ARMATURE' and context.mode == 'OBJECT' else None
+
+
 def register() -> None:
     bpy.utils.register_class(LM2DSceneSettings)
     bpy.utils.register_class(LM2DSessionState)
+    bpy.utils.register_class(LM2DBonePair)
     bpy.types.Scene.lm2d = bpy.props.PointerProperty(type=LM2DSceneSettings)
     bpy.types.WindowManager.lm2d = bpy.props.PointerProperty(type=LM2DSessionState)
+    bpy.types.Object.lm2d_bone_map = bpy.props.CollectionProperty(
+        type=LM2DBonePair, name="Bone Map",
+        description="Which source bone drives which bone of this armature when a take is retargeted")
+    bpy.types.Object.lm2d_bone_map_index = bpy.props.IntProperty(name="Bone Pair", default=0, min=0)
+    bpy.types.Object.lm2d_retarget_source = bpy.props.PointerProperty(
+        type=bpy.types.Object, name="Source Armature", poll=_is_armature,
+        description="Armature whose take is retargeted onto this one (default: the scene's only SMPL dancer)")
 
 
 def unregister() -> None:
+    del bpy.types.Object.lm2d_retarget_source
+    del bpy.types.Object.lm2d_bone_map_index
+    del bpy.types.Object.lm2d_bone_map
     del bpy.types.WindowManager.lm2d
     del bpy.types.Scene.lm2d
+    bpy.utils.unregister_class(LM2DBonePair)
     bpy.utils.unregister_class(LM2DSessionState)
     bpy.utils.unregister_class(LM2DSceneSettings)

@@ -9,7 +9,7 @@ import pytest
 import lm2d_blender
 from lm2d_blender import panel, prefs
 from lm2d_blender.armature import armature_skeleton
-from lm2d_blender.keys import TAKE_PROP
+from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.lyrics_track import segments_to_text_strips, sound_strip_for, text_strips_to_segments
 from lm2d_blender.props import audio_path_of
 from lm2d_blender.skeleton import shipped_skeleton

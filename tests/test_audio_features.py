@@ -271,3 +271,24 @@ def test_features_command_rejects_missing_output_folder(shared_data, tmp_path, c
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and "no_such_folder" in stderr and "does not exist" in stderr
     assert not os.path.exists(target)
+
+
+def test_a_song_is_decoded_once_for_untimed_lyrics_and_features(shared_data, tmp_path, monkeypatch):
+    """Placing plain-text lyrics and extracting the features read one Song: one decode, and the
+    features equal the file's own (extract_features)."""
+    import lm2d.song
+    from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
+
+    decodes = []
+    real_decode = lm2d.song.decode_audio
+    monkeypatch.setattr(lm2d.song, "decode_audio", lambda *args: decodes.append(args[0]) or real_decode(*args))
+    lyrics = tmp_path / "plain.txt"
+    lyrics.write_text("blow the horn\nhear it ring\n")
+    song = Song(shared_data / "music" / "sorohanro_-_solo-trumpet-06.ogg", cache=False)
+    with pytest.warns(UserWarning):
+        placed = load_lyrics(lyrics, song)
+    features = song.features
+    assert len(decodes) == 1 and len(placed.segments) == 2
+    assert placed.segments[-1].end <= song.duration + 0.1
+    np.testing.assert_array_equal(features.features, extract_features(song.path, cache=False).features)

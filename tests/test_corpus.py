@@ -18,8 +18,10 @@ from lm2d.corpus.music_synth import SongSpec, plan_song, write_audio
 from lm2d.corpus.rig import ANKLE_HEIGHT
 from lm2d.errors import LM2DError
 from lm2d.evaluation.beat_align import beat_alignment_score, beat_times_to_frames
+from lm2d.evaluation.body_usage import body_usage, mean_body_usage
 from lm2d.features import features_from_array
 from lm2d.lyrics import Lyrics, Segment, Word, load_lyrics, lyrics_to_lrc
+from lm2d.song import Song
 from lm2d.motion.io import load_result_npz
 from lm2d.motion.skeleton import FOOT_JOINTS, JOINT_NAMES
 
@@ -236,6 +238,82 @@ def test_jump_word_leaves_the_floor(pop_plan):
     assert np.abs(feet[: int(event.start * 30) - 10]).max() < 0.02
 
 
+@pytest.fixture(scope="module")
+def every_style():
+    """A 30-second dance in every style, without lyrics: the base choreography alone."""
+    dances = {}
+    for style, meter, tempo in (("pop", "4/4", 114.0), ("hiphop", "4/4", 92.0), ("electronic", "4/4", 140.0),
+                                ("ballad", "6/8", 80.0), ("waltz", "3/4", 110.0), ("folk", "6/8", 124.0)):
+        plan = plan_song(SongSpec(style=style, meter=meter, tempo=tempo, seconds=30.0, seed=5))
+        n_frames = frame_count(plan.duration)
+        dances[style] = choreograph(plan.beat_times, plan.duration, None, energy=plan.energy_curve(30, n_frames),
+                                    style=style, seed=5, beats_per_bar=plan.meter.beats_per_bar)
+    return dances
+
+
+def _segment_distance(points, start, end):
+    along = end - start
+    t = np.clip(((points - start) * along).sum(-1) / (along * along).sum(-1), 0.0, 1.0)
+    return np.linalg.norm(points - (start + t[..., None] * along), axis=-1)
+
+
+def test_arms_never_pass_through_the_torso(every_style):
+    pelvis, chest, neck = (JOINT_NAMES.index(name) for name in ("pelvis", "spine3", "neck"))
+    hands = [JOINT_NAMES.index(name) for name in ("left_elbow", "right_elbow", "left_wrist", "right_wrist")]
+    for style, motion in every_style.items():
+        joints = motion.joints()
+        for joint in hands:
+            distance = np.minimum(_segment_distance(joints[:, joint], joints[:, pelvis], joints[:, chest]),
+                                  _segment_distance(joints[:, joint], joints[:, chest], joints[:, neck]))
+            assert distance.min() > 0.12, f"{style}: {JOINT_NAMES[joint]} comes {distance.min():.3f} m from the spine"
+
+
+def _rotation_degrees(rotmats):
+    return np.degrees(np.arccos(np.clip((np.trace(rotmats, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)))
+
+
+def test_joints_stay_within_human_limits(every_style):
+    knees = [JOINT_NAMES.index("left_knee"), JOINT_NAMES.index("right_knee")]
+    spine = [JOINT_NAMES.index(name) for name in ("spine1", "spine2", "spine3")]
+    neck_head = [JOINT_NAMES.index("neck"), JOINT_NAMES.index("head")]
+    for style, motion in every_style.items():
+        local = motion.local_rotmats.astype(np.float64)
+        assert _rotation_degrees(local[:, knees]).max() < 140, style
+        assert _rotation_degrees(local[:, spine]).max() < 30, style          # about 90 degrees over three joints
+        assert _rotation_degrees(local[:, neck_head]).max() < 40, style
+
+
+def test_travelling_dances_cross_the_floor_and_come_back(every_style):
+    for style, motion in every_style.items():
+        path = motion.root_translation[:, :2].astype(np.float64)
+        away = np.linalg.norm(path - path[0], axis=-1)
+        assert away.max() < 1.5, f"{style} wanders {away.max():.2f} m off its spot"
+        # Back near the spot at least once in every 8 seconds.
+        for start in range(0, motion.n_frames - 240, 240):
+            assert away[start:start + 240].min() < 0.35, f"{style} does not come back around {start / 30:.0f} s"
+    travelled = {style: np.linalg.norm(np.diff(m.root_translation[:, :2], axis=0), axis=-1).sum() / (m.n_frames / 30)
+                 for style, m in every_style.items()}
+    assert np.mean(list(travelled.values())) > 0.25, travelled     # m/s; the v1 choreographer: ~0.17
+
+
+def test_the_whole_body_dances_within_real_dance_ranges(every_style):
+    """Body usage of the base choreography (means over the six styles) against real dance:
+    CMU 55_01 measures wrist 1.01, head 0.19 heights/s, trunk tilt p95 17.6 degrees, hip yaw
+    138 degrees/s, pelvis height std 0.020, travel 0.37 heights/s, jerk ~139; the v1
+    choreographer measured wrist 0.43, head 0.06, trunk 5.5, yaw 10, travel 0.10."""
+    usage = mean_body_usage(motion.joints() for motion in every_style.values())
+    assert usage["wrist_speed"] > 0.7
+    assert usage["head_speed"] > 0.15
+    assert usage["trunk_tilt_p95"] > 13.0
+    assert usage["hip_yaw_rate"] > 55.0
+    assert usage["pelvis_height_std"] > 0.018
+    assert usage["floor_travel"] > 0.17
+    assert usage["jerk"] < 200.0
+    for style, motion in every_style.items():     # no style is left standing
+        single = body_usage(motion.joints())
+        assert single["wrist_speed"] > 0.45 and single["trunk_tilt_p95"] > 8.0, (style, single)
+
+
 def test_choreography_is_deterministic_per_seed_and_varies_between_seeds(pop_plan):
     first = choreograph(pop_plan.beat_times, 14.0, None, style="hiphop", seed=11)
     again = choreograph(pop_plan.beat_times, 14.0, None, style="hiphop", seed=11)
@@ -277,7 +355,7 @@ def test_corpus_has_the_dataset_layout_and_a_test_split(small_corpus):
         assert audio.subtype == "VORBIS" and audio.duration == pytest.approx(clip["duration"], abs=0.01)
         motion, lines = load_result_npz(folder / "motion.npz")
         assert motion.n_frames == clip["frames"] == frame_count(clip["duration"])
-        lyrics = load_lyrics(folder / "lyrics.lrc", audio_path=folder / "audio.ogg")
+        lyrics = load_lyrics(folder / "lyrics.lrc", Song(folder / "audio.ogg"))
         assert lyrics.has_word_timing and [text for _, _, text in lines] == [s.text for s in lyrics.segments]
         for event in clip["gesture_events"]:
             assert event["gesture"] in GESTURE_BY_NAME

@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 import pytest
 
-from lm2d_blender.keys import TAKE_PROP
+from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.lyrics_track import text_strips_in_channel
 from lm2d_blender.skeleton import shipped_skeleton
 from test_server import write_tiny_checkpoint

@@ -20,15 +20,15 @@ from test_dataset import CLIPS, encoder, write_dataset  # noqa: F401 (fixtures)
 from test_train import max_weight_change
 
 from lm2d.cli import main
-from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistency_function, heun_step,
-                                      karras_sigmas, step_sigmas, x0_prediction)
+from lm2d.distill.consistency import (DISTILLATION_KEY, ConsistencyConfig, SigmaToStep, consistency_function,
+                                      consistency_settings, heun_step, karras_sigmas, step_sigmas, x0_prediction)
 from lm2d.distill.distiller import DistillConfig, Distiller, load_distill_config, load_teacher
-from lm2d.distill.sampler import DISTILLATION_KEY, consistency_sample, consistency_settings, generate
 from lm2d.errors import LM2DError
 from lm2d.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import Conditioning, GaussianDiffusion
-from lm2d.model.sampling import Known
+from lm2d.sampling import Known, SamplingSettings, sample
+from lm2d.sampling.song import sample_windows
 from lm2d.train.config import load_run_config
 from lm2d.train.dataset import DanceDataset
 from lm2d.train.distributed import DistContext
@@ -210,7 +210,9 @@ def test_the_music_only_baseline_distils_too(tmp_path, train_set):
     distiller = Distiller(teacher, fast_config(), tmp_path, SINGLE, progress=False)
     losses = [distiller.train_step(batch)["loss"] for _ in range(3)]
     assert np.isfinite(losses).all() and losses[0] > 0
-    windows = consistency_sample(distiller.ema.model, Conditioning(cond.music), steps=2, seed=0)
+    ema = LoadedModel(distiller.ema.model, config, train_set.normalizer, GaussianDiffusion(config),
+                      {"kind": "consistency", "training": {DISTILLATION_KEY: ConsistencyConfig().to_dict()}})
+    windows = sample_windows(ema, Conditioning(cond.music), SamplingSettings.for_model(ema, 2))
     assert windows.shape == (4, config.n_frames, config.channels) and torch.isfinite(windows).all()
 
 
@@ -282,10 +284,9 @@ def test_bad_teachers_and_configs_are_user_errors(tmp_path, student_run):
 
 def test_one_step_sample_is_deterministic_for_a_seed(student, train_set):
     _, cond = window_batch(train_set, [0, 4, 8])
-    schedule = consistency_settings(student)
-    first = consistency_sample(student.model, cond, steps=1, seed=7, schedule=schedule)
-    again = consistency_sample(student.model, cond, steps=1, seed=7, schedule=schedule)
-    other = consistency_sample(student.model, cond, steps=1, seed=8, schedule=schedule)
+    first = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=7))
+    again = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=7))
+    other = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=8))
     assert first.shape == (3, student.config.n_frames, student.config.channels)
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert first.abs().max() <= 1.0
@@ -297,8 +298,8 @@ def test_k_step_sampling_keeps_in_painted_values_exactly(student, train_set, ste
     mask = torch.zeros_like(batch["x"], dtype=torch.bool)
     mask[:, :20] = True                      # the first 20 frames are known
     progress = []
-    x = consistency_sample(student.model, cond, steps=steps, seed=0, known=Known(batch["x"], mask),
-                           schedule=consistency_settings(student), on_step=progress.append)
+    x = sample_windows(student, cond, SamplingSettings.for_model(student, steps), Known(batch["x"], mask),
+                       on_progress=progress.append)
     assert torch.equal(x[mask], batch["x"][mask])
     assert not torch.equal(x[~mask], batch["x"][~mask]) and torch.isfinite(x).all()
     assert progress == pytest.approx([(i + 1) / steps for i in range(steps)])
@@ -306,8 +307,9 @@ def test_k_step_sampling_keeps_in_painted_values_exactly(student, train_set, ste
 
 def test_generate_gives_one_frame_per_feature_frame(student, train_set):
     clip = train_set.clips[1]
-    motion = generate(student, clip.music[:200], clip.lyrics, steps=1, seed=3)
-    again = generate(student, clip.music[:200], clip.lyrics, steps=1, seed=3, max_batch=2)
+    settings = SamplingSettings.for_model(student, 1, seed=3)
+    motion = sample(student, clip.music[:200], clip.lyrics, settings=settings)
+    again = sample(student, clip.music[:200], clip.lyrics, settings=settings, max_batch=2)
     assert motion.n_frames == 200 and np.isfinite(motion.root_translation).all()
     np.testing.assert_allclose(motion.local_rotmats, again.local_rotmats, atol=1e-5)
 
@@ -321,8 +323,9 @@ def test_consistency_checkpoint_round_trips(tmp_path, student, train_set):
     for name, value in student.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], value), name
     _, cond = window_batch(train_set, [2])
-    assert torch.equal(consistency_sample(loaded.model, cond, steps=2, seed=1, schedule=settings),
-                       consistency_sample(student.model, cond, steps=2, seed=1, schedule=settings))
+    same_schedule = dataclasses.replace(student, meta=loaded.meta)
+    assert torch.equal(sample_windows(loaded, cond, SamplingSettings.for_model(loaded, 2, seed=1)),
+                       sample_windows(same_schedule, cond, SamplingSettings.for_model(loaded, 2, seed=1)))
 
 
 def test_a_diffusion_checkpoint_has_no_consistency_settings(teacher):

@@ -6,17 +6,19 @@ The song is a clip of the test dataset (real audio, lyrics and SMPL motion, test
 the models are test_distill.py's tiny teacher and its distilled student."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_dataset import encoder  # noqa: F401 (fixture)
 from test_distill import (dataset_root, shared_cache, student, student_run, teacher,  # noqa: F401
                           teacher_run, train_set)
 
-from lm2d.distill.sampler import BLEND_FRAMES, LOWER_BODY, continue_motion, keep_joints, regenerate_range
 from lm2d.errors import LM2DError
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
-from lm2d.pipeline import SamplingSettings, edit_motion
+from lm2d.pipeline import kept_for
+from lm2d.sampling import BLEND_FRAMES, LOWER_BODY, Kept, SamplingSettings, sample
 from lm2d.server.protocol import EditSpec
 
 
@@ -25,6 +27,13 @@ def song(train_set):
     """(motion, music features, lyric tokens) of the clip with lyrics: 240 frames, 4+ windows."""
     clip = next(clip for clip in train_set.clips if clip.lyrics is not None)
     return Motion.from_vector(clip.x[:, 4:]), clip.music, clip.lyrics
+
+
+def edit(loaded, motion: Motion, music, tokens, steps: int | None = None, seed: int = 0, settings=None,
+         **spec) -> Motion:
+    """The edit `spec` (EditSpec's fields) of `motion` as the server and CLI run it."""
+    kept = kept_for(EditSpec("take.npz", **spec), motion)
+    return sample(loaded, music, tokens, kept, settings or SamplingSettings.for_model(loaded, steps, seed=seed))
 
 
 def frame_steps(motion: Motion) -> np.ndarray:
@@ -48,7 +57,7 @@ def seam_bound(motion: Motion, seam: int) -> float:
 def test_regenerate_range_keeps_the_rest_exactly_and_joins_smoothly(student, song, steps):
     motion, music, tokens = song
     first, end = 70, 170
-    edited = regenerate_range(student, music, tokens, motion, first, end, steps=steps, seed=0)
+    edited = edit(student, motion, music, tokens, steps, regenerate=(first, end))
 
     assert edited.n_frames == motion.n_frames
     assert_frames_kept(edited, motion, np.r_[0:first, end:motion.n_frames])
@@ -61,8 +70,10 @@ def test_regenerate_range_keeps_the_rest_exactly_and_joins_smoothly(student, son
 def test_the_blend_zone_is_what_smooths_the_seams(student, song):
     motion, music, tokens = song
     first, end = 70, 170
-    raw = frame_steps(regenerate_range(student, music, tokens, motion, first, end, steps=1, seed=2, blend_frames=0))
-    blended = frame_steps(regenerate_range(student, music, tokens, motion, first, end, steps=1, seed=2))
+    kept = kept_for(EditSpec("take.npz", regenerate=(first, end)), motion)
+    settings = SamplingSettings.for_model(student, 1, seed=2)
+    raw = frame_steps(sample(student, music, tokens, dataclasses.replace(kept, blend_frames=0), settings))
+    blended = frame_steps(sample(student, music, tokens, kept, settings))
     seams = [first - 1, end - 1]
     assert (blended[seams] < 0.5 * raw[seams]).all(), (raw[seams], blended[seams])
     # Away from the seams the two agree: the blend zone stays inside the regenerated range.
@@ -72,7 +83,7 @@ def test_the_blend_zone_is_what_smooths_the_seams(student, song):
 
 def test_a_two_frame_gap_is_filled_between_its_neighbours(student, song):
     motion, music, tokens = song
-    edited = regenerate_range(student, music, tokens, motion, 100, 102, steps=2, seed=3)
+    edited = edit(student, motion, music, tokens, 2, seed=3, regenerate=(100, 102))
     assert_frames_kept(edited, motion, np.r_[0:100, 102:motion.n_frames])
     jumps = frame_steps(edited)[99:102]     # 99 -> 100 -> 101 -> 102
     assert (jumps <= seam_bound(motion, 101)).all(), (jumps, seam_bound(motion, 101))
@@ -80,14 +91,16 @@ def test_a_two_frame_gap_is_filled_between_its_neighbours(student, song):
 
 def test_keep_joints_keeps_the_lower_body_and_root_path_exactly(student, song):
     motion, music, tokens = song
-    edited = keep_joints(student, music, tokens, motion, LOWER_BODY, steps=2, seed=1)
+    edited = edit(student, motion, music, tokens, 2, seed=1, keep_joints=("lower_body",))
     lower = [JOINT_NAMES.index(name) for name in LOWER_BODY]
     upper = [j for j in range(len(JOINT_NAMES)) if j not in lower]
     assert np.array_equal(edited.root_translation, motion.root_translation)
     assert np.array_equal(edited.local_rotmats[:, lower], motion.local_rotmats[:, lower])
     assert not np.allclose(edited.local_rotmats[:, upper], motion.local_rotmats[:, upper], atol=1e-3)
-    # Indices work as well as names; without the root path the translation is regenerated.
-    by_index = keep_joints(student, music, tokens, motion, [0, 1, 2], keep_translation=False, steps=1, seed=1)
+    # Without the root path the translation is regenerated.
+    joints = np.isin(np.arange(len(JOINT_NAMES)), [0, 1, 2])
+    kept = Kept(motion, np.zeros(motion.n_frames, bool), joints, translation=False)
+    by_index = sample(student, music, tokens, kept, SamplingSettings.for_model(student, 1, seed=1))
     assert np.array_equal(by_index.local_rotmats[:, :3], motion.local_rotmats[:, :3])
     assert not np.allclose(by_index.root_translation, motion.root_translation, atol=1e-3)
 
@@ -95,7 +108,7 @@ def test_keep_joints_keeps_the_lower_body_and_root_path_exactly(student, song):
 def test_continue_motion_starts_where_the_input_ends(student, song):
     full, music, tokens = song
     given = Motion(full.root_translation[:150], full.local_rotmats[:150])
-    continued = continue_motion(student, music, tokens, given, 90, steps=2, seed=4)
+    continued = edit(student, given, music, tokens, 2, seed=4, continue_frames=90)
     assert continued.n_frames == 240
     assert_frames_kept(continued, given, np.arange(150))
     jumps = frame_steps(continued)
@@ -105,18 +118,24 @@ def test_continue_motion_starts_where_the_input_ends(student, song):
 
 def test_editing_with_the_diffusion_teacher_uses_ddim_in_painting(teacher, song):
     motion, music, tokens = song
-    edited = regenerate_range(teacher, music, tokens, motion, 100, 200, steps=4, seed=0)
+    steps_seen = []
+    hook = teacher.model.register_forward_pre_hook(lambda module, inputs: steps_seen.append(inputs[1].unique()))
+    try:
+        edited = edit(teacher, motion, music, tokens, 4, regenerate=(100, 200))
+    finally:
+        hook.remove()
+    # DDIM's 4 integer steps of the 1000-step schedule, each for the guidance branches of one batch.
+    assert sorted({float(t) for seen in steps_seen for t in seen}) == [249.0, 499.0, 749.0, 999.0]
     assert_frames_kept(edited, motion, np.r_[0:100, 200:motion.n_frames])
     assert not np.allclose(edited.root_translation[100:200], motion.root_translation[100:200], atol=1e-3)
 
 
 def test_an_edit_with_the_teacher_samples_with_the_requested_guidance(teacher, song):
     motion, music, tokens = song
-    edit = EditSpec(motion="take.npz", regenerate=(100, 200))
 
     def edited(music_guidance: float) -> Motion:
-        settings = SamplingSettings(steps=4, music_guidance=music_guidance, lyrics_guidance=2.0, seed=0)
-        return edit_motion(teacher, music, tokens, motion, edit, settings)
+        settings = SamplingSettings.for_model(teacher, 4, music_guidance, 2.0)
+        return edit(teacher, motion, music, tokens, settings=settings, regenerate=(100, 200))
 
     unguided, guided = edited(1.0), edited(4.0)
     assert_frames_kept(guided, motion, np.r_[0:100, 200:motion.n_frames])
@@ -125,15 +144,15 @@ def test_an_edit_with_the_teacher_samples_with_the_requested_guidance(teacher, s
 
 def test_bad_edits_are_user_errors(student, song):
     motion, music, tokens = song
-    with pytest.raises(LM2DError, match="frame range 50..50"):
-        regenerate_range(student, music, tokens, motion, 50, 50)
-    with pytest.raises(LM2DError, match=f"not inside the motion's 0..{motion.n_frames}"):
-        regenerate_range(student, music, tokens, motion, 10, motion.n_frames + 1)
+    with pytest.raises(LM2DError, match=f"runs past the motion's {motion.n_frames} frames"):
+        edit(student, motion, music, tokens, regenerate=(10, motion.n_frames + 1))
     with pytest.raises(LM2DError, match="unknown joint 'left_tail'"):
-        keep_joints(student, music, tokens, motion, ["pelvis", "left_tail"])
+        edit(student, motion, music, tokens, keep_joints=("pelvis", "left_tail"))
     with pytest.raises(LM2DError, match="nothing to regenerate"):
-        keep_joints(student, music, tokens, motion, range(24))
-    with pytest.raises(LM2DError, match="n_new_frames must be at least 1"):
-        continue_motion(student, music, tokens, motion, 0)
+        edit(student, motion, music, tokens, keep_joints=tuple(JOINT_NAMES))
+    with pytest.raises(LM2DError, match="keep_joints cannot be combined with continue_frames"):
+        edit(student, motion, music, tokens, keep_joints=("root",), continue_frames=30)
+    with pytest.raises(LM2DError, match="FPS; edits need lm2d's 30"):
+        kept_for(EditSpec("take.npz", regenerate=(0, 10)), Motion(motion.root_translation, motion.local_rotmats, 60.0))
     with pytest.raises(LM2DError, match=r"music features have \d+ frames; this edit needs \d+"):
-        continue_motion(student, music, tokens, motion, 30)
+        edit(student, motion, music, tokens, continue_frames=30)

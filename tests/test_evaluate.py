@@ -10,6 +10,7 @@ import pytest
 from test_dataset import CLIPS, cache_root, write_dataset  # noqa: F401 (fixtures)
 
 from lm2d.cli import main
+from lm2d.evaluation.body_usage import FIELD_NAMES as BODY_USAGE_FIELDS
 from lm2d.evaluation.evaluate import feature_segments, runs_for_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,11 +61,14 @@ def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, c
         for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g", "sm_cosine", "sm_top1", "sm_top3"):
             assert np.isfinite(float(row[metric])), (row["label"], metric)
         assert 0 <= float(row["bas"]) <= 1
+        for metric in BODY_USAGE_FIELDS:
+            assert np.isfinite(float(row[metric])), (row["label"], metric)
     assert rows[1]["seconds_per_song"] and not rows[0]["seconds_per_song"]
     assert float(rows[2]["seconds_per_song"]) >= float(rows[1]["seconds_per_song"])
     assert {r["song"] for r in read_csv(out / "per_song.csv")} == {"sugar", "vibe"}
     markdown = (out / "results.md").read_text()
     assert "| ground truth |" in markdown and "docs/METRICS.md" in markdown
+    assert "## Body usage" in markdown and "hip yaw °/s" in printed
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == ["beats_sugar.png", "beats_vibe.png", "metrics.png"]
     assert all((out / "plots" / name).read_bytes()[:4] == b"\x89PNG" for name in plots)
@@ -73,6 +77,32 @@ def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, c
     again = tmp_path / "again"
     assert main(args[:-3] + ["--out", str(again), str(checkpoint)]) == 0
     assert read_csv(again / "results.csv")[1] | {"seconds_per_song": ""} == rows[1] | {"seconds_per_song": ""}
+
+
+def test_evaluate_adds_real_mocap_reference_rows(tmp_path, dataset_root, shared_data, capsys):
+    """Body usage of the ground truth beside real captures: an FBX read on the fly and a result file."""
+    from lm2d.evaluation.body_usage import body_usage
+    from lm2d.motion.io import load_motion, save_result_npz
+
+    sample = load_motion(shared_data / "motion" / "smpl_sample_127f.pkl")
+    clip = tmp_path / "sample_clip.npz"
+    save_result_npz(sample, clip)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(dataset_root), "--max-songs", "1", "--out", str(out),
+                 "--reference-motion", str(shared_data / "motion" / "cmu_55_01_dance.fbx"),
+                 "--reference-motion", str(clip)]) == 0
+    rows = read_csv(out / "results.csv")
+    assert [(row["label"], row["sampler"]) for row in rows] == [
+        ("ground truth", ""), ("real: cmu_55_01_dance", "mocap"), ("real: sample_clip", "mocap")]
+    assert rows[1]["bas"] == "" and float(rows[1]["hip_yaw_rate"]) == pytest.approx(130.4, abs=2.0)
+    assert float(rows[2]["wrist_speed"]) == pytest.approx(body_usage(sample.joints())["wrist_speed"], rel=1e-5)
+    markdown = (out / "results.md").read_text()
+    body_table = markdown.split("## Body usage")[1]
+    assert "| real: cmu_55_01_dance | mocap |" in body_table and "| ground truth |" in body_table
+    assert "real: cmu_55_01_dance" in capsys.readouterr().out
+    assert main(["evaluate", "--data", str(dataset_root), "--out", str(out),
+                 "--reference-motion", str(tmp_path / "gone.fbx")]) == 2
+    assert "gone.fbx: motion capture file not found" in capsys.readouterr().err
 
 
 def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root, checkpoint):

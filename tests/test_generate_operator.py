@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 import lm2d_blender
-from lm2d_blender import operators_generate, server_session
-from lm2d_blender.keys import TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP
+from lm2d_blender import jobs, server_session
+from lm2d_blender.generation_settings import InputError, scene_generation_settings
+from lm2d_blender.jobs import CANCELLED, RUNNING, STAGES, start_generation
 from lm2d_blender.lyrics_track import segments_to_text_strips, text_strips_in_channel, top_level_strips
-from lm2d_blender.operators_generate import (CANCELLED, RUNNING, STAGES, TAKE_AUDIO_PROP, current_take,
-                                             model_frame_range, panel_range_edit, scene_generation_settings,
-                                             start_generation, take_edit_settings)
 from lm2d_blender.result_file import read_result
 from lm2d_blender.server_session import ServerSettings
 from lm2d_blender.skeleton import shipped_skeleton
+from lm2d_blender.takes import (TAKE_AUDIO_PROP, TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP, current_take,
+                                model_frame_range, panel_range_edit, take_edit_settings)
 from test_server import write_tiny_checkpoint
 from test_takes import keys_of, posed_heads, take_fcurves
 
@@ -52,7 +52,7 @@ def addon(server_settings, tmp_path, monkeypatch):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 30, 1.0
     server_session.use_settings(server_settings)
-    monkeypatch.setattr(operators_generate, "results_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(jobs, "results_dir", lambda: str(tmp_path))
     return bpy.context
 
 
@@ -229,14 +229,15 @@ def test_cancel_mid_generation_changes_nothing(addon, shared_data, tmp_path):
 
 # --- editing a take ------------------------------------------------------------------------------
 
-def test_edit_ranges_go_from_scene_frames_to_the_results_30_fps_frames():
+def test_edit_ranges_go_from_scene_frames_to_the_result_files_frames():
     # A take starting at frame 1, played at 24 fps: scene frames 40..80 cover 39/24 s up to 80/24 s,
     # which are frames 48.75 (rounded: 49) up to 100 at 30 FPS.
-    assert model_frame_range(40, 80, 1, 24.0, 161) == (49, 100)
-    assert model_frame_range(40, 80, 1, 30.0, 161) == (39, 80)
-    assert model_frame_range(-10, 1000, 1, 30.0, 161) == (0, 161)      # clipped to the take
-    with pytest.raises(operators_generate.InputError, match="do not overlap the take"):
-        model_frame_range(200, 300, 1, 30.0, 161)
+    assert model_frame_range(40, 80, 1, 24.0, 161, 30.0) == (49, 100)
+    assert model_frame_range(40, 80, 1, 30.0, 161, 30.0) == (39, 80)
+    assert model_frame_range(40, 80, 1, 30.0, 161, 60.0) == (78, 160)  # counted in the result file's frames
+    assert model_frame_range(-10, 1000, 1, 30.0, 161, 30.0) == (0, 161)      # clipped to the take
+    with pytest.raises(InputError, match="do not overlap the take"):
+        model_frame_range(200, 300, 1, 30.0, 161, 30.0)
 
 
 def test_regenerate_range_keeps_every_frame_outside_it(addon, shared_data):
@@ -266,7 +267,7 @@ def test_regenerate_range_keeps_every_frame_outside_it(addon, shared_data):
 
 
 def test_keep_lower_body_keeps_the_legs_and_dances_the_rest_anew(addon, shared_data):
-    from lm2d.distill.sampler import LOWER_BODY
+    from lm2d.sampling import LOWER_BODY
 
     use_song(addon, shared_data)
     dancer, first = generate_take(addon)

@@ -205,14 +205,14 @@ def test_the_seed_range_is_the_servers():
 # --- 7. write failures name their cause ------------------------------------------------------------
 
 def test_export_reports_the_cause_not_blenders_last_line():
-    from lm2d.commands.export import blender_failure
+    from lm2d.blender_child import child_failure
 
     traceback = ("Traceback (most recent call last):\n  ...\nPermissionError: [Errno 13] Permission denied: '/x.fbx'\n"
                  "Location: /venv/bpy/ops.py:109\n")
     child = subprocess.CompletedProcess([], 1, "", traceback)
-    assert blender_failure(child) == "PermissionError: [Errno 13] Permission denied: '/x.fbx'"
+    assert child_failure(child) == "PermissionError: [Errno 13] Permission denied: '/x.fbx'"
     child = subprocess.CompletedProcess([], 2, "", "noise\nerror: /x.fbx: No space left on device\n")
-    assert blender_failure(child) == "/x.fbx: No space left on device"
+    assert child_failure(child) == "/x.fbx: No space left on device"
 
 
 # --- 8. checkpoint model.json ------------------------------------------------------------------------

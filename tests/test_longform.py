@@ -1,4 +1,4 @@
-"""Long-form generation (lm2d.model.longform): window layout, stitching, exact lengths, lyrics per
+"""Long-form generation (lm2d.sampling.windows, through lm2d.sampling.sample): window layout, stitching, exact lengths, lyrics per
 window, and seams measured on a tiny model trained on smooth synthetic dances."""
 from __future__ import annotations
 
@@ -8,22 +8,33 @@ import numpy as np
 import pytest
 import torch
 
-from lm2d.errors import LM2DError
+from lm2d.errors import Cancelled, LM2DError
 from lm2d.lyrics import SongLyricTokens, TextEncoder, encode_song_lyrics, load_lyrics
-from lm2d.model import (Cancelled, Denoiser, GaussianDiffusion, ModelConfig, Normalizer, ddim_sample,
-                        generate_long, split_windows, stitch_windows, window_starts)
-from lm2d.model.longform import tie_overlaps, window_conditioning
+from lm2d.model import Denoiser, GaussianDiffusion, LoadedModel, ModelConfig, Normalizer
+from lm2d.sampling import SamplingSettings, ddim, run, sample
+from lm2d.sampling.denoisers import evaluating, guided
+from lm2d.sampling.samplers import noise_source
+from lm2d.sampling.windows import split_windows, stitch_windows, tie_overlaps, window_conditioning, window_starts
 from lm2d.motion.representation import Motion, parts_to_motion_vector
 from lm2d.motion.rotation import axis_angle_to_matrix
 
 
 
-def untrained(n_frames: int = 150, **changes):
+def diffusion_model(model: Denoiser, normalizer: Normalizer) -> LoadedModel:
+    return LoadedModel(model, model.config, normalizer, GaussianDiffusion(model.config), {"kind": "diffusion"})
+
+
+def untrained(n_frames: int = 150, **changes) -> LoadedModel:
     torch.manual_seed(0)
     config = ModelConfig(n_frames=n_frames, latent_dim=32, ff_dim=64, n_layers=1, n_heads=2, **changes)
-    model = Denoiser(config).eval()
     normalizer = Normalizer.fit(np.random.default_rng(0).normal(size=(100, config.channels)))
-    return model, GaussianDiffusion(config), normalizer
+    return diffusion_model(Denoiser(config).eval(), normalizer)
+
+
+def generate(loaded: LoadedModel, features, tokens=None, steps: int = 2, seed: int | None = 0,
+             music_weight: float = 3.0, lyrics_weight: float = 6.0, **options):
+    return sample(loaded, features, tokens, settings=SamplingSettings(steps, music_weight, lyrics_weight, seed),
+                  **options)
 
 
 # --- window layout and stitching -----------------------------------------------------------
@@ -107,10 +118,10 @@ def test_tie_overlaps_copies_each_tail_onto_the_next_head():
 
 @pytest.mark.parametrize("length", [30, 149, 150, 151, 449, 1000])
 def test_long_form_length_is_exact(length):
-    model, diffusion, normalizer = untrained()
+    loaded = untrained()
     progress = []
     features = np.random.default_rng(length).normal(size=(length, 35)).astype(np.float32)
-    motion = generate_long(model, diffusion, normalizer, features, steps=2, seed=0, on_progress=progress.append)
+    motion = generate(loaded, features, steps=2, seed=0, on_progress=progress.append)
     assert motion.n_frames == length and motion.fps == 30.0
     assert np.isfinite(motion.root_translation).all() and np.isfinite(motion.local_rotmats).all()
     np.testing.assert_allclose(np.linalg.det(motion.local_rotmats), 1.0, atol=1e-4)
@@ -118,31 +129,29 @@ def test_long_form_length_is_exact(length):
 
 
 def test_long_form_chunking_seed_and_cancel():
-    model, diffusion, normalizer = untrained()
+    loaded = untrained()
     features = np.random.default_rng(1).normal(size=(500, 35)).astype(np.float32)
-    whole = generate_long(model, diffusion, normalizer, features, steps=3, seed=4)
-    chunked = generate_long(model, diffusion, normalizer, features, steps=3, seed=4, max_batch=2)
-    other_seed = generate_long(model, diffusion, normalizer, features, steps=3, seed=5)
+    whole = generate(loaded, features, steps=3, seed=4)
+    chunked = generate(loaded, features, steps=3, seed=4, max_batch=2)
+    other_seed = generate(loaded, features, steps=3, seed=5)
     np.testing.assert_allclose(chunked.root_translation, whole.root_translation, atol=1e-4)
     assert np.abs(other_seed.root_translation - whole.root_translation).mean() > 1e-3
     with pytest.raises(Cancelled):
-        generate_long(model, diffusion, normalizer, features, steps=3, should_stop=lambda: True)
+        generate(loaded, features, steps=3, should_stop=lambda: True)
     with pytest.raises(LM2DError, match=r"\(frames, 35\)"):
-        generate_long(model, diffusion, normalizer, features[:, :20], steps=1)
-    with pytest.raises(LM2DError, match="unknown sampler"):
-        generate_long(model, diffusion, normalizer, features, sampler="euler")
+        generate(loaded, features[:, :20], steps=1)
     bert_sized = SongLyricTokens(np.zeros((1, 768), np.float32), np.ones(1, np.float32), np.zeros(1, np.int64),
                                  np.zeros((1, 768), np.float32), np.zeros(1, np.float32), np.ones(1, np.float32))
     with pytest.raises(LM2DError, match="768-dim embeddings but this model reads 384"):
-        generate_long(model, diffusion, normalizer, features, bert_sized)
+        generate(loaded, features, bert_sized)
 
 
 def test_real_song_lyrics_reach_the_windows_that_contain_them(shared_data):
     lyrics = load_lyrics(shared_data / "songs" / "on_the_run" / "song.txt")
     tokens = encode_song_lyrics(lyrics, TextEncoder())
     length = 60 * 30                                           # the first minute
-    model, diffusion, normalizer = untrained()
-    config = model.config
+    loaded = untrained()
+    config = loaded.config
     starts = window_starts(length, config.n_frames)
     features = np.random.default_rng(2).normal(size=(length, 35)).astype(np.float32)
     cond = window_conditioning(features, tokens, starts, config)
@@ -155,8 +164,8 @@ def test_real_song_lyrics_reach_the_windows_that_contain_them(shared_data):
     first_window = int(cond.has_lyrics().int().argmax())
     assert first_window == 3 and starts[first_window] == 225
 
-    with_words = generate_long(model, diffusion, normalizer, features, tokens, steps=2, seed=1)
-    without = generate_long(model, diffusion, normalizer, features, None, steps=2, seed=1)
+    with_words = generate(loaded, features, tokens, steps=2, seed=1)
+    without = generate(loaded, features, None, steps=2, seed=1)
     assert with_words.n_frames == without.n_frames == length
     changed = np.abs(with_words.root_translation - without.root_translation).max(axis=1) > 1e-4
     assert not changed[:225].any()              # the windows before the first word do not see it
@@ -191,7 +200,7 @@ def smooth_dancer():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return model.eval(), diffusion, normalizer
+    return diffusion_model(model.eval(), normalizer)
 
 
 def largest_step(vectors: torch.Tensor) -> float:
@@ -200,17 +209,23 @@ def largest_step(vectors: torch.Tensor) -> float:
 
 
 def test_seams_jump_no_more_than_frames_inside_a_window(smooth_dancer):
-    model, diffusion, normalizer = smooth_dancer
+    loaded = smooth_dancer
+    model, normalizer = loaded.model, loaded.normalizer
     length = 200
     features = phase_music(torch.arange(length).float()).numpy()
     settings = dict(steps=20, music_weight=1.0, lyrics_weight=0.0, seed=5)
-    motion = generate_long(model, diffusion, normalizer, features, **settings)
+    motion = generate(loaded, features, **settings)
 
     cond = window_conditioning(features, None, window_starts(length, WINDOW), model.config)
-    raw = {tied: normalizer.unnormalize(ddim_sample(model, diffusion, cond, after_step=tie_overlaps if tied else None,
-                                                    **settings))[..., 4:]
-           for tied in (True, False)}
-    # generate_long is exactly: tied windows, then stitched.
+
+    def windows(between):
+        noise = noise_source(settings["seed"], (len(cond), WINDOW, model.config.channels), "cpu")
+        with evaluating(model):
+            denoise = guided(model, loaded.diffusion, cond, settings["music_weight"], settings["lyrics_weight"])
+            return run(ddim(loaded.diffusion, settings["steps"]), denoise, noise(), noise, between=between)
+
+    raw = {tied: normalizer.unnormalize(windows(tie_overlaps if tied else None))[..., 4:] for tied in (True, False)}
+    # sample is exactly: tied windows, then stitched.
     np.testing.assert_allclose(motion.root_translation, stitch_windows(raw[True], length).root_translation, atol=1e-5)
 
     half = WINDOW // 2

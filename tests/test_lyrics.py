@@ -6,12 +6,11 @@ import warnings
 
 import pytest
 
-from lm2d.audio import load_audio
 from lm2d.cli import main
 from lm2d.errors import LM2DError, LM2DWarning
 from lm2d.lyrics import load_lyrics, lyrics_to_json, lyrics_to_lrc
 from lm2d.lyrics.lrc import LAST_LINE_SECONDS
-from lm2d.lyrics.plain import vocal_span
+from lm2d.song import Song
 
 SECONDS_PER_BEAT = 60 / (297.5 * 4)  # On the run: #BPM:297,5
 
@@ -166,7 +165,7 @@ def test_csv_word_rows_without_line_end_split_at_pauses(tmp_path):
 
 def test_on_the_run_ultrastar(shared_data):
     song = shared_data / "songs" / "on_the_run"
-    lyrics = load_lyrics(song / "song.txt", audio_path=song / "audio.ogg")
+    lyrics = load_lyrics(song / "song.txt", Song(song / "audio.ogg"))
     assert lyrics.source == "ultrastar"
     assert lyrics.metadata["title"] == "On the run" and lyrics.metadata["artist"] == "Joshua Morin"
     first = lyrics.segments[0]
@@ -220,7 +219,7 @@ def test_plain_text_is_spread_over_the_sung_part_with_a_warning(tmp_path, shared
     path = write(tmp_path, "plain.txt", "[Verse]\nLet's go fishing down by the river\n\n"
                                         "Cast a line\nWe'll catch the biggest one tonight\n")
     with pytest.warns(LM2DWarning, match=r"plain\.txt: has no timestamps: 3 lines spread"):
-        lyrics = load_lyrics(path, audio_path=audio)
+        lyrics = load_lyrics(path, Song(audio))
     assert lyrics.source == "plain"
     assert [s.text for s in lyrics.segments] == ["Let's go fishing down by the river", "Cast a line",
                                                  "We'll catch the biggest one tonight"]
@@ -235,9 +234,9 @@ def test_plain_text_is_spread_over_the_sung_part_with_a_warning(tmp_path, shared
 def test_vocal_span_matches_the_karaoke_timing_and_finds_no_singing_in_an_instrumental(shared_data):
     song = shared_data / "songs" / "on_the_run"
     sung = load_lyrics(song / "song.txt")
-    span = vocal_span(*load_audio(song / "audio.ogg"))
+    span = Song(song / "audio.ogg").vocal_span
     assert span == pytest.approx((sung.segments[0].start, sung.segments[-1].end), abs=1.0)
-    assert vocal_span(*load_audio(shared_data / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg")) is None
+    assert Song(shared_data / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg").vocal_span is None
 
 
 def test_plain_text_without_audio_is_refused(tmp_path):

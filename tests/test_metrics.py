@@ -237,6 +237,7 @@ def gesture_corpus(tmp_path_factory, shared_data, cache_root):  # noqa: F811
     from lm2d.corpus.choreographer import choreograph
     from lm2d.features import extract_features
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
     from lm2d.motion.io import save_result_npz
 
     root = tmp_path_factory.mktemp("gesture_corpus")
@@ -250,7 +251,7 @@ def gesture_corpus(tmp_path_factory, shared_data, cache_root):  # noqa: F811
         sf.write(folder / "audio.wav", samples, rate)
         (folder / "lyrics.lrc").write_text(lrc([GESTURE_LINES[i] for i in order]))
         features = extract_features(folder / "audio.wav")
-        lyrics = load_lyrics(folder / "lyrics.lrc", audio_path=folder / "audio.wav")
+        lyrics = load_lyrics(folder / "lyrics.lrc", Song(folder / "audio.wav"))
         motion = choreograph(features.beat_times, features.duration, lyrics, seed=index, n_frames=features.n_frames)
         save_result_npz(motion, folder / "motion.npz")
     return root

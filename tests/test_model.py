@@ -9,13 +9,25 @@ import numpy as np
 import pytest
 import torch
 
-from lm2d.errors import LM2DError
-from lm2d.model import (Cancelled, Conditioning, Denoiser, GaussianDiffusion, Known, ModelConfig, Normalizer,
-                        ddim_sample, load_checkpoint, save_checkpoint)
+from lm2d.errors import Cancelled, LM2DError
+from lm2d.model import Conditioning, Denoiser, GaussianDiffusion, ModelConfig, Normalizer, load_checkpoint, save_checkpoint
 from lm2d.model.checkpoint import checkpoint_files
 from lm2d.model.diffusion import encode_in_chunks
+from lm2d.sampling import Known, ddim, run
+from lm2d.sampling.denoisers import evaluating, guided, stopping
+from lm2d.sampling.samplers import DDIM_ETA, noise_source
 
 FRAMES, TOKENS, BATCH = 30, 6, 3
+
+
+def ddim_windows(model, cond, steps: int, seed: int | None, eta: float = DDIM_ETA, z=None, should_stop=None,
+                 **options):
+    """DDIM windows for `cond`, composed from the sampling package as lm2d.sampling.sample does."""
+    diffusion = GaussianDiffusion(model.config)
+    noise = noise_source(seed, (len(cond), FRAMES, model.config.channels), "cpu")
+    with evaluating(model), stopping(model, should_stop):
+        start = noise() if z is None else z
+        return run(ddim(diffusion, steps, eta), guided(model, diffusion, cond), start, noise, **options)
 
 
 
@@ -202,37 +214,35 @@ def test_cosine_schedule_and_sigma_relation():
 
 def test_sampling_is_deterministic_for_a_seed_and_differs_across_seeds():
     model, cond = tiny_model(), random_conditioning()
-    diffusion = GaussianDiffusion(model.config)
-    first = ddim_sample(model, diffusion, cond, steps=4, seed=11)        # default: stochastic (eta 1), as EDGE
-    again = ddim_sample(model, diffusion, cond, steps=4, seed=11)
-    other = ddim_sample(model, diffusion, cond, steps=4, seed=12)
+    first = ddim_windows(model, cond, steps=4, seed=11)        # default: stochastic (eta 1), as EDGE
+    again = ddim_windows(model, cond, steps=4, seed=11)
+    other = ddim_windows(model, cond, steps=4, seed=12)
     assert first.shape == (BATCH, FRAMES, 151)
     assert torch.equal(first, again)
     assert (first - other).abs().mean() > 1e-3
     assert first.abs().max() <= 1.0                      # x0 is clipped to the normalised range
-    deterministic = ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=0.0)
-    assert torch.equal(deterministic, ddim_sample(model, diffusion, cond, steps=4, seed=11, eta=0.0))
+    deterministic = ddim_windows(model, cond, steps=4, seed=11, eta=0.0)
+    assert torch.equal(deterministic, ddim_windows(model, cond, steps=4, seed=11, eta=0.0))
     assert (deterministic - first).abs().mean() > 1e-3
     # eta 0 draws only the start noise: from the same x_T the seed no longer matters.
     x_init = torch.randn(BATCH, FRAMES, 151)
-    assert torch.equal(ddim_sample(model, diffusion, cond, steps=4, seed=1, eta=0.0, x_init=x_init),
-                       ddim_sample(model, diffusion, cond, steps=4, seed=2, eta=0.0, x_init=x_init))
+    assert torch.equal(ddim_windows(model, cond, steps=4, seed=1, eta=0.0, z=x_init),
+                       ddim_windows(model, cond, steps=4, seed=2, eta=0.0, z=x_init))
 
 
 def test_inpainting_keeps_the_known_frames_and_progress_and_cancel_hooks():
     model, cond = tiny_model(), random_conditioning()
-    diffusion = GaussianDiffusion(model.config)
     values = torch.rand(BATCH, FRAMES, 151) * 2 - 1
     mask = torch.zeros(1, FRAMES, 1, dtype=torch.bool)
     mask[:, :10] = True
     fractions = []
-    out = ddim_sample(model, diffusion, cond, steps=5, seed=3, known=Known(values, mask), on_step=fractions.append)
+    out = ddim_windows(model, cond, steps=5, seed=3, known=Known(values, mask), on_step=fractions.append)
     assert torch.equal(out[:, :10], values[:, :10])
     assert not torch.allclose(out[:, 10:], values[:, 10:])
     assert fractions == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     with pytest.raises(Cancelled, match="cancelled"):
-        ddim_sample(model, diffusion, cond, steps=5, should_stop=lambda: len(fractions) > 6,
-                    on_step=fractions.append)
+        ddim_windows(model, cond, steps=5, seed=None, should_stop=lambda: len(fractions) > 6,
+                     on_step=fractions.append)
     assert len(fractions) == 7       # stopped before the third step of the second run
 
 
@@ -268,9 +278,8 @@ def test_checkpoint_round_trip_gives_identical_samples(tmp_path):
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert loaded.config == config and loaded.kind == "diffusion" and not loaded.model.training
     torch.testing.assert_close(loaded.normalizer.state_dict(), normalizer.state_dict())
-    diffusion = GaussianDiffusion(config)
-    expected = ddim_sample(model, diffusion, cond, steps=3, seed=9)
-    assert torch.equal(ddim_sample(loaded.model, loaded.diffusion, cond, steps=3, seed=9), expected)
+    expected = ddim_windows(model, cond, steps=3, seed=9)
+    assert torch.equal(ddim_windows(loaded.model, cond, steps=3, seed=9), expected)
     # The stem form names the pair directly.
     save_checkpoint(tmp_path / "other.safetensors", model, config, normalizer)
     assert load_checkpoint(tmp_path / "other.json").config == config

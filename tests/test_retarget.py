@@ -28,7 +28,8 @@ import lm2d_blender
 from lm2d_blender.armature import create_smpl_armature
 from lm2d_blender.bone_maps import (BoneMapError, Rig, auto_map, classify, distribute, load_preset, resolve_pairs,
                                     save_preset, shipped_presets, split_name, unmapped_parts)
-from lm2d_blender.keys import TAKE_PROP, write_take
+from lm2d_blender.keys import write_take
+from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.result_file import read_result, result_skeleton
 from lm2d_blender.retarget import armature_rig, constrained_bones, retarget_take, take_frames
 from lm2d_blender.skeleton import shipped_skeleton

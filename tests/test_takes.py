@@ -12,7 +12,8 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from lm2d_blender.armature import (PREVIEW_PROP, add_preview_mesh, armature_skeleton, bone_tails,
                                    create_smpl_armature)
-from lm2d_blender.keys import TAKE_PROP, write_take
+from lm2d_blender.keys import write_take
+from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.result_file import ResultFileError, read_result
 from lm2d_blender.skeleton import shipped_skeleton
 

@@ -144,8 +144,8 @@ def run_job(context, job, what: str, console: Console):
 def generate(context, args, checkpoint: Path, console: Console):
     """The add-on's path: server check, lyrics → text strips, generation, take. Returns the job."""
     from lm2d_blender import server_session
-    from lm2d_blender.operators_generate import (CheckServerJob, LyricsImportJob, scene_generation_settings,
-                                                 start_generation)
+    from lm2d_blender.generation_settings import scene_generation_settings
+    from lm2d_blender.jobs import CheckServerJob, LyricsImportJob, start_generation
     from lm2d_blender.props import scene_settings, session_state
 
     scene = context.scene

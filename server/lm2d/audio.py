@@ -79,7 +79,12 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
 def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
                max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Decode, mix to mono and resample. Returns (samples float32 (N,), sample_rate)."""
-    info = validate_audio_file(path, max_seconds)
+    return decode_audio(path, validate_audio_file(path, max_seconds), sample_rate), sample_rate
+
+
+def decode_audio(path: str | os.PathLike, info: AudioInfo, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
+    """The samples of a file whose header `info` was validated (validate_audio_file): decoded,
+    mixed to mono and resampled to sample_rate, float32 (N,)."""
     samples, native_rate = _decode(path)
     if _extension(path) == ".mp3" and samples.shape[0] < MP3_LENGTH_TOLERANCE * info.frames:
         raise LM2DError(f"is truncated: its header announces {info.duration:.1f} s but only "
@@ -90,7 +95,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE,
     if native_rate != sample_rate:
         # soxr_hq is librosa.load's own default, so this matches what EDGE's features saw.
         mono = librosa.resample(mono, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(mono, dtype=np.float32), sample_rate
+    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def _check_is_candidate_file(path: str | os.PathLike) -> None:

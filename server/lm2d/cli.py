@@ -14,6 +14,7 @@ COMMANDS = [
     "features",
     "lyrics",
     "convert",
+    "import-mocap",
     "export",
     "generate",
     "train",

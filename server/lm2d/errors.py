@@ -31,3 +31,17 @@ class LM2DWarning(UserWarning):
 def warn(message: str, path: str | os.PathLike | None = None, line: int | None = None) -> None:
     where = "" if path is None else os.fspath(path) + ("" if line is None else f":{line}")
     warnings.warn(f"{where}: {message}" if where else message, LM2DWarning, stacklevel=2)
+
+
+class Cancelled(LM2DError):
+    """The user (the client's cancel, a CLI interrupt hook) asked the job to stop."""
+
+    def __init__(self):
+        super().__init__("generation cancelled", code="cancelled")
+
+
+def stop_if_asked(should_stop) -> None:
+    """The one place a job is cancelled: raise Cancelled when should_stop() says so. The pipeline
+    calls it between stages and the sampler before every network call."""
+    if should_stop is not None and should_stop():
+        raise Cancelled()

@@ -14,11 +14,12 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import librosa
 import numpy as np
 
-from lm2d.audio import DEFAULT_MAX_SECONDS, load_audio, validate_audio_file
+from lm2d.audio import DEFAULT_MAX_SECONDS
 from lm2d.cache import cache_dir, cache_key, file_digest
 from lm2d.errors import LM2DError, warn
 from lm2d.safe_write import write_npz
@@ -64,12 +65,20 @@ class MusicFeatures:
 
 def extract_features(path: str | os.PathLike, cache: bool = True,
                      max_seconds: float = DEFAULT_MAX_SECONDS) -> MusicFeatures:
-    """Features of a whole song file. Bad files raise LM2DError (see lm2d.audio)."""
-    validate_audio_file(path, max_seconds)  # header checks first: cheap, and before hashing
+    """Features of a whole song file (lm2d.song.Song(path).features). Bad files raise LM2DError
+    (see lm2d.audio)."""
+    from lm2d.song import Song   # Song builds on this module
+
+    return Song(path, max_seconds, cache).features
+
+
+def cached_features(path: str | os.PathLike, compute: Callable[[], MusicFeatures], cache: bool = True) -> MusicFeatures:
+    """The features of the file at `path` from the cache (keyed by its content), else compute()
+    and cache them."""
     entry = cache_dir("features") / f"{_cache_key(path)}.npz" if cache else None
     if entry is not None and (cached := _read_cached(entry)) is not None:
         return cached
-    result = features_from_array(*load_audio(path, SAMPLE_RATE, max_seconds))
+    result = compute()
     if entry is not None:
         try:
             _write_cached(entry, result)

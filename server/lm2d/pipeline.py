@@ -2,8 +2,9 @@
 evaluation suite and the Blender demo all come through here, so they give the same dance for the
 same inputs and seed.
 
-    validate audio ─► features (cached) ─► lyrics: parse, encode (cached), crop ─► sample ─► [edit]
-    stages reported:   "features"            "lyrics"                               "sampling"
+    song (checked once) ─► lyrics: parse ─► features (cached) ─► lyrics: encode (cached), crop ─► sample
+    stages reported:                          "features"            "lyrics"                     "sampling"
+    (the song is decoded at most once, for the features and for placing untimed lyrics)
                    ─► beat accent (lm2d.motion.retime: the body settles on each beat)
 
 The caller writes the result (write_result, stage "writing"). Times: a request may cover part of
@@ -12,30 +13,28 @@ start_seconds, since the result file's frame 0 is the first generated frame.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from lm2d.audio import DEFAULT_MAX_SECONDS, validate_audio_file
-from lm2d.errors import LM2DError, warn
-from lm2d.features import BEAT_COLUMN, FPS, extract_features
-from lm2d.limits import MAX_GUIDANCE, MAX_SEED, MAX_SONG_SECONDS, MIN_RESULT_FRAMES
+from lm2d.audio import DEFAULT_MAX_SECONDS
+from lm2d.errors import LM2DError, stop_if_asked, warn
+from lm2d.features import BEAT_COLUMN, FPS
+from lm2d.limits import MAX_SONG_SECONDS, MIN_RESULT_FRAMES
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
-from lm2d.model.longform import generate_long
-from lm2d.model.sampling import Cancelled
 from lm2d.motion import retime
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
 from lm2d.safe_write import check_output
+from lm2d.sampling import LOWER_BODY, MAX_BATCH, Kept, SamplingSettings, joint_indices, sample
+from lm2d.song import Song
 from lm2d.validate.numbers import check_number
 
-MAX_BATCH = 64                     # windows per network call: bounds memory on long songs
 MAX_SECONDS_ENV = "LM2D_MAX_AUDIO_SECONDS"
 RESULT_SUFFIXES = (".npz", ".bvh")
 
@@ -113,7 +112,7 @@ class Resources:
 
 # --- the generation path -------------------------------------------------------------------------
 
-def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
+def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
                    lyrics: str | os.PathLike | Sequence | None = None, *, seed: int = 0,
                    steps: int | None = None, music_guidance: float | None = None,
                    lyrics_guidance: float | None = None, start_seconds: float = 0.0,
@@ -123,26 +122,33 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
                    cache: bool = True) -> tuple[Motion, list[LyricLine]]:
     """The dance for a song: (Motion at 30 FPS, lyric lines (start, end, text) on its time axis).
 
-    lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
-    seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.distill.sampler.
-    default_steps; guidance lm2d.model.diffusion.MUSIC_GUIDANCE / LYRICS_GUIDANCE). edit: an EditSpec (lm2d.server.protocol): keep part of an existing
+    audio: the song's file, or the lm2d.song.Song already opened (and checked) for it; max_seconds
+    and cache apply when a file is given. lyrics: a lyrics file, a list of segments (objects or dicts with start, end, text, in song
+    seconds), or None. steps/guidance None: the checkpoint's defaults (lm2d.sampling.SamplingSettings).
+    edit: an EditSpec (lm2d.server.protocol): keep part of an existing
     result of this song and regenerate the rest; it covers that motion's frames (plus
     continue_frames new ones) from start_seconds, so end_seconds does not apply. beat_accent: 0..1
     (lm2d.motion.retime; None: its DEFAULT_STRENGTH, 0: the network's timing as it is); an edit
     retimes only the frames it regenerates.
     on_progress(stage, fraction); should_stop() -> True cancels (LM2DError code "cancelled")."""
-    report = on_progress or (lambda stage, fraction: None)
+    def report(stage: str, fraction: float) -> None:
+        if on_progress is not None:
+            on_progress(stage, fraction)
+        stop_if_asked(should_stop)
+
     resources = resources or Resources()
     max_seconds = max_audio_seconds() if max_seconds is None else max_seconds
 
     settings = SamplingSettings.for_model(loaded, steps, music_guidance, lyrics_guidance, seed)
     beat_accent = retime.DEFAULT_STRENGTH if beat_accent is None else retime.check_strength(beat_accent)
     source = None if edit is None else read_edit_motion(edit)
+    kept = None if edit is None else kept_for(edit, source)
     # Cheap checks first: a bad song or lyrics file fails before seconds of feature extraction.
-    info = validate_audio_file(audio_path, max_seconds)
-    song_lyrics = read_lyrics(lyrics, audio_path, info.duration) if lyrics is not None else None
+    song = audio if isinstance(audio, Song) else Song(audio, max_seconds, cache)
+    audio_path = song.path
+    song_lyrics = read_lyrics(lyrics, song) if lyrics is not None else None
     report("features", 0.0)
-    music = extract_features(audio_path, cache=cache, max_seconds=max_seconds)
+    music = song.features
     first, count = frame_range(music.n_frames, start_seconds, end_seconds, audio_path)
     if source is not None:
         count = edit_length(edit, source.n_frames)
@@ -161,15 +167,9 @@ def generate_dance(loaded: LoadedModel, audio_path: str | os.PathLike,
                  "steer the dance")
         report("lyrics", 1.0)
 
-    sampling_progress = lambda fraction: report("sampling", fraction)  # noqa: E731
     report("sampling", 0.0)
-    with stoppable(loaded.model, should_stop):
-        if edit is None:
-            motion = sample_motion(loaded, music.features[first:first + count], tokens, settings,
-                                   sampling_progress, should_stop)
-        else:
-            motion = edit_motion(loaded, music.features[first:first + count], tokens, source, edit, settings,
-                                 sampling_progress, should_stop)
+    motion = sample(loaded, music.features[first:first + count], tokens, kept, settings,
+                    lambda fraction: report("sampling", fraction), should_stop, MAX_BATCH)
     beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
     hold = None if edit is None else frames_to_hold(edit, source.n_frames)
     motion = retime.accent_beats(motion, beats, beat_accent, hold)
@@ -206,16 +206,16 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
 
 # --- lyrics --------------------------------------------------------------------------------------
 
-def read_lyrics(lyrics, audio_path: str | os.PathLike, duration: float):
+def read_lyrics(lyrics, song: Song):
     """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics."""
     from lm2d.lyrics import Lyrics, Segment, load_lyrics
     from lm2d.lyrics.parse import check_segments
 
     if isinstance(lyrics, (str, os.PathLike)):
-        return load_lyrics(lyrics, audio_path=audio_path, audio_duration=duration)
+        return load_lyrics(lyrics, song)
     segments = [Segment(float(_field(item, "start")), float(_field(item, "end")), str(_field(item, "text")),
                         line=index + 1) for index, item in enumerate(lyrics)]
-    check_segments(segments, "lyric segments", duration)
+    check_segments(segments, "lyric segments", song.duration)
     return Lyrics(segments, source="segments")
 
 
@@ -253,69 +253,7 @@ def lyric_lines_in(song_lyrics, offset: float, duration: float) -> list[LyricLin
     return lines
 
 
-# --- sampling ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    steps: int
-    music_guidance: float          # a consistency student has its guidance baked in and ignores these
-    lyrics_guidance: float
-    seed: int
-
-    @classmethod
-    def for_model(cls, loaded: LoadedModel, steps: int | None, music_guidance: float | None,
-                  lyrics_guidance: float | None, seed: int) -> "SamplingSettings":
-        """Defaults filled in from the checkpoint; steps checked before any work is done."""
-        from lm2d.distill.sampler import consistency_settings, default_steps
-        from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE
-
-        steps = default_steps(loaded) if steps is None else int(steps)
-        limit = (consistency_settings(loaded).n_scales - 1 if loaded.kind == "consistency"
-                 else loaded.config.diffusion_steps)
-        if not 1 <= steps <= limit:
-            raise LM2DError(f"steps must be between 1 and {limit} for this {loaded.kind} model, got {steps}")
-        for name, weight in (("music guidance", music_guidance), ("lyrics guidance", lyrics_guidance)):
-            if weight is not None:
-                check_number(weight, name, -MAX_GUIDANCE, MAX_GUIDANCE)
-        check_number(seed, "seed", 0, MAX_SEED, integer=True)
-        return cls(steps, MUSIC_GUIDANCE if music_guidance is None else float(music_guidance),
-                   LYRICS_GUIDANCE if lyrics_guidance is None else float(lyrics_guidance), int(seed))
-
-
-def sample_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, settings: SamplingSettings,
-                  on_step: Callable[[float], None] | None = None,
-                  should_stop: StopCallback | None = None) -> Motion:
-    """A Motion of len(music_features) frames from (T, 35) features and the lyric tokens on the
-    same frame axis (None: no lyrics), sampled the checkpoint's way: DDIM for a diffusion model,
-    k-step consistency sampling for a distilled one. The evaluation suite calls this directly."""
-    from lm2d.distill.sampler import window_sampler
-
-    return generate_long(loaded.model, loaded.diffusion, loaded.normalizer, music_features,
-                         lyric_tokens if loaded.config.lyrics else None, sampler=window_sampler(loaded),
-                         steps=settings.steps, music_weight=settings.music_guidance,
-                         lyrics_weight=settings.lyrics_guidance, seed=settings.seed,
-                         on_progress=on_step, should_stop=should_stop, max_batch=MAX_BATCH)
-
-
-@contextlib.contextmanager
-def stoppable(model, should_stop: StopCallback | None) -> Iterator[None]:
-    """Check should_stop before every network call, not only between sampling steps: one step on
-    a long song is many calls (guidance branches x chunks of MAX_BATCH windows), and a cancel
-    should not wait for all of them."""
-    if should_stop is None:
-        yield
-        return
-
-    def check(module, inputs) -> None:
-        if should_stop():
-            raise Cancelled()
-
-    handle = model.register_forward_pre_hook(check)
-    try:
-        yield
-    finally:
-        handle.remove()
-
+# --- editing -------------------------------------------------------------------------------------
 
 def edit_length(edit, motion_frames: int) -> int:
     return motion_frames + edit.continue_frames
@@ -344,15 +282,8 @@ def frames_to_hold(edit, motion_frames: int) -> np.ndarray:
     return kept_frames(edit, motion_frames)
 
 
-def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, motion: Motion, edit,
-                settings: SamplingSettings, on_step: Callable[[float], None] | None = None,
-                should_stop: StopCallback | None = None) -> Motion:
-    """Keep what `edit` keeps of `motion` and regenerate the rest in one in-painting pass
-    (lm2d.distill: consistency sampling or DDIM with known= for a diffusion model).
-    music_features cover the result: the input's frames, then edit.continue_frames new ones."""
-    from lm2d.distill.sampler import BLEND_FRAMES, Kept, edit_motion as inpaint, joint_indices
-
-    frames = kept_frames(edit, motion.n_frames)
+def kept_for(edit, motion: Motion) -> Kept:
+    """What `edit` keeps of `motion` (lm2d.sampling.Kept, which checks it)."""
     kept_joints = np.zeros(len(JOINT_NAMES), bool)
     if edit.keep_joints:
         if edit.continue_frames:
@@ -360,20 +291,13 @@ def edit_motion(loaded: LoadedModel, music_features: np.ndarray, lyric_tokens, m
                             "no joints to keep", path=edit.motion)
         kept_joints[joint_indices(expand_joint_groups(edit.keep_joints))] = True
     # The root path goes with the pelvis: keeping one without the other makes the body slide.
-    kept = Kept(frames, kept_joints, translation=bool(kept_joints[0]))
-    if kept.channel_mask(loaded.config.contact_dim).all():
-        raise LM2DError("the edit keeps everything: nothing to regenerate", path=edit.motion)
-    return inpaint(loaded, music_features, lyric_tokens if loaded.config.lyrics else None, motion, kept,
-                   len(frames), settings.steps, settings.seed, BLEND_FRAMES, max_batch=MAX_BATCH,
-                   on_progress=on_step, should_stop=should_stop, music_weight=settings.music_guidance,
-                   lyrics_weight=settings.lyrics_guidance)
+    return Kept(motion, kept_frames(edit, motion.n_frames), kept_joints, translation=bool(kept_joints[0]),
+                source=edit.motion)
 
 
 def expand_joint_groups(names: Sequence[str]) -> list[str]:
-    """SMPL joint names, with the groups "lower_body" (lm2d.distill.LOWER_BODY) and "root" (the
+    """SMPL joint names, with the groups "lower_body" (lm2d.sampling.LOWER_BODY) and "root" (the
     pelvis, which brings the root path with it) expanded."""
-    from lm2d.distill.sampler import LOWER_BODY
-
     groups = {"lower_body": LOWER_BODY, "root": ("pelvis",)}
     return list(dict.fromkeys(joint for name in names for joint in groups.get(name, (name,))))
 
@@ -381,10 +305,7 @@ def expand_joint_groups(names: Sequence[str]) -> list[str]:
 def read_edit_motion(edit) -> Motion:
     from lm2d.motion.io import load_result_npz
 
-    motion, _ = load_result_npz(edit.motion)
-    if abs(motion.fps - FPS) > 1e-6:
-        raise LM2DError(f"is at {motion.fps:g} FPS; edits need lm2d's {FPS} FPS results", path=edit.motion)
-    return motion
+    return load_result_npz(edit.motion)[0]
 
 
 # --- writing -------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="also score every run's dances after beat accent A, as lm2d generate writes "
                              "them (default 0.25, lm2d generate's; 0: the network's rows only)")
+    parser.add_argument("--reference-motion", type=Path, action="append", default=[], metavar="FILE",
+                        help="real dance for the body-usage table's reference rows: an imported clip (.npz from "
+                             "`lm2d import-mocap`), a .bvh/.fbx capture (imported on the fly, needs bpy) or an "
+                             "AIST++ .pkl / AMASS .npz; repeatable")
     parser.add_argument("--seed", type=int, default=0, help="base seed; song i uses seed*1000+i")
     parser.add_argument("--max-songs", type=positive_int, help="evaluate only the first N songs of the split")
     parser.add_argument("--out", type=Path, default=Path("eval_out"),
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from lm2d.evaluation import evaluate as ev
     from lm2d.evaluation.gesture_classifier import load_gesture_classifier, split_gesture_events
     from lm2d.evaluation.matcher import encode_texts, load_matcher
-    from lm2d.evaluation.report import format_table
+    from lm2d.evaluation.report import BODY_COLUMNS, format_table
     from lm2d.lyrics import TextEncoder
     from lm2d.model.checkpoint import load_checkpoint
     from lm2d.motion.retime import DEFAULT_STRENGTH, check_strength
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     accent = DEFAULT_STRENGTH if args.beat_accent is None else check_strength(args.beat_accent)
+    reference_dances = [(f"real: {path.stem}", load_reference_motion(path)) for path in args.reference_motion]
     encoder = TextEncoder(args.text_model)
     say(f"evaluate: loading the {args.split!r} split of {args.data}")
     songs = ev.load_songs(args.data, args.split, encoder, limit=args.max_songs)
@@ -91,14 +96,26 @@ def run(args: argparse.Namespace) -> int:
                     save_motions(args.out / "motions" / ev.file_safe_name(saved.label), songs, saved)
 
     evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed,
-                               gesture_classifier=gesture_classifier, gesture_events=gesture_events)
+                               gesture_classifier=gesture_classifier, gesture_events=gesture_events,
+                               reference_dances=reference_dances)
     title = f"Evaluation on {args.data.name}/{args.split}"
     written = ev.write_outputs(args.out, evaluation, songs, sets, title)
     print(format_table(evaluation.rows))
+    print()
+    print(format_table(evaluation.rows + evaluation.reference_rows, BODY_COLUMNS))
     for note in evaluation.notes:
         print(note)
     say(f"evaluate: wrote {len(written)} files under {args.out}")
     return 0
+
+
+def load_reference_motion(path: Path):
+    """(T, 24, 3) joints at 30 FPS of a real capture: BVH/FBX through import-mocap, else load_motion."""
+    from lm2d.mocap import FORMATS, import_mocap
+    from lm2d.motion.io import load_motion
+
+    motion = import_mocap(path).motion if path.suffix.lower() in FORMATS else load_motion(path)
+    return motion.joints()
 
 
 def unique_names(names: list[str]) -> list[str]:

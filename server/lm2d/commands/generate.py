@@ -43,12 +43,13 @@ _seconds = cli_number(0, MAX_SONG_SECONDS)
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lm2d.audio import validate_audio_file
-    from lm2d.pipeline import check_output_path, checkpoint_inputs, generate_dance, load_model, max_audio_seconds, write_result
+    from lm2d.pipeline import (check_output_path, checkpoint_inputs, generate_dance, load_model,
+                               max_audio_seconds, write_result)
+    from lm2d.song import Song
 
     # The user's own files first, and before minutes of work rather than after.
     output = check_output_path(args.output, inputs=[args.audio, args.lyrics, *checkpoint_inputs(args.checkpoint)])
-    validate_audio_file(args.audio, max_audio_seconds())
+    song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
     # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(round(100 * fraction) - bar.n)
 
         motion, lyric_lines = generate_dance(
-            loaded, args.audio, args.lyrics, seed=args.seed, steps=args.steps,
+            loaded, song, args.lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
             start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=show)
         show("writing", 0.0)

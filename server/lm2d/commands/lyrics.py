@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lm2d.lyrics import load_lyrics, lyrics_to_json, lyrics_to_lrc
+    from lm2d.song import Song
 
-    lyrics = load_lyrics(args.file, audio_path=args.audio)
+    lyrics = load_lyrics(args.file, None if args.audio is None else Song(args.audio))
     print((lyrics_to_json(lyrics) if args.format == "json" else lyrics_to_lrc(lyrics)).rstrip("\n"))
     return 0

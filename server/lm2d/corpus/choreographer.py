@@ -1,16 +1,21 @@
 """A deterministic procedural choreographer: beats (+ energy, + lyrics) -> SMPL dance at 30 FPS.
 
-The dance is a sequence of phrases (two bars each). Every phrase picks, by seed, style and
-energy, a leg pattern (step-touch, bounce, rock, kick, box step, turn ...) and an arm pattern
-(clap, pump, punch, disco point ...), possibly mirrored. Patterns are written one key per beat:
-feet land, knees bottom out and arms arrive on the beat, and ease in and out of it, so the body's
-speed dips on every beat. Lyric gesture words (gestures.py) are performed in their word windows
-on top. rig.py turns the plan into joint rotations: feet stay planted between steps (no skating),
-legs and arms reach their targets by IK, and the lowest foot stays on the floor.
+The dance is a sequence of phrases (two bars each: eight counts in 4/4). Every phrase picks, by
+seed, style and energy, a leg pattern (step-touch, bounce, rock, kick, box step, travelling
+steps, pivots, turns, spins ...), an arm pattern (swings, throws, windmills, claps, pumps ...)
+and a torso groove (contractions, hip twists, side bends, body rolls, chest pops, nods), possibly
+mirrored, and a level (how deep the knees sit). Patterns are written one key per beat: feet
+land, knees bottom out, the torso arrives and the arms hit on the beat and ease in and out of
+it, so the body's speed dips on every beat, while arms swing through arcs between beats and the
+head follows the torso a moment late. Travelling patterns carry the dancer across the floor and
+back to their spot. Lyric gesture words (gestures.py) are performed in their word windows on
+top. rig.py turns the plan into joint rotations: feet stay planted between steps (no skating),
+legs and arms reach their targets by IK, and the lowest foot stays on the floor. The vocabulary
+lives in moves.py.
 
 Tempo awareness: above FAST_TEMPO the legs step every other beat (half time) while the knees
 bounce and the arms move on every beat. Energy (0..1, per frame or constant) scales step size,
-knee bounce, arm reach, and gates the busier patterns.
+travel, knee bounce, torso groove, arm reach, and gates the busier patterns.
 
     motion = choreograph(beat_times, duration, lyrics, energy=None, style="pop", seed=0)
 """
@@ -22,143 +27,21 @@ import numpy as np
 
 from lm2d.corpus import poses as P
 from lm2d.corpus.gestures import GESTURE_BY_NAME, GestureEvent, gesture_events, perform
-from lm2d.corpus.rig import HOME, STANDING, DancePlan, UpperPose, render, step_turn
+from lm2d.corpus.moves import ARM_PATTERNS, DANCE_STYLES, GROOVES, LEG_PATTERNS, ArmPattern, DanceStyle, FootMove, \
+    LegBeat, LegPattern
+from lm2d.corpus.rig import GROOVE_HEAD, HOME, NO_GROOVE, STANDING, DancePlan, Groove, render, rotate_xy, step_turn
 from lm2d.errors import LM2DError, warn
 from lm2d.lyrics import Lyrics
 from lm2d.motion.representation import FPS, Motion
 
-FAST_TEMPO = 150.0        # BPM above which the legs run at half time
+FAST_TEMPO = 135.0        # BPM above which the legs run at half time
 FALLBACK_TEMPO = 100.0    # used when a song has too few beats to dance to
 LEAD = 0.35               # seconds before a whole-body gesture when the base dance lets go
 SETTLE = 0.35             # seconds after it before the next base step lands
 DEFAULT_ENERGY = 0.6
-
-
-@dataclass(frozen=True)
-class FootMove:
-    """One foot's action on a beat. offset: (left, forward) metres from the foot's home spot at
-    full amplitude. kind: "step" lands on the beat; "kick", "lift" (knee up), "tap" (toe out
-    to the side) and "stamp" (a small lift in place) peak on the beat and come back to where
-    they started."""
-    side: str
-    offset: tuple[float, float] = (0.0, 0.0)
-    kind: str = "step"
-
-
-@dataclass(frozen=True)
-class LegBeat:
-    moves: tuple[FootMove, ...] = ()
-    weight: float = 0.5       # 0: body over the left foot .. 1: over the right
-    drop: float = 1.0         # knee bend on the beat, as a fraction of the bounce depth
-    rise: float | None = 0.0  # knee bend on the half beat (None: glide to the next beat's)
-    twist: float = 0.0        # hips turned left (degrees)
-
-
-@dataclass(frozen=True)
-class LegPattern:
-    name: str
-    beats: tuple[LegBeat, ...]
-    intensity: float          # 0 calm .. 1 busy: busy patterns need energy
-    turn: bool = False        # a step-turn over the pattern's beats (the beats hold hip keys only)
-
-
-@dataclass(frozen=True)
-class ArmPattern:
-    name: str
-    poses: tuple[UpperPose, ...]   # one per beat
-    intensity: float
-
-
-def _step(side, left=0.0, forward=0.0):
-    return FootMove(side, (left, forward), "step")
-
-
-def _swing(side, kind, left=0.0, forward=0.0):
-    return FootMove(side, (left, forward), kind)
-
-
-LEG_PATTERNS: dict[str, LegPattern] = {pattern.name: pattern for pattern in (
-    LegPattern("bounce", (LegBeat((_step("L"),), 0.5, 1.0), LegBeat((_step("R"),), 0.5, 1.0)), 0.2),
-    # A pendulum: highest over each foot on the beat, lowest passing the middle.
-    LegPattern("sway", (LegBeat((_step("L", 0.1),), 0.25, 0.2, 0.6), LegBeat((_step("R", -0.1),), 0.75, 0.2, 0.6)), 0.0),
-    # Hips centred over the feet: they travel the same distance on every beat.
-    LegPattern("step_touch", (
-        LegBeat((_step("R", -0.2),), 0.5, 1.0),
-        LegBeat((_step("L", -0.2),), 0.5, 0.5),
-        LegBeat((_step("L", 0.2),), 0.5, 1.0),
-        LegBeat((_step("R", 0.2),), 0.5, 0.5)), 0.3),
-    LegPattern("rock", (
-        LegBeat((_step("L", 0.0, 0.22),), 0.3, 1.0, 0.0, 10.0),
-        LegBeat((_step("L"),), 0.5, 0.4),
-        LegBeat((_step("R", 0.0, 0.22),), 0.7, 1.0, 0.0, -10.0),
-        LegBeat((_step("R"),), 0.5, 0.4)), 0.4),
-    LegPattern("tap", (
-        LegBeat((_swing("R", "tap", -0.25),), 0.25, 1.0, 0.0, -10.0),
-        LegBeat((), 0.5, 0.5),
-        LegBeat((_swing("L", "tap", 0.25),), 0.75, 1.0, 0.0, 10.0),
-        LegBeat((), 0.5, 0.5)), 0.4),
-    LegPattern("march", (LegBeat((_swing("L", "lift", 0.0, 0.1),), 0.8, 0.4), LegBeat((_swing("R", "lift", 0.0, 0.1),), 0.2, 0.4)), 0.6),
-    LegPattern("kick", (
-        LegBeat((_swing("R", "kick", 0.0, 0.35),), 0.15, 0.3),
-        LegBeat((), 0.5, 1.0),
-        LegBeat((_swing("L", "kick", 0.0, 0.35),), 0.85, 0.3),
-        LegBeat((), 0.5, 1.0)), 0.8),
-    # Waltz rise and fall: down on one, rising through two and three.
-    LegPattern("box", (
-        LegBeat((_step("L", 0.0, 0.25),), 0.3, 1.0, None),
-        LegBeat((_step("R", -0.2, 0.25),), 0.7, 0.5, None),
-        LegBeat((_step("L", -0.2, 0.25),), 0.4, 0.0, None),
-        LegBeat((_step("R", -0.2),), 0.7, 1.0, None),
-        LegBeat((_step("L"),), 0.3, 0.5, None),
-        LegBeat((_step("R"),), 0.5, 0.0, None)), 0.3),
-    LegPattern("balance", (
-        LegBeat((_step("L", 0.2),), 0.3, 1.0, None),
-        LegBeat((_step("R", 0.2),), 0.6, 0.5, None),
-        LegBeat((_swing("L", "stamp", 0.2),), 0.4, 0.0, None),
-        LegBeat((_step("R", -0.2),), 0.7, 1.0, None),
-        LegBeat((_step("L", -0.2),), 0.4, 0.5, None),
-        LegBeat((_swing("R", "stamp", -0.2),), 0.6, 0.0, None)), 0.3),
-    LegPattern("turn", tuple(LegBeat() for _ in range(4)), 0.7, turn=True),
-)}
-
-ARM_PATTERNS: dict[str, ArmPattern] = {pattern.name: pattern for pattern in (
-    ArmPattern("groove", (UpperPose(P.HANG_FORWARD, P.HANG_BACK, (4.0, 0.0, 8.0), (5.0, 0.0)),
-                          UpperPose(P.HANG_BACK, P.HANG_FORWARD, (4.0, 0.0, -8.0), (5.0, 0.0))), 0.0),
-    ArmPattern("clap", (P.both(P.CLAP_OPEN), P.both(P.CLAP_SHUT, head=(8.0, 0.0))), 0.3),
-    ArmPattern("pump", (P.both(P.FIST_CHEST, (6.0, 0.0, 0.0), (10.0, 0.0)), P.both(P.FIST_HIGH, head=(-10.0, 0.0))), 0.7),
-    ArmPattern("punch", (UpperPose(P.PUNCH, P.FIST_LOW, (0.0, 0.0, -15.0)),
-                         UpperPose(P.FIST_LOW, P.PUNCH, (0.0, 0.0, 15.0))), 0.6),
-    ArmPattern("point_up", (P.right_arm(P.POINT_UP, P.FIST_LOW, (0.0, 6.0, 0.0), (-10.0, -15.0)),
-                            P.right_arm(P.ACROSS_LOW, P.FIST_LOW, (5.0, -4.0, 0.0), (10.0, 10.0))), 0.5),
-    ArmPattern("open", (P.both(P.SIDE_LOW, (-4.0, 0.0, 0.0), (-5.0, 0.0)), P.both(P.CLAP_SHUT, (6.0, 0.0, 0.0), (8.0, 0.0))), 0.2),
-    ArmPattern("overhead_sway", (P.both(P.V_UP, (0.0, 10.0, 0.0), (-8.0, 0.0)),
-                                 P.both(P.V_UP, (0.0, -10.0, 0.0), (-8.0, 0.0))), 0.4),
-    ArmPattern("roll", (P.both(P.FIST_LOW, (5.0, 0.0, 6.0)), P.both(P.FIST_CHEST, (5.0, 0.0, -6.0))), 0.4),
-)}
-
-
-@dataclass(frozen=True)
-class DanceStyle:
-    legs: dict[str, float]      # pattern -> preference weight
-    arms: dict[str, float]
-    beats_per_bar: int
-    bounce: float               # knee bounce depth scale
-
-
-DANCE_STYLES: dict[str, DanceStyle] = {
-    "pop": DanceStyle({"step_touch": 3, "bounce": 2, "rock": 2, "tap": 2, "kick": 1, "turn": 0.6},
-                      {"clap": 2, "groove": 2, "punch": 1, "point_up": 2, "open": 1, "roll": 1}, 4, 1.0),
-    "hiphop": DanceStyle({"bounce": 4, "tap": 2, "rock": 2, "step_touch": 1, "turn": 0.3},
-                         {"pump": 2, "groove": 2, "roll": 2, "punch": 2}, 4, 1.4),
-    "electronic": DanceStyle({"bounce": 3, "march": 2, "kick": 2, "step_touch": 1, "turn": 0.5},
-                             {"pump": 3, "point_up": 2, "punch": 2, "open": 1}, 4, 1.2),
-    "ballad": DanceStyle({"sway": 4, "rock": 1, "step_touch": 1},
-                         {"overhead_sway": 2, "open": 2, "groove": 2}, 4, 0.6),
-    "waltz": DanceStyle({"box": 3, "balance": 3, "sway": 1, "turn": 0.5},
-                        {"open": 2, "overhead_sway": 1, "groove": 1}, 3, 0.8),
-    "folk": DanceStyle({"step_touch": 2, "kick": 2, "balance": 1, "march": 1, "tap": 1},
-                       {"clap": 2, "groove": 2, "open": 1}, 4, 1.0),
-}
+MAX_STRIDE = 0.35        # metres the dancer's centre moves in one beat
+FOLLOW_DISTANCE = 0.25   # metres a foot may be left from its spot before it steps back under the body
+HEAD_LAG = 0.1            # seconds the head's nods and turns follow the torso's
 
 
 def frame_count(duration: float, fps: float = FPS) -> int:
@@ -209,14 +92,16 @@ def _energy_curve(energy, n_frames: int) -> np.ndarray:
 def _mirror_leg_beat(beat: LegBeat) -> LegBeat:
     moves = tuple(FootMove("R" if move.side == "L" else "L", (-move.offset[0], move.offset[1]), move.kind)
                   for move in beat.moves)
-    return replace(beat, moves=moves, weight=1.0 - beat.weight, twist=-beat.twist)
+    return replace(beat, moves=moves, weight=1.0 - beat.weight, twist=-beat.twist, at=(-beat.at[0], beat.at[1]))
 
 
 @dataclass(frozen=True)
 class _Phrase:
     legs: LegPattern
     arms: ArmPattern
+    groove: tuple[Groove, ...]
     mirror: bool
+    level: float              # extra knee drop for the whole phrase (metres)
 
 
 class _Choreographer:
@@ -230,8 +115,11 @@ class _Choreographer:
         self.period = float(np.median(np.diff(beats)))
         self.every = 2 if 60.0 / self.period > FAST_TEMPO else 1     # legs step every `every` beats
         self.phrase_beats = 2 * beats_per_bar * self.every
+        # Fast music moves as much per second, not per beat: shorter beats get smaller moves.
+        self.pace = float(np.clip(self.period / 0.5, 0.65, 1.0))
         self.phrases = [self._pick_phrase(index) for index in range(len(beats) // self.phrase_beats + 1)]
         self.plan = DancePlan()
+        self.spot = self.plan.center.copy()      # where travelling phrases start and come back to
 
     # --- choices
     def _energy_at(self, time: float) -> float:
@@ -242,13 +130,19 @@ class _Choreographer:
         energy = self._energy_at(first)
         legs = self._pick(self.style.legs, LEG_PATTERNS, energy)
         arms = self._pick(self.style.arms, ARM_PATTERNS, energy)
-        return _Phrase(legs, arms, bool(self.rng.random() < 0.5))
+        groove = GROOVES[self._pick_name(self.style.grooves)]
+        level = self.style.level * energy * float(self.rng.choice([0.0, 0.5, 1.0]))
+        return _Phrase(legs, arms, groove, bool(self.rng.random() < 0.5), level)
 
     def _pick(self, preferences: dict[str, float], patterns: dict, energy: float):
         names = [name for name in preferences if patterns[name].intensity <= energy + 0.3]
         names = names or [min(preferences, key=lambda name: patterns[name].intensity)]
+        return patterns[self._pick_name({name: preferences[name] for name in names})]
+
+    def _pick_name(self, preferences: dict[str, float]) -> str:
+        names = list(preferences)
         weights = np.array([preferences[name] for name in names], dtype=np.float64)
-        return patterns[names[int(self.rng.choice(len(names), p=weights / weights.sum()))]]
+        return names[int(self.rng.choice(len(names), p=weights / weights.sum()))]
 
     def _amplitude(self, time: float) -> float:
         return 0.45 + 0.55 * self._energy_at(time)
@@ -263,65 +157,128 @@ class _Choreographer:
             time = self.beats[index]
             if whole_body and whole_body[0].start - LEAD <= time:
                 event = whole_body.pop(0)
-                perform(self.plan, event, self.beats)
+                self._hand_over(event)
                 index = int(np.searchsorted(self.beats, event.end + SETTLE))
                 continue
             index = self._legs_on_beat(index)
         for event in whole_body:       # lyrics past the last tracked beat
-            perform(self.plan, event, self.beats)
+            self._hand_over(event)
         for event in events:
             if not GESTURE_BY_NAME[event.gesture].whole_body:
                 perform(self.plan, event, self.beats)
+
+    def _hand_over(self, event: GestureEvent) -> None:
+        """A whole-body gesture takes over: the groove settles first, and the dancer does it from
+        the spot (a travelling phrase it interrupts does not continue)."""
+        self.plan.groove.key(event.start - LEAD, NO_GROOVE)
+        self.plan.groove.key(event.end, NO_GROOVE)
+        self.plan.center = self.spot.copy()
+        perform(self.plan, event, self.beats)
 
     def _idle_ends(self) -> None:
         """Stand relaxed until a beat before the music's first beat, and after its last."""
         relaxed = P.RELAXED.vector()
         start = max(0.0, self.beats[0] - self.period)
-        self.plan.upper.key(0.0, relaxed)
-        self.plan.upper.key(start, relaxed)
-        self.plan.pelvis.key(0.0, STANDING)
-        self.plan.pelvis.key(start, STANDING)
         end = self.beats[-1] + self.period
-        self.plan.upper.key(end, relaxed)
-        self.plan.pelvis.key(end, STANDING)
+        for time in (0.0, start, end):
+            self.plan.upper.key(time, relaxed)
+            self.plan.pelvis.key(time, STANDING)
+            self.plan.groove.key(time, NO_GROOVE)
 
     def _arms(self) -> None:
+        """Arm keys on every beat (reach grows with energy) and swings through arcs between."""
+        relaxed = P.RELAXED.vector()
         for index, time in enumerate(self.beats):
             phrase = self.phrases[index // self.phrase_beats]
             pose = phrase.arms.poses[index % len(phrase.arms.poses)]
             pose = pose.mirrored() if phrase.mirror else pose
-            relaxed = P.RELAXED.vector()
-            self.plan.upper.key(time, relaxed + self._amplitude(time) * (pose.vector() - relaxed))
+            reach = (0.7 + 0.3 * self._energy_at(time)) * self.pace
+            self.plan.upper.key(time, relaxed + reach * (pose.vector() - relaxed))
+            if index + 1 < len(self.beats):
+                out, forward, up = np.asarray(phrase.arms.swing) * reach
+                offset = np.zeros_like(relaxed)
+                offset[0:3] = (out, -forward, up)       # body axes (left, back, up)
+                offset[9:12] = (-out, -forward, up)
+                self.plan.arc(time, self.beats[index + 1], offset)
 
     def _legs_on_beat(self, index: int) -> int:
-        """Keys the legs and hips for beat `index`; returns the next beat to plan."""
+        """Keys the legs, hips and torso for beat `index`; returns the next beat to plan."""
         time = self.beats[index]
         phrase = self.phrases[index // self.phrase_beats]
         in_phrase = index % self.phrase_beats
-        if phrase.legs.turn and in_phrase == 0:
-            end_index = index + len(phrase.legs.beats) * self.every - 1
-            if end_index < len(self.beats):
-                turns = 1.0 if phrase.mirror else -1.0
-                step_turn(self.plan, time, self.beats[end_index], turns, step_seconds=0.5 * self.period * self.every)
-                return end_index + 1
-        legs = phrase.legs if not phrase.legs.turn else LEG_PATTERNS["bounce"]
+        if phrase.legs.turns and in_phrase == 0:
+            after = self._turns(index, phrase)
+            if after is not None:
+                return after
+        legs = phrase.legs if not phrase.legs.turns else LEG_PATTERNS["bounce"]
         beat = legs.beats[(in_phrase // self.every) % len(legs.beats)]
         beat = _mirror_leg_beat(beat) if phrase.mirror else beat
         energy = self._energy_at(time)
         amplitude = self._amplitude(time)
         previous = self.beats[index - self.every] if index >= self.every else time - self.period * self.every
         if in_phrase % self.every == 0:
+            at = np.array([beat.at[0], -beat.at[1]]) * (0.7 + 0.3 * energy)     # stage axes (left, back)
+            self._move_centre(self.spot + rotate_xy(self.plan.heading, at))
             for move in beat.moves:
                 self._foot(move, previous, time, amplitude, energy)
-        depth = (0.015 + 0.055 * energy) * self.style.bounce
-        weight = 0.5 + (beat.weight - 0.5) * (0.6 + 0.4 * amplitude)
+            self._follow_centre(beat, previous, time, energy)
+        depth = (0.03 + 0.06 * energy) * self.style.bounce
+        weight = float(np.clip(0.5 + (beat.weight - 0.5) * (0.9 + 0.3 * amplitude), 0.05, 0.95))
         twist = np.radians(beat.twist) * amplitude
         half = time + 0.5 * (self.beats[index + 1] - time if index + 1 < len(self.beats) else self.period)
         self.plan.pelvis.key(time, [weight, depth * beat.drop, twist, 0.05 * beat.drop * energy, 0.0])
         # The half beat keys only the knees, so the weight shift flows from beat to beat.
         if beat.rise is not None:
             self.plan.pelvis.key(half, [np.nan, depth * beat.rise, np.nan, 0.0, np.nan])
+        self._groove(phrase, in_phrase, time, energy)
         return index + 1
+
+    def _move_centre(self, target: np.ndarray) -> None:
+        """Moves the dancer's centre towards `target` by at most one stride per beat."""
+        shift = target - self.plan.center
+        distance = float(np.linalg.norm(shift))
+        self.plan.center = self.plan.center + shift * min(1.0, MAX_STRIDE / max(distance, 1e-9))
+
+    def _follow_centre(self, beat: LegBeat, previous: float, time: float, energy: float) -> None:
+        """A foot left far from its spot by travel (and not moved on this beat) steps back under
+        the body, so the stance never stretches into a split."""
+        moving = {move.side for move in beat.moves}
+        for side in ("L", "R"):
+            if side in moving:
+                continue
+            home = self.plan.stage_to_world(HOME[side])
+            if np.linalg.norm(self.plan.foot_at(side, time)[0] - home) > FOLLOW_DISTANCE:
+                self.plan.step_to(side, home, self.plan.heading, time - 0.8 * (time - previous), time,
+                                  height=0.05 + 0.05 * energy)
+                return
+
+    def _groove(self, phrase: _Phrase, in_phrase: int, time: float, energy: float) -> None:
+        """The torso's key on the beat; the head's follows it a moment later."""
+        groove = phrase.groove[in_phrase % len(phrase.groove)]
+        groove = groove.mirrored() if phrase.mirror else groove
+        values = (0.7 + 0.4 * energy) * self.pace * groove.vector()
+        values[-1] += phrase.level
+        head = np.full_like(values, np.nan)
+        head[GROOVE_HEAD] = 0.7 * values[GROOVE_HEAD]
+        values[GROOVE_HEAD] = np.nan
+        self.plan.groove.key(time, values)
+        self.plan.groove.key(time + HEAD_LAG, head)
+
+    def _turns(self, index: int, phrase: _Phrase) -> int | None:
+        """The phrase's step turns from beat `index`; the next beat to plan, or None when the song
+        ends before they would."""
+        segments = [(index + sum(n for n, _ in phrase.legs.turns[:k]) * self.every, n * self.every, turns)
+                    for k, (n, turns) in enumerate(phrase.legs.turns)]
+        last = segments[-1][0] + segments[-1][1]
+        if last > len(self.beats):
+            return None
+        direction = 1.0 if phrase.mirror else -1.0
+        self.plan.center = self.spot.copy()
+        for first, length, turns in segments:
+            start, end = self.beats[first], self.beats[first + length - 1]
+            self.plan.groove.key(start, NO_GROOVE)
+            step_turn(self.plan, start, end, direction * turns, step_seconds=max(0.28, 0.5 * self.period * self.every))
+        return last
 
     def _foot(self, move: FootMove, previous: float, time: float, amplitude: float, energy: float) -> None:
         offset = np.array([move.offset[0], -move.offset[1]]) * amplitude   # (left, back) stage axes

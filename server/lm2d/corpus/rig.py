@@ -9,6 +9,10 @@ A dance is planned as a `DancePlan` (what happens when) and rendered frame by fr
 - facing: keys of the dancer's yaw (unwrapped radians; turns add to it).
 - upper body: keys of `UpperPose`s (arm shapes as wrist targets, spine, head); arms reach their
   wrist targets by two-bone IK too.
+- groove: keys of the torso's own dance on top of the base — spine bend and twist, head nod and
+  turn, hip twist and lean, knee drop (level) — so the trunk, hips and head move, not only limbs.
+- arm arcs: swings that carry the wrists out and up between two arm keys (momentum), added to
+  the base arm targets without moving the keys.
 - gesture overlay: a second upper-body track with per-limb weights, blended over the base by slerp.
 - airborne intervals (jumps): the whole body leaves the floor on a ballistic arc.
 
@@ -177,6 +181,29 @@ STANDING = np.array([0.5, 0.0, 0.0, 0.0, 0.0])
 
 
 @dataclass(frozen=True)
+class Groove:
+    """The torso's own movement on a beat, added to the base dance (degrees; drop in metres):
+    spine (forward bend, side bend to the left, twist to the left), head (nod down, turn left),
+    hips (twist to the left, forward lean), and extra knee drop."""
+    spine: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    head: tuple[float, float] = (0.0, 0.0)
+    hips: tuple[float, float] = (0.0, 0.0)
+    drop: float = 0.0
+
+    def mirrored(self) -> "Groove":
+        return Groove((self.spine[0], -self.spine[1], -self.spine[2]), (self.head[0], -self.head[1]),
+                      (-self.hips[0], self.hips[1]), self.drop)
+
+    def vector(self) -> np.ndarray:
+        return np.concatenate([np.radians(self.spine), np.radians(self.head), np.radians(self.hips), [self.drop]])
+
+
+# Where each part sits in Groove.vector().
+GROOVE_SPINE, GROOVE_HEAD, GROOVE_HIP_TWIST, GROOVE_HIP_LEAN, GROOVE_DROP = slice(0, 3), slice(3, 5), 5, 6, 7
+NO_GROOVE = Groove().vector()
+
+
+@dataclass(frozen=True)
 class Step:
     """A foot leaves its plant at `lift` and is planted at `xy` (ankle, world), `yaw` at `land`.
     `apex` (world xy offset) and `height` shape the swing; a kick or knee lift returns to the
@@ -199,6 +226,8 @@ class DancePlan:
     upper: KeyTrack = field(default_factory=lambda: KeyTrack(UpperPose(HANGING_ARM, HANGING_ARM).vector()))
     gesture_upper: KeyTrack = field(default_factory=lambda: KeyTrack(UpperPose(HANGING_ARM, HANGING_ARM).vector()))
     gesture_weights: list[tuple[float, float, float, tuple[float, float, float]]] = field(default_factory=list)
+    groove: KeyTrack = field(default_factory=lambda: KeyTrack(NO_GROOVE))
+    arcs: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     airborne: list[tuple[float, float]] = field(default_factory=list)
     center: np.ndarray = field(default_factory=lambda: np.zeros(2))
     heading: float = 0.0          # the facing the dance has reached (advanced by turns)
@@ -246,7 +275,12 @@ class DancePlan:
         self.add_step(side, Step(lift, land, tuple(here), here_yaw, height,
                                  tuple(np.asarray(apex_world) - here), toe_point))
 
-    # --- upper body overlay
+    # --- upper body
+    def arc(self, start: float, end: float, offset: np.ndarray) -> None:
+        """Bows the base upper-body path between `start` and `end` by `offset` (an UpperPose
+        vector's worth, reached mid-way, zero at both ends so the keys stay where they are)."""
+        self.arcs.append((start, end, np.asarray(offset, dtype=np.float64)))
+
     def overlay(self, start: float, end: float, limbs: tuple[float, float, float], ramp: float) -> None:
         """Gesture weight for (left arm, right arm, spine+head) over [start, end], ramping in and out."""
         self.gesture_weights.append((start, end, ramp, limbs))
@@ -416,6 +450,15 @@ def _upper_locals(pose: np.ndarray, pelvis_pos: np.ndarray, pelvis_rot: np.ndarr
     return local
 
 
+def _arc_offsets(plan: DancePlan, times: np.ndarray) -> np.ndarray:
+    """Sum of the plan's arcs at each time: sin² bumps, so the path bows without new pauses."""
+    offsets = np.zeros((len(times), len(plan.upper.initial)))
+    for start, end, offset in plan.arcs:
+        inside = (times > start) & (times < end)
+        offsets[inside] += np.sin(np.pi * (times[inside] - start) / (end - start))[:, None] ** 2 * offset
+    return offsets
+
+
 def _slerp_joints(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Per-frame slerp between rotation matrices (T, J, 3, 3) with weights (T,)."""
     qa = matrix_to_quaternion(torch.from_numpy(a))
@@ -430,9 +473,10 @@ def render(plan: DancePlan, n_frames: int, fps: float = FPS) -> tuple[Motion, np
     feet = {side: _render_feet(plan, times, side) for side in SIDES}
     air, airborne = _airborne_height(plan, times)
     ankles, foot_rots = _ankle_targets(feet, air)
-    pelvis, pelvis_rot, roll = _pelvis(plan, times, feet, air)
+    groove = plan.groove.sample(times)
+    pelvis, pelvis_rot, roll = _pelvis(plan, times, feet, air, groove)
     pelvis[:, 2] = np.minimum(pelvis[:, 2], _highest_reachable_pelvis(pelvis, pelvis_rot, ankles))
-    local = _upper_body(plan, times, pelvis, pelvis_rot, roll)
+    local = _upper_body(plan, times, pelvis, pelvis_rot, roll, groove)
     for side in SIDES:
         hip, knee, ankle, _ = LEG[side]
         hip_pos = pelvis + np.einsum("tij,j->ti", pelvis_rot, REST[hip])
@@ -461,10 +505,13 @@ def _ankle_targets(feet: dict, air: np.ndarray) -> tuple[dict, dict]:
     return ankles, foot_rots
 
 
-def _pelvis(plan: DancePlan, times: np.ndarray, feet: dict, air: np.ndarray):
+def _pelvis(plan: DancePlan, times: np.ndarray, feet: dict, air: np.ndarray, groove: np.ndarray):
     """Pelvis position over the weighted feet, turned with the dance and rolled down towards
     the free leg; returns (positions, rotations, roll angles)."""
     weight, drop, twist, lean, shift = plan.pelvis.sample(times).T
+    drop = drop + groove[:, GROOVE_DROP]
+    twist = twist + groove[:, GROOVE_HIP_TWIST]
+    lean = lean + groove[:, GROOVE_HIP_LEAN]
     facing = plan.facing.sample(times)[:, 0]
     position = np.zeros((len(times), 3))
     position[:, :2] = ((1 - weight)[:, None] * feet["L"][0] + weight[:, None] * feet["R"][0]
@@ -475,18 +522,20 @@ def _pelvis(plan: DancePlan, times: np.ndarray, feet: dict, air: np.ndarray):
 
 
 def _upper_body(plan: DancePlan, times: np.ndarray, pelvis: np.ndarray, pelvis_rot: np.ndarray,
-                roll: np.ndarray) -> np.ndarray:
-    """Local rotations from the base upper-body track, with gestures slerped over it per limb.
-    The lower spine counters the pelvis roll so the chest stays level."""
-    def solve(track: KeyTrack) -> np.ndarray:
-        pose = track.sample(times)
+                roll: np.ndarray, groove: np.ndarray) -> np.ndarray:
+    """Local rotations from the base upper-body track (with its groove and arcs), with gestures
+    slerped over it per limb. The lower spine counters the pelvis roll so the chest stays level."""
+    def solve(pose: np.ndarray) -> np.ndarray:
         pose[:, SPINE_SLICE.start + 1] -= roll
         return _upper_locals(pose, pelvis, pelvis_rot)
 
-    local = solve(plan.upper)
+    base = plan.upper.sample(times) + _arc_offsets(plan, times)
+    base[:, SPINE_SLICE] += groove[:, GROOVE_SPINE]
+    base[:, HEAD_SLICE] += groove[:, GROOVE_HEAD]
+    local = solve(base)
     limb_weights = _overlay_weights(plan, times)
     if limb_weights.any():
-        gesture = solve(plan.gesture_upper)
+        gesture = solve(plan.gesture_upper.sample(times))
         groups = (list(ARM["L"]), list(ARM["R"]), [*SPINE, NECK, HEAD])
         for group, limb_weight in zip(groups, limb_weights.T):
             local[:, group] = _slerp_joints(local[:, group], gesture[:, group], limb_weight)

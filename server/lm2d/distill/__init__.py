@@ -1,10 +1,7 @@
-"""Consistency distillation of the LM2D diffusion model, 1-to-k-step sampling and motion editing
-(docs/DISTILLATION.md)."""
-from lm2d.distill.consistency import ConsistencyConfig, consistency_function, heun_step, karras_sigmas, step_sigmas
-from lm2d.distill.sampler import (LOWER_BODY, consistency_sample, consistency_settings, continue_motion, generate,
-                                  keep_joints, regenerate_range)
+"""Consistency distillation of the LM2D diffusion model (docs/DISTILLATION.md). Sampling the
+student (1 to k steps, whole songs, editing) is lm2d.sampling's."""
+from lm2d.distill.consistency import (ConsistencyConfig, consistency_function, consistency_settings, heun_step,
+                                      karras_sigmas, step_sigmas)
 
-__all__ = [
-    "LOWER_BODY", "ConsistencyConfig", "consistency_function", "consistency_sample", "consistency_settings",
-    "continue_motion", "generate", "heun_step", "karras_sigmas", "keep_joints", "regenerate_range", "step_sigmas",
-]
+__all__ = ["ConsistencyConfig", "consistency_function", "consistency_settings", "heun_step", "karras_sigmas",
+           "step_sigmas"]

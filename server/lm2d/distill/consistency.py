@@ -38,6 +38,7 @@ from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning,
                                   GaussianDiffusion, encode_in_chunks, evaluate_in_chunks)
 
 DISTANCES = ("pseudo_huber", "l2")
+DISTILLATION_KEY = "distillation"    # where a consistency checkpoint keeps its ConsistencyConfig
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,20 @@ class ConsistencyConfig:
         if unknown:
             raise ValueError(f"unknown consistency setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**values)
+
+
+def consistency_settings(loaded) -> ConsistencyConfig:
+    """The σ schedule, baked guidance and default steps a consistency checkpoint (a LoadedModel)
+    was distilled with."""
+    if loaded.kind != "consistency":
+        raise LM2DError(f"this is a {loaded.kind!r} checkpoint, not a consistency-distilled one")
+    stored = loaded.meta.get("training", {}).get(DISTILLATION_KEY)
+    if not isinstance(stored, dict):
+        raise LM2DError(f'consistency checkpoint without its "training.{DISTILLATION_KEY}" settings')
+    try:
+        return ConsistencyConfig.from_dict(stored)
+    except (TypeError, ValueError) as err:
+        raise LM2DError(f"bad consistency settings in the checkpoint: {err}") from err
 
 
 def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float) -> Tensor:

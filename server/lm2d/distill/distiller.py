@@ -30,9 +30,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from lm2d.distill.consistency import (ConsistencyConfig, SigmaToStep, consistency_distance,
+from lm2d.distill.consistency import (DISTILLATION_KEY, ConsistencyConfig, SigmaToStep, consistency_distance,
                                       consistency_function, heun_step)
-from lm2d.distill.sampler import DISTILLATION_KEY
 from lm2d.errors import LM2DError, warn
 from lm2d.model.checkpoint import (LoadedModel, checkpoint_files, load_checkpoint, load_starting_point,
                                    recorded_path, save_checkpoint, starting_point_notes)

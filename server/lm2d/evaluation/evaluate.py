@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lm2d.errors import warn
+from lm2d.evaluation.body_usage import FIELD_NAMES as BODY_USAGE_FIELDS
+from lm2d.evaluation.body_usage import body_usage
 from lm2d.evaluation.beat_align import beat_alignment_score, motion_beats, smoothed_kinetic_velocity
 from lm2d.evaluation.features_geometric import geometric_features
 from lm2d.evaluation.features_kinetic import kinetic_features
@@ -25,9 +27,10 @@ from lm2d.evaluation.matcher import (WINDOW_FRAMES, MatcherExamples, SemanticMat
                                      examples_from_song, semantic_scores, shuffled_in_time)
 from lm2d.evaluation.report import plot_beats, plot_metric_bars, write_csv, write_markdown
 from lm2d.motion.io import LyricLine
+from lm2d.safe_write import atomic_open
+from lm2d.sampling import DDIM_STEPS
 
 FPS = 30.0
-DDIM_STEPS = 50
 CONSISTENCY_STEPS = (1, 2, 4)
 # Samples for FID/diversity: non-overlapping 20 s segments of each song (Bailando scores the first
 # 1200 frames of each 60-FPS sequence: 20 s). A song shorter than a segment is one sample.
@@ -71,6 +74,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
     `encoder` (a TextEncoder) also prepares lyric tokens for lyric-conditioned generation."""
     from lm2d.features import BEAT_COLUMN
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
     from lm2d.motion.representation import MOTION_DIM, Motion
     from lm2d.train.dataset import find_clips, load_clip
 
@@ -80,7 +84,7 @@ def load_songs(root: str | Path, split: str, encoder=None, limit: int | None = N
         joints = Motion.from_vector(clip.x[:, -MOTION_DIM:]).joints()   # after the 4 contact flags
         lines = []
         if files.lyrics is not None:
-            lyrics = load_lyrics(files.lyrics, audio_path=files.audio)
+            lyrics = load_lyrics(files.lyrics, Song(files.audio))
             lines = [(s.start, s.end, s.text) for s in lyrics.segments]
         songs.append(EvalSong(clip.clip_id, joints, clip.music,
                               np.flatnonzero(clip.music[:, BEAT_COLUMN] > 0.5), lines, clip.lyrics))
@@ -132,16 +136,16 @@ def song_seed(seed: int, index: int) -> int:
 def generate_set(run: ModelRun, loaded, songs: Sequence[EvalSong], seed: int,
                  on_song: Callable[[str], None] | None = None) -> MotionSet:
     """Generate every song with one model run through the generation path every lm2d front end
-    uses (lm2d.pipeline.sample_motion: default guidance); the seed of song i is song_seed(seed, i)."""
-    from lm2d.pipeline import SamplingSettings, sample_motion
+    uses (lm2d.sampling.sample: default guidance); the seed of song i is song_seed(seed, i)."""
+    from lm2d.sampling import SamplingSettings, sample
 
     results, seconds = [], []
     for index, song in enumerate(songs):
         if on_song is not None:
             on_song(song.song_id)
-        settings = SamplingSettings.for_model(loaded, run.steps, None, None, song_seed(seed, index))
+        settings = SamplingSettings.for_model(loaded, run.steps, seed=song_seed(seed, index))
         started = time.perf_counter()
-        motion = sample_motion(loaded, song.music, song.lyric_tokens, settings)
+        motion = sample(loaded, song.music, song.lyric_tokens, settings=settings)
         seconds.append(time.perf_counter() - started)
         results.append(motion)
     return MotionSet(run.label, run.sampler, run.steps, [m.joints() for m in results], seconds, results)
@@ -168,14 +172,21 @@ class Evaluation:
     rows: list[dict]
     per_song: list[dict]
     notes: list[str]
+    reference_rows: list[dict] = field(default_factory=list)   # body usage of real mocap (no song)
+
+
+def reference_row(label: str, joints: np.ndarray, fps: float = FPS) -> dict:
+    """The body-usage row of a real capture (`lm2d evaluate --reference-motion`)."""
+    return {"label": label, "sampler": "mocap", "steps": None, **body_usage(joints, fps)}
 
 
 def score_sets(songs: Sequence[EvalSong], sets: Sequence[MotionSet], reference_motions: Sequence[np.ndarray],
                matcher: SemanticMatcher | None = None, text_vectors: dict | None = None,
                seed: int = 0, gesture_classifier: GestureClassifier | None = None,
-               gesture_events: dict | None = None) -> Evaluation:
+               gesture_events: dict | None = None, reference_dances: Sequence[tuple[str, np.ndarray]] = ()) -> Evaluation:
     """Every metric of every motion set; FID/diversity against `reference_motions`' features;
-    the lyric-gesture hit rate with a classifier and `gesture_events` (song id -> GestureEvents)."""
+    the lyric-gesture hit rate with a classifier and `gesture_events` (song id -> GestureEvents);
+    body-usage rows for `reference_dances`, (label, joints at 30 FPS) of real captures."""
     reference_k, reference_g = motion_features(reference_motions)
     notes = [f"{len(songs)} songs; FID/Div samples: {SEGMENT_FRAMES / FPS:.0f} s segments "
              f"({len(reference_k)} reference segments)."]
@@ -202,7 +213,7 @@ def score_sets(songs: Sequence[EvalSong], sets: Sequence[MotionSet], reference_m
         chance = chance_hit_rate(gesture_classifier, [s.joints for s in songs], events)
         notes.append(f"Gesture hit rate over {sum(map(len, events))} lyric keyword events; the ground truth out of "
                      f"step with its lyrics (chance level: mean over {CHANCE_SHIFTS} time shifts): {chance:.3f}.")
-    return Evaluation(rows, per_song, notes)
+    return Evaluation(rows, per_song, notes, [reference_row(label, joints) for label, joints in reference_dances])
 
 
 def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, text_vectors, seed,
@@ -211,7 +222,7 @@ def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, 
     for song, joints in zip(songs, motion_set.motions):
         entry = {"song": song.song_id, "label": motion_set.label,
                  "bas": beat_alignment_score(joints, song.beat_frames),
-                 "pfc": physical_foot_contact(joints, FPS)}
+                 "pfc": physical_foot_contact(joints, FPS), **body_usage(joints, FPS)}
         if matcher is not None:
             scores = semantic_scores(matcher, song_examples(joints, song), text_vectors, seed=seed)
             entry.update(sm_cosine=scores["cosine"], sm_windows=scores["windows"])
@@ -223,7 +234,8 @@ def _score_set(songs, motion_set: MotionSet, reference_k, reference_g, matcher, 
     features_k, features_g = motion_features(motion_set.motions)
     row = {"label": motion_set.label, "sampler": motion_set.sampler, "steps": motion_set.steps,
            "bas": _nanmean([e["bas"] for e in per_song]), "pfc": _nanmean([e["pfc"] for e in per_song]),
-           **_fid_columns(reference_k, features_k, "k"), **_fid_columns(reference_g, features_g, "g")}
+           **_fid_columns(reference_k, features_k, "k"), **_fid_columns(reference_g, features_g, "g"),
+           **{name: _nanmean([e[name] for e in per_song]) for name in BODY_USAGE_FIELDS}}
     if matcher is not None:
         examples = concatenate_examples([song_examples(j, s) for s, j in zip(songs, motion_set.motions)])
         scores = semantic_scores(matcher, examples, text_vectors, seed=seed)
@@ -260,8 +272,10 @@ def write_outputs(out: Path, evaluation: Evaluation, songs: Sequence[EvalSong], 
                   title: str) -> list[Path]:
     """results.md, results.csv, per_song.csv and (with matplotlib) plots/; returns what was written."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [write_markdown(out / "results.md", evaluation.rows, title, evaluation.notes, evaluation.per_song),
-               write_csv(out / "results.csv", evaluation.rows)]
+    every_row = evaluation.rows + evaluation.reference_rows
+    written = [write_markdown(out / "results.md", evaluation.rows, title, evaluation.notes, evaluation.per_song,
+                              body_rows=every_row),
+               write_csv(out / "results.csv", every_row)]
     written.append(_write_per_song_csv(out / "per_song.csv", evaluation.per_song))
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
@@ -282,7 +296,7 @@ def _write_per_song_csv(path: Path, per_song: Sequence[dict]) -> Path:
     import csv
 
     keys = list(dict.fromkeys(k for entry in per_song for k in entry))
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, keys)
         writer.writeheader()
         writer.writerows(per_song)

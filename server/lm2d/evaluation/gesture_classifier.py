@@ -253,8 +253,8 @@ def split_gesture_events(root: str | os.PathLike, split: str) -> dict[str, list[
     """clip id -> lyric gesture events for every clip of a split: corpus.json's record when the
     dataset has one, else keyword_of over the clip's lyric words (lm2d.corpus.gesture_events, the
     rule the choreographer follows); a clip without lyrics has none."""
-    from lm2d.audio import audio_duration
     from lm2d.lyrics import load_lyrics
+    from lm2d.song import Song
     from lm2d.train.dataset import find_clips
 
     recorded = corpus_gesture_events(root) or {}
@@ -263,8 +263,8 @@ def split_gesture_events(root: str | os.PathLike, split: str) -> dict[str, list[
         if files.clip_id in recorded:
             events[files.clip_id] = recorded[files.clip_id]
         elif files.lyrics is not None:
-            duration = audio_duration(files.audio)
-            events[files.clip_id] = gesture_events(load_lyrics(files.lyrics, audio_path=files.audio), duration)
+            song = Song(files.audio)
+            events[files.clip_id] = gesture_events(load_lyrics(files.lyrics, song), song.duration)
         else:
             events[files.clip_id] = []
     return events

@@ -10,6 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lm2d.safe_write import atomic_open, atomic_output, write_text
+
 
 @dataclass(frozen=True)
 class Column:
@@ -32,6 +34,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("gesture_hit", "gesture hit", "higher", 3),
     Column("seconds_per_song", "s/song", "", 1),
 )
+# Body usage (evaluation/body_usage.py): how much of the body the dances use, in body heights.
+# No arrow: more is not better, real dance is the yardstick (the reference rows).
+BODY_COLUMNS: tuple[Column, ...] = (
+    Column("wrist_speed", "wrist h/s", "", 3),
+    Column("head_speed", "head h/s", "", 3),
+    Column("pelvis_speed", "pelvis h/s", "", 3),
+    Column("trunk_tilt_p95", "tilt p95 °", "", 1),
+    Column("hip_yaw_rate", "hip yaw °/s", "", 1),
+    Column("pelvis_height_std", "pelvis z std h", "", 4),
+    Column("floor_travel", "travel h/s", "", 3),
+    Column("jerk", "jerk h/s³", "", 0),
+    Column("knee_flexion_p95", "knee p95 °", "", 1),
+    Column("knee_flexion_std", "knee std °", "", 1),
+    Column("legs_arms_ratio", "legs/arms", "", 2),
+)
 _ARROWS = {"higher": "↑", "lower": "↓", "closer to ground truth": "→", "": ""}
 
 Row = Mapping[str, object]   # "label", "sampler", "steps" and COLUMNS keys (missing: not measured)
@@ -45,21 +62,21 @@ def _format(value: object, digits: int) -> str:
     return f"{float(value):.{digits}f}"
 
 
-def _columns_in(rows: Sequence[Row]) -> list[Column]:
-    return [c for c in COLUMNS if any(c.key in row for row in rows)]
+def _columns_in(rows: Sequence[Row], columns: Sequence[Column] = COLUMNS) -> list[Column]:
+    return [c for c in columns if any(c.key in row for row in rows)]
 
 
-def _cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
-    columns = _columns_in(rows)
+def _cells(rows: Sequence[Row], columns: Sequence[Column] = COLUMNS) -> tuple[list[str], list[list[str]]]:
+    columns = _columns_in(rows, columns)
     header = ["model", "sampler", "steps"] + [f"{c.title} {_ARROWS[c.better]}".strip() for c in columns]
     body = [[str(row["label"]), str(row.get("sampler", "")), _format(row.get("steps"), 0)]
             + [_format(row.get(c.key), c.digits) for c in columns] for row in rows]
     return header, body
 
 
-def format_table(rows: Sequence[Row]) -> str:
-    """Fixed-width text table for the terminal."""
-    header, body = _cells(rows)
+def format_table(rows: Sequence[Row], columns: Sequence[Column] = COLUMNS) -> str:
+    """Fixed-width text table for the terminal (BODY_COLUMNS: the body-usage table)."""
+    header, body = _cells(rows, columns)
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) if i >= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
              for line in [header, *body]]
@@ -68,10 +85,10 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Row]) -> Path:
-    """One row per model with full-precision numbers (empty cell: not measured)."""
+    """One row per model with full-precision numbers (empty cell: not measured), body usage included."""
     path = Path(path)
-    keys = ["label", "sampler", "steps"] + [c.key for c in _columns_in(rows)]
-    with open(path, "w", newline="") as handle:
+    keys = ["label", "sampler", "steps"] + [c.key for c in _columns_in(rows, COLUMNS + BODY_COLUMNS)]
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(keys)
         for row in rows:
@@ -80,8 +97,9 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Row]) -> Path:
 
 
 def write_markdown(path: str | os.PathLike, rows: Sequence[Row], title: str,
-                   notes: Sequence[str] = (), per_song: Sequence[Row] = ()) -> Path:
-    """The table, what each arrow means, free-form notes, and optionally a per-song table."""
+                   notes: Sequence[str] = (), per_song: Sequence[Row] = (), body_rows: Sequence[Row] = ()) -> Path:
+    """The table, what each arrow means, free-form notes, the body-usage table of `body_rows` (the
+    runs' rows and real-mocap reference rows) and optionally a per-song table."""
     path = Path(path)
     header, body = _cells(rows)
     lines = [f"# {title}", "", _markdown_table(header, body), ""]
@@ -89,12 +107,17 @@ def write_markdown(path: str | os.PathLike, rows: Sequence[Row], title: str,
                  "Definitions: docs/METRICS.md.")
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
+    if _columns_in(body_rows, BODY_COLUMNS):
+        header, body = _cells(body_rows, BODY_COLUMNS)
+        lines += ["", "## Body usage", "", _markdown_table(header, body), "",
+                  "Means over songs; lengths in body heights (h), speeds per second, the wrists and head "
+                  "relative to the pelvis. Real dance (the reference rows) is the yardstick: docs/METRICS.md."]
     if per_song:
         song_header = ["song", "model", "BAS", "PFC", "SM cos", "windows", "gesture hits"]
         song_body = [[str(r["song"]), str(r["label"]), _format(r.get("bas"), 4), _format(r.get("pfc"), 3),
                       _format(r.get("sm_cosine"), 4), _format(r.get("sm_windows"), 0), _hits(r)] for r in per_song]
         lines += ["", "## Per song", "", _markdown_table(song_header, song_body)]
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -142,7 +165,8 @@ def plot_beats(path: str | os.PathLike, title: str, velocities: Mapping[str, np.
              xlabel="time (s)", ylabel="mean joint speed (m/frame, smoothed)")
     axis.legend(loc="upper right", fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as temp:
+        figure.savefig(temp, dpi=100)
     plt.close(figure)
     return Path(path)
 
@@ -166,6 +190,7 @@ def plot_metric_bars(path: str | os.PathLike, rows: Sequence[Row]) -> Path | Non
     for axis in list(axes.flat)[len(columns):]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as temp:
+        figure.savefig(temp, dpi=100)
     plt.close(figure)
     return Path(path)

@@ -2,7 +2,7 @@
 
 Formats, chosen by extension and, for .txt or anything else, by content: LRC / enhanced LRC
 (.lrc), SubRip (.srt), UltraStar (.txt with #BPM), CSV (.csv/.tsv), lm2d's own JSON (.json),
-plain text (no timing: placed using the audio). Checks shared by every format, each a
+plain text (no timing: placed in the song's vocal span). Checks shared by every format, each a
 one-line LM2DError naming the file and line: no lyric lines, a line ending before it starts,
 lines out of time order, times past the end of the audio. Lines that overlap the next one are
 cut where it begins (one active line at a time is what the model sees), with a warning."""
@@ -13,7 +13,6 @@ import os
 import re
 from pathlib import Path
 
-from lm2d.audio import audio_duration as read_audio_duration
 from lm2d.errors import LM2DError, warn
 from lm2d.limits import MAX_LYRIC_LINES, MAX_LYRICS_BYTES
 from lm2d.lyrics.lrc import TIME_TAG, parse_lrc
@@ -31,12 +30,11 @@ END_TOLERANCE_SECONDS = 0.1
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
-def load_lyrics(path: str | os.PathLike, audio_path: str | os.PathLike | None = None,
-                audio_duration: float | None = None) -> Lyrics:
-    """Parse a lyrics file. The audio (or just its duration) lets LRC's last line end with the
-    song, lets untimed text be placed, and lets times past the song's end be caught."""
-    if audio_duration is None and audio_path is not None:
-        audio_duration = read_audio_duration(audio_path)
+def load_lyrics(path: str | os.PathLike, song=None, audio_duration: float | None = None) -> Lyrics:
+    """Parse a lyrics file. The song (an lm2d.song.Song), or just its duration, lets LRC's last
+    line end with the song, lets untimed text be placed, and lets times past the song's end be caught."""
+    if audio_duration is None and song is not None:
+        audio_duration = song.duration
     text = read_lyrics_text(path)
     fmt = detect_format(path, text)
     if fmt == "lrc":
@@ -50,7 +48,7 @@ def load_lyrics(path: str | os.PathLike, audio_path: str | os.PathLike | None = 
     elif fmt == "json":
         lyrics = lyrics_from_json(text, path)
     else:
-        lyrics = parse_plain(text, path, audio_path)
+        lyrics = parse_plain(text, path, song)
     check_segments(lyrics.segments, path, audio_duration)
     return lyrics
 

@@ -11,6 +11,7 @@ tests/test_bvh_blender.py checks a Blender 5.0 import against our forward kinema
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,16 @@ EULER_ORDER = "ZXY"
 _ROTATION_CHANNELS = " ".join(f"{axis}rotation" for axis in EULER_ORDER)
 
 
-def write_bvh(motion: Motion, path: str | os.PathLike) -> None:
-    """Write `motion` as a BVH file (one frame per motion frame, Frame Time = 1 / fps)."""
+def write_bvh(motion: Motion, path: str | os.PathLike, names: Sequence[str] = JOINT_NAMES,
+              offsets: np.ndarray | None = None) -> None:
+    """Write `motion` as a BVH file (one frame per motion frame, Frame Time = 1 / fps). `names` and
+    `offsets` (24, 3) Z-up rest offsets from each parent replace the SMPL skeleton's: a rig of
+    another naming or rest pose carrying local rotations made for it (tests build CMU-, Mixamo- or
+    A-pose captures this way)."""
     to_y_up = Y_UP_TO_Z_UP.T
-    offsets = rest_offsets().astype(np.float64) @ to_y_up.T
+    offsets = (rest_offsets() if offsets is None else np.asarray(offsets)).astype(np.float64) @ to_y_up.T
     lines = ["HIERARCHY"]
-    _write_joint(0, offsets, 0, lines)
+    _write_joint(0, offsets, list(names), 0, lines)
     lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.8f}"]
 
     rotmats = torch.from_numpy(motion.local_rotmats.astype(np.float64))
@@ -56,15 +61,15 @@ def _depth_first(joint: int) -> list[int]:
     return order
 
 
-def _write_joint(joint: int, offsets: np.ndarray, depth: int, lines: list[str]) -> None:
+def _write_joint(joint: int, offsets: np.ndarray, names: list[str], depth: int, lines: list[str]) -> None:
     indent = "\t" * depth
     keyword = "ROOT" if joint == 0 else "JOINT"
     channels = ("CHANNELS 6 Xposition Yposition Zposition " if joint == 0 else "CHANNELS 3 ") + _ROTATION_CHANNELS
-    lines += [f"{indent}{keyword} {JOINT_NAMES[joint]}", f"{indent}{{",
+    lines += [f"{indent}{keyword} {names[joint]}", f"{indent}{{",
               f"{indent}\tOFFSET {_vector(offsets[joint])}", f"{indent}\t{channels}"]
     kids = children(joint)
     for child in kids:
-        _write_joint(child, offsets, depth + 1, lines)
+        _write_joint(child, offsets, names, depth + 1, lines)
     if not kids:
         # Leaves (head, hands, feet) get an end site continuing their bone, so importers
         # build a bone of sensible length and direction for them.

@@ -13,17 +13,8 @@ import traceback
 import warnings
 from typing import IO, Callable
 
-from lm2d.errors import LM2DError, LM2DWarning
+from lm2d.errors import LM2DError, LM2DWarning, stop_if_asked
 from lm2d.server.protocol import PROTOCOL_VERSION, BadRequest, Request, encode_event, parse_request
-
-
-class Cancelled(LM2DError):
-    """Raised inside a job when the client cancelled it. Like the samplers' own cancellation
-    (lm2d.model.sampling.Cancelled) it is an LM2DError with code "cancelled": both end the job
-    with a "cancelled" event."""
-
-    def __init__(self):
-        super().__init__("cancelled by the client", code="cancelled")
 
 
 class EventWriter:
@@ -135,8 +126,7 @@ class Server:
 
     def _run(self, request: Request) -> None:
         def progress(stage: str, fraction: float) -> None:
-            if self.cancel_event.is_set():
-                raise Cancelled
+            stop_if_asked(self.cancel_event.is_set)
             self.send("progress", request.id, stage=stage, fraction=round(float(fraction), 4))
 
         try:

@@ -100,5 +100,7 @@ class Engine:
     def parse_lyrics(self, path: str, audio: str | None = None) -> list[dict]:
         """Timed lyric lines as {start, end, text, words: [{start, end, text}]} (seconds)."""
         from lm2d.lyrics import load_lyrics, lyrics_to_json
+        from lm2d.song import Song
 
-        return json.loads(lyrics_to_json(load_lyrics(path, audio_path=audio)))["segments"]
+        song = None if audio is None else Song(audio)
+        return json.loads(lyrics_to_json(load_lyrics(path, song)))["segments"]

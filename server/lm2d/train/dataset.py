@@ -28,6 +28,7 @@ from lm2d.model.normalizer import Normalizer
 from lm2d.motion.io import load_motion
 from lm2d.motion.kinematics import CONTACT_SPEED
 from lm2d.safe_write import write_npz
+from lm2d.song import Song
 
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")
 MOTION_SUFFIXES = (".pkl", ".npz")
@@ -188,7 +189,7 @@ def _song_tokens(files: ClipFiles, encoder: TextEncoder, cache: bool) -> SongLyr
     entry = lyrics_cache_entry(files, encoder) if cache else None
     if entry is not None and entry.is_file():
         return SongLyricTokens.load(entry)
-    tokens = encode_song_lyrics(load_lyrics(files.lyrics, audio_path=files.audio), encoder)
+    tokens = encode_song_lyrics(load_lyrics(files.lyrics, Song(files.audio)), encoder)
     if entry is not None:
         _cache(entry, tokens.save)
     return tokens

@@ -1,4 +1,4 @@
-"""Songs of any length from a window model (EDGE's long-form sampling).
+"""Songs of any length from a window model (EDGE's long-form sampling): the window layout.
 
 The song is cut into windows of n_frames with stride n_frames // 2. All windows are denoised
 together as one batch; after every denoising step the head of window i+1 is overwritten with the
@@ -14,25 +14,17 @@ frames carry no lyric tokens. A song shorter than one window is a single padded 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from lm2d.errors import LM2DError
 from lm2d.lyrics.tokens import SongLyricTokens, window_tokens
 from lm2d.model.config import ModelConfig
-from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, GaussianDiffusion
-from lm2d.model.normalizer import Normalizer
-from lm2d.model.sampling import ddim_sample
+from lm2d.model.diffusion import Conditioning
 from lm2d.motion.representation import FPS, Motion, motion_vector_to_parts
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp
-
-# A sampler: (model, diffusion, cond, *, steps, music_weight, lyrics_weight, seed, on_step,
-# should_stop, after_step, max_batch) -> (B, T, C) normalised windows. The consistency sampler
-# (lm2d.distill) passes itself as a callable.
-SAMPLERS: dict[str, Callable[..., Tensor]] = {"ddim": ddim_sample}
 
 
 def window_starts(length: int, window: int) -> list[int]:
@@ -113,31 +105,3 @@ def check_music_features(features, music_dim: int) -> np.ndarray:
     if not np.isfinite(features).all():
         raise LM2DError("music features contain NaN or infinite values")
     return features
-
-
-def generate_long(model: nn.Module, diffusion: GaussianDiffusion, normalizer: Normalizer,
-                  music_features: np.ndarray, song_lyric_tokens: SongLyricTokens | None = None,
-                  sampler: str | Callable = "ddim", steps: int = 50,
-                  music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE,
-                  seed: int | None = None, on_progress: Callable[[float], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, max_batch: int = 64,
-                  fps: float = FPS) -> Motion:
-    """A Motion of exactly len(music_features) frames for a song's (T, music_dim) features at 30 FPS.
-
-    song_lyric_tokens: the song's timed tokens (lm2d.lyrics.encode_song_lyrics; None: no lyrics).
-    sampler: "ddim" or a callable with ddim_sample's keywords. max_batch bounds how many windows
-    go through the network at once (memory); the result does not depend on it beyond rounding.
-    on_progress(fraction) after each step; should_stop() -> True cancels (sampling.Cancelled)."""
-    config = model.config
-    features = check_music_features(music_features, config.music_dim)
-    starts = window_starts(features.shape[0], config.n_frames)
-    device = next(model.parameters()).device
-    cond = window_conditioning(features, song_lyric_tokens, starts, config).to(device)
-    if isinstance(sampler, str) and sampler not in SAMPLERS:
-        raise LM2DError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
-    sample = SAMPLERS[sampler] if isinstance(sampler, str) else sampler
-    windows = sample(model, diffusion, cond, steps=steps, music_weight=music_weight,
-                     lyrics_weight=lyrics_weight, seed=seed, on_step=on_progress, should_stop=should_stop,
-                     after_step=tie_overlaps, max_batch=max_batch)
-    motion = normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:]
-    return stitch_windows(motion, length=features.shape[0], fps=fps)
