@@ -1,6 +1,6 @@
 """Writing a file so that it is either wholly there or untouched: the add-on's copy of
 lm2d.safe_write (the add-on cannot import lm2d, which needs torch). Same temp-file prefix, same
-mode rule (an existing file's mode, else 0666 minus the umask); tests/test_hardening.py checks
+mode rule (an existing file's mode, else 0666 minus the umask); tests/test_drift.py checks
 that the two behave alike."""
 from __future__ import annotations
 

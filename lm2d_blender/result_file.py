@@ -3,9 +3,9 @@
 Everything wrong with a file raises ResultFileError naming it, before anything is keyed: each
 array's header is read before the array (so a file claiming 10^12 frames, or a zip bomb, costs
 nothing), then types, shapes, ranges and finiteness. The add-on cannot import lm2d (it never
-imports torch), so the bounds below copy lm2d.limits; tests/test_hardening.py fails when they
-drift apart, and checks that every file lm2d writes is read here and every file lm2d refuses is
-refused here."""
+imports torch), so the bounds below copy lm2d.limits; tests/test_drift.py fails when they
+drift apart, and tests/test_hardening_inputs.py feeds both readers the same bad (and fuzzed)
+files."""
 from __future__ import annotations
 
 import math

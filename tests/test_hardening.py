@@ -297,25 +297,3 @@ def test_a_truncated_mp3_is_one_line_without_decoder_noise(tmp_path, capfd):
     assert main(["features", str(tmp_path / "cut.mp3")]) == 2
     err = capfd.readouterr().err   # file-descriptor level: libmpg123 writes there, not to sys.stderr
     assert err.count("\n") == 1 and "is truncated" in err, err
-
-
-def test_the_addons_atomic_writer_behaves_like_lm2ds(tmp_path):
-    """The drift test for lm2d_blender/atomic_file.py, the add-on's copy of lm2d.safe_write."""
-    import lm2d.safe_write as ours
-    import lm2d_blender.atomic_file as addon
-
-    assert addon.TEMP_PREFIX == ours.TEMP_PREFIX and addon.current_umask() == ours.current_umask()
-    previous = os.umask(0o027)
-    try:
-        for name, write in (("addon.json", addon.write_text), ("lm2d.json", ours.write_text)):
-            write(tmp_path / name, "one")
-            assert (tmp_path / name).stat().st_mode & 0o777 == 0o640
-            os.chmod(tmp_path / name, 0o604)
-            write(tmp_path / name, "two")
-            assert (tmp_path / name).read_text() == "two" and (tmp_path / name).stat().st_mode & 0o777 == 0o604
-            with pytest.raises(TypeError):
-                write(tmp_path / name, b"not text")
-            assert (tmp_path / name).read_text() == "two"
-    finally:
-        os.umask(previous)
-    assert sorted(item.name for item in tmp_path.iterdir()) == ["addon.json", "lm2d.json"]

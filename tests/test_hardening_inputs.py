@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lm2d_blender.result_file as addon_reader
-from lm2d import limits
 from lm2d.cli import main
 from lm2d.errors import LM2DError
 from lm2d.lyrics import load_lyrics
@@ -179,17 +178,6 @@ def test_the_edges_of_the_ranges_agree(tmp_path):
                 addon_reader.read_result(path)
             with pytest.raises(LM2DError):
                 load_result_npz(path)
-
-
-def test_the_addon_copies_lm2ds_bounds():
-    """The drift test: lm2d_blender/result_file.py cannot import lm2d, so it copies these."""
-    for name in ("MIN_FPS", "MAX_FPS", "MAX_SONG_SECONDS", "MAX_FRAMES", "MIN_RESULT_FRAMES",
-                 "MAX_NPZ_MEMBER_BYTES", "MAX_LYRIC_LINES", "MAX_TEXT_CHARS"):
-        assert getattr(addon_reader, name) == getattr(limits, name), name
-    for name in ("MAX_NPZ_MEMBERS", "QUATERNION_NORM_TOLERANCE"):
-        assert getattr(addon_reader, name) == getattr(lm2d_reader, name), name
-    for fps in (1.0, 24.0, 29.97, 120.0, 1000.0):
-        assert addon_reader.max_frames(fps) == lm2d_reader.max_frames(fps)
 
 
 # --- 10. the protocol ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 They exist so that no file or number a user can give makes lm2d allocate without bound, divide
 by zero or loop for hours: a size is checked against them before anything of that size is
 allocated. The add-on cannot import lm2d, so lm2d_blender/result_file.py keeps its own copy of
-the result-file bounds; tests/test_hardening.py fails when the two drift apart."""
+the result-file bounds; tests/test_drift.py fails when the two drift apart."""
 from __future__ import annotations
 
 # --- time and rates ---

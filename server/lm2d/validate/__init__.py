@@ -9,4 +9,4 @@ LM2DError line that names the file (and line) and what is wrong.
     checkpoint  model.json's fields (types, ranges) and the weights' finiteness
 
 The add-on reads result files with its own numpy-only copy of the result checks
-(lm2d_blender/result_file.py); tests/test_hardening.py keeps the two in step."""
+(lm2d_blender/result_file.py); tests/test_drift.py keeps the two in step."""

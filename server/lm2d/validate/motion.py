@@ -1,6 +1,6 @@
 """Motion and result files: .npz members checked from their headers before they are read, frame
 rates and frame counts bounded, every value finite. The add-on's copy of the result-file checks
-is lm2d_blender/result_file.py (same limits; tests/test_hardening.py compares them)."""
+is lm2d_blender/result_file.py (same limits; tests/test_drift.py compares them)."""
 from __future__ import annotations
 
 import math
