@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -23,7 +24,8 @@ from lm2d.motion.representation import Motion
 from lm2d.validate import motion as lm2d_reader
 from test_server import RawServer, server_environment, write_tiny_checkpoint
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+# 60 examples per target keeps the suite fast; LM2D_FUZZ_EXAMPLES=100000 is a long fuzz run.
+FUZZ = settings(max_examples=int(os.environ.get("LM2D_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
 
