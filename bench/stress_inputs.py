@@ -363,7 +363,10 @@ def summary(runner: Runner, tree: Path) -> str:
             ("server 'internal' errors", sum(o.internal for o in outcomes)),
             ("peak RSS of any child", f"{max(o.peak_rss_mb for o in outcomes):.0f} MB"),
             ("cases with any problem", len(failed))]
-    lines = [f"tree: {tree}", "", "| measurement | value |", "|---|---|"]
+    commit = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %cs"], capture_output=True,
+                            text=True).stdout.strip()
+    lines = [f"Checkout {tree.name} at {commit}; each child capped at {MEMORY_CAP / 2**30:g} GiB of address space.",
+             "", "| measurement | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     if failed:
         lines += ["", "Cases with problems: " + "; ".join(f"{o.name} ({', '.join(o.bad)})" for o in failed)]
@@ -385,11 +388,15 @@ def write_results(text: str) -> None:
 
 
 def main() -> int:
+    global MEMORY_CAP
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", type=Path, default=HERE.parent)
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--memory-cap", type=float, default=MEMORY_CAP / 2**30, metavar="GIB",
+                        help="address-space limit of each child (default 6)")
     args = parser.parse_args()
+    MEMORY_CAP = int(args.memory_cap * 2**30)
     with tempfile.TemporaryDirectory(prefix="lm2d-stress-") as work:
         runner = Runner(args.tree.resolve(), Path(work))
         replay(runner, args.shared)
