@@ -56,16 +56,20 @@ class ServerClient:
     def start(self) -> None:
         if self.alive:
             return
-        if not self.python or not os.path.isfile(self.python):
-            raise ServerError(f"{self.python or '(none)'}: the server's Python interpreter was not found; "
-                              "set it in the add-on preferences", code="no_interpreter")
+        if not self.python:
+            raise ServerError("no Python for the dance server was found: press Install Server in the add-on "
+                              "preferences, or set Python Interpreter there", code="no_interpreter")
+        if not os.path.isfile(self.python):
+            raise ServerError(f"{self.python}: the server's Python interpreter was not found; set it in the add-on "
+                              "preferences, or clear it and press Install Server there", code="no_interpreter")
         env = dict(os.environ if self.env is None else self.env, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
         self._process = subprocess.Popen(
             [self.python, "-u", "-m", "lm2d.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env, cwd=self.cwd)
         process = self._process
-        threading.Thread(target=self._read_events, args=(process,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+        stderr_reader = threading.Thread(target=self._read_stderr, args=(process,), daemon=True)
+        stderr_reader.start()
+        threading.Thread(target=self._read_events, args=(process, stderr_reader), daemon=True).start()
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Ask the server to shut down (killing it after `timeout` s); returns its exit code."""
@@ -87,7 +91,7 @@ class ServerClient:
             self._process.kill()
             self._process.wait()
 
-    def _read_events(self, process: subprocess.Popen) -> None:
+    def _read_events(self, process: subprocess.Popen, stderr_reader: threading.Thread) -> None:
         for line in process.stdout:
             try:
                 event = json.loads(line)
@@ -101,7 +105,13 @@ class ServerClient:
                     self._pending.pop(event["id"], None)
             self.events.put(event)
         code = process.wait()
-        self._fail_pending(f"the server stopped (exit code {code})" + self._last_stderr(), "server_died", process)
+        stderr_reader.join(timeout=2.0)   # its last lines say why the server stopped
+        if any("No module named 'lm2d" in line for line in self._stderr_tail):
+            message = (f"{self.python} has no lm2d: press Install Server in the add-on preferences, or set Python "
+                       "Interpreter there to an environment with lm2d (Check lists what one has)")
+        else:
+            message = f"the server stopped (exit code {code})" + self._last_stderr()
+        self._fail_pending(message, "server_died", process)
 
     def _read_stderr(self, process: subprocess.Popen) -> None:
         for line in process.stderr:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import bpy
 
 from .armature import missing_bones
-from .lyrics_track import text_strips_to_segments, top_level_strips
+from .lyrics_track import text_strips_to_segments
 from .props import audio_path_of, scene_settings
 from .skeleton import shipped_skeleton
+from .song_range import song_start_frame
 
 
 class InputError(ValueError):
@@ -39,17 +40,6 @@ class GenerationSettings:
                   "music_guidance": self.music_guidance, "lyrics_guidance": self.lyrics_guidance,
                   "end_seconds": self.end_seconds, "beat_accent": self.beat_accent, "edit": self.edit}
         return {key: value for key, value in fields.items() if value is not None}
-
-
-def song_start_frame(scene) -> int:
-    """Where the song's time 0 lies: at its sound strip's start, otherwise on frame 1, where Load
-    Take, the lyric strips and the added sound strip put it too."""
-    settings = scene_settings(scene)
-    if settings.audio_source == 'STRIP' and scene.sequence_editor is not None:
-        strip = top_level_strips(scene.sequence_editor).get(settings.audio_strip)
-        if strip is not None:
-            return int(strip.frame_start)
-    return 1
 
 
 def lyric_inputs(scene, start_frame: int) -> tuple[str | None, tuple[dict, ...] | None]:

@@ -22,6 +22,7 @@ from .client import FINAL_EVENTS, ServerError
 from .generation_settings import GenerationSettings, InputError
 from .keys import write_take
 from .lyrics_track import segments_to_text_strips, sound_strip_for
+from .model_kind import remember_loaded
 from .prefs import results_dir
 from .progress import clear_status_bar, describe_server, redraw_panels, show_progress
 from .props import scene_settings, session_state
@@ -149,6 +150,7 @@ class CheckServerJob(Job):
             self.hello = event
         elif event["type"] == "loaded":
             self.loaded = event
+            remember_loaded(context, self.session.settings.checkpoint, event)
         if self.hello is not None and self.loaded is not None:
             self.state = FINISHED
 
@@ -214,6 +216,7 @@ class GenerationJob(Job):
             self.state = CANCELLED
         elif kind == "loaded":
             self.model = event.get("model")
+            remember_loaded(context, self.session.settings.checkpoint, event)
             show_progress(context, f"Model {self.model} ready", 0.0)
         elif kind == "progress" and event.get("stage") in STAGES:
             self._time_stage(event["stage"])

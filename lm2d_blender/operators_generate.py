@@ -19,7 +19,8 @@ from .operators import report_take
 from .progress import show_progress
 from .props import audio_path_of, scene_settings, session_state
 from .server_session import shutdown
-from .takes import continue_edit, current_take, panel_range_edit, take_edit_settings
+from .song_range import LM2D_FPS
+from .takes import continue_edit, current_take, panel_range_edit, seconds_left, take_edit_settings
 
 
 class ServerJobOperator:
@@ -149,6 +150,16 @@ class LM2D_OT_continue(TakeEditOperator, bpy.types.Operator):
     bl_description = ("Extend the active armature's take by the Continue By time, dancing on to the song; "
                       "the result is a new take")
     bl_options = {'REGISTER'}
+
+    @classmethod
+    def poll(cls, context):
+        if not super().poll(context):
+            return False
+        left = seconds_left(current_take(context.active_object))
+        if left is not None and left * LM2D_FPS < 1.0:
+            cls.poll_message_set("The take already reaches the end of its song: nothing is left to dance to")
+            return False
+        return True
 
     def edit(self, context):
         return continue_edit(context)

@@ -10,6 +10,7 @@ import bpy
 
 from .armature import armature_skeleton
 from .lyrics_track import strips_collection_name
+from .model_kind import BAKED_GUIDANCE, guidance_is_baked
 from .props import retarget_source, retarget_target, scene_settings, session_state
 
 # (idname, label, icon) of every LM2D operator, in menu order.
@@ -28,10 +29,13 @@ BONE_MAP_PAIR = ("lm2d.bone_map_pair", "Add Bone Pair", 'ADD')
 LOAD_BONE_MAP = ("lm2d.load_bone_map", "Load Bone Map…", 'PRESET')
 SAVE_BONE_MAP = ("lm2d.save_bone_map", "Save Bone Map…", 'FILE_TICK')
 EXPORT_TAKE = ("lm2d.export_take", "Export Take…", 'EXPORT')
+CHECK_ENVIRONMENT = ("lm2d.check_environment", "Check Server Environment", 'CHECKMARK')
+INSTALL_SERVER = ("lm2d.install_server", "Install Server", 'IMPORT')
+CANCEL_INSTALL = ("lm2d.cancel_install", "Cancel Server Install", 'CANCEL')
 MENU_ENTRIES = (GENERATE, CANCEL, REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE, None,
                 ADD_ARMATURE, LOAD_TAKE, IMPORT_LYRICS, None,
                 RETARGET_TAKE, AUTO_MAP_BONES, BONE_MAP_PAIR, LOAD_BONE_MAP, SAVE_BONE_MAP, EXPORT_TAKE, None,
-                CHECK_SERVER)
+                CHECK_SERVER, CHECK_ENVIRONMENT, INSTALL_SERVER, CANCEL_INSTALL)
 
 
 def operator_registered(idname: str) -> bool:
@@ -97,8 +101,13 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         column.prop(settings, "dance_seconds")
         column.prop(settings, "seed")
         column.row().prop(settings, "steps", expand=True)
-        column.prop(settings, "music_guidance")
-        column.prop(settings, "lyrics_guidance")
+        baked = guidance_is_baked(context)
+        if baked:
+            column.label(text=BAKED_GUIDANCE, icon='INFO')
+        guidance = column.column()
+        guidance.enabled = not baked
+        guidance.prop(settings, "music_guidance")
+        guidance.prop(settings, "lyrics_guidance")
         column.prop(settings, "beat_accent")
 
         row = layout.row(align=True)

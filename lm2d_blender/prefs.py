@@ -1,4 +1,5 @@
-"""Add-on preferences: where the lm2d server's Python lives, which checkpoint and device it uses."""
+"""Add-on preferences: the dance server's Python (found, checked or installed: server_setup.py),
+which checkpoint and device it uses."""
 from __future__ import annotations
 
 import bpy
@@ -10,8 +11,8 @@ class LM2DPreferences(bpy.types.AddonPreferences):
 
     python_path: StringProperty(
         name="Python Interpreter",
-        description="Python executable of an environment with the lm2d package (and torch) installed; "
-                    "the add-on starts the dance server with it",
+        description="Python executable of an environment with the lm2d package (and torch); empty: use the "
+                    "environment Install Server made, else an lm2d on PATH, else the checkout's .venv",
         subtype='FILE_PATH')
     checkpoint_path: StringProperty(
         name="Checkpoint",
@@ -22,6 +23,20 @@ class LM2DPreferences(bpy.types.AddonPreferences):
         items=[('AUTO', "Auto", "CUDA when the server's torch sees a GPU, otherwise CPU"),
                ('CPU', "CPU", "Always the CPU"),
                ('CUDA', "CUDA", "An NVIDIA GPU (fails when the server's torch has none)")])
+    torch_variant: EnumProperty(
+        name="Torch", description="Which torch Install Server puts in the environment",
+        items=[('CPU', "CPU", "Runs everywhere; about 1 GB to download"),
+               ('CUDA', "CUDA", "For an NVIDIA GPU with a recent driver; about 3 GB to download")])
+    wheel_folder: StringProperty(
+        name="Install From Folder",
+        description="Optional: a folder of wheels (lm2d, torch and the rest) to install from without any "
+                    "download, for machines offline",
+        subtype='DIR_PATH')
+    reuse_python: StringProperty(
+        name="Reuse Packages From",
+        description="Optional: the Python of an environment whose packages (say, a CUDA torch) the new "
+                    "environment may use instead of downloading them again",
+        subtype='FILE_PATH')
 
     smpl_body_path: StringProperty(
         name="SMPL Body",
@@ -30,12 +45,8 @@ class LM2DPreferences(bpy.types.AddonPreferences):
         subtype='FILE_PATH')
 
     def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.prop(self, "python_path")
-        layout.prop(self, "checkpoint_path")
-        layout.prop(self, "device")
-        layout.prop(self, "smpl_body_path")
+        from .server_setup import draw_preferences   # the server checklist and installer
+        draw_preferences(self, context)
 
 
 def addon_preferences(context):
@@ -44,12 +55,22 @@ def addon_preferences(context):
     return addon.preferences if addon else None
 
 
-def results_dir() -> str:
-    """Writable folder for generated results: the extension's user directory when installed as an
-    extension (the only place extensions may write), Blender's user data folder otherwise."""
+def user_folder(name: str) -> str:
+    """A writable folder of the add-on's own: under the extension's user directory when installed
+    as an extension (the only place extensions may write), Blender's user data folder otherwise."""
     if __package__.startswith("bl_ext."):
-        return bpy.utils.extension_path_user(__package__, path="results", create=True)
-    return bpy.utils.user_resource('DATAFILES', path=f"{__package__}/results", create=True)
+        return bpy.utils.extension_path_user(__package__, path=name, create=True)
+    return bpy.utils.user_resource('DATAFILES', path=f"{__package__}/{name}", create=True)
+
+
+def results_dir() -> str:
+    """Generated results (kept: edits start from them)."""
+    return user_folder("results")
+
+
+def managed_env_dir() -> str:
+    """Where Install Server creates the server's Python environment."""
+    return user_folder("server-env")
 
 
 def register() -> None:

@@ -7,14 +7,58 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .armature import armature_skeleton
-from .lyrics_track import LYRICS_CHANNEL, top_level_strips
 from .body import show_bodies
+from .lyrics_track import LYRICS_CHANNEL, text_strips_in_channel, top_level_strips
+from .song_range import song_frame_range
 
 TARGET_ITEMS = [
     ('ACTIVE', "Active Armature",
      "Key the active armature when it has the SMPL bones, otherwise create a new SMPL armature"),
     ('NEW', "New Armature", "Create a new SMPL armature for every take"),
 ]
+
+
+LYRICS_ITEMS = [('FILE', "File", "A lyrics file with timing (LRC or UltraStar)"),
+                ('STRIPS', "Text Strips", "Text strips of one Video Sequencer channel, one per lyric line"),
+                ('NONE', "None", "Dance to the music alone")]
+UNSET = -2**31   # (the lowest int) a stored choice the user has not made yet: the getters below supply the default
+
+
+def _get_lyrics_source(self) -> int:
+    """The user's choice; until they make one, Text Strips when the lyrics channel has any, else
+    None (a File with no path would fail the first Generate)."""
+    if self.lyrics_source_choice != UNSET:
+        return self.lyrics_source_choice
+    has_strips = any(strip.text.strip() for strip in text_strips_in_channel(self.id_data, self.lyrics_channel))
+    return 1 if has_strips else 2
+
+
+def _set_lyrics_source(self, value: int) -> None:
+    self.lyrics_source_choice = value
+
+
+def _song_range(self) -> tuple[int, int]:
+    """The chosen song's first and last frame; 1–250 while no readable song is chosen."""
+    try:
+        return song_frame_range(self.id_data, audio_path_of(self.id_data)) or (1, 250)
+    except ValueError:
+        return 1, 250
+
+
+def _get_range_start(self) -> int:
+    return self.range_start_choice if self.range_start_choice != UNSET else _song_range(self)[0]
+
+
+def _set_range_start(self, value: int) -> None:
+    self.range_start_choice = value
+
+
+def _get_range_end(self) -> int:
+    return self.range_end_choice if self.range_end_choice != UNSET else _song_range(self)[1]
+
+
+def _set_range_end(self, value: int) -> None:
+    self.range_end_choice = value
 
 
 def _show_bodies(settings, context) -> None:
@@ -30,10 +74,10 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
                                subtype='FILE_PATH')
     audio_strip: StringProperty(name="Sound Strip", description="Sound strip whose file is the song")
     lyrics_source: EnumProperty(
-        name="Lyrics", description="Where the timed lyrics come from",
-        items=[('FILE', "File", "A lyrics file with timing (LRC or UltraStar)"),
-               ('STRIPS', "Text Strips", "Text strips of one Video Sequencer channel, one per lyric line"),
-               ('NONE', "None", "Dance to the music alone")])
+        name="Lyrics", description="Where the timed lyrics come from (until chosen: the sequencer's text "
+                                   "strips when the lyrics channel has any, otherwise none)",
+        items=LYRICS_ITEMS, get=_get_lyrics_source, set=_set_lyrics_source)
+    lyrics_source_choice: IntProperty(default=UNSET, options={'HIDDEN'})
     lyrics_path: StringProperty(name="Lyrics File", description="Timed lyrics for the song", subtype='FILE_PATH')
     lyrics_channel: IntProperty(name="Channel", description="Video Sequencer channel holding the lyric text strips",
                                 default=LYRICS_CHANNEL, min=1, max=128)
@@ -63,8 +107,12 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
         name="Dance Length", description="How much of the song to dance, from its start (0: all of it); "
                                          "Continue Dance extends a take later",
         default=0.0, min=0.0, soft_max=600.0, unit='TIME_ABSOLUTE')
-    range_start: IntProperty(name="Start", description="First frame of the range to edit", default=1)
-    range_end: IntProperty(name="End", description="Last frame of the range to edit", default=250)
+    range_start: IntProperty(name="Start", description="First frame of the range to edit (until set: the song's "
+                             "first frame)", get=_get_range_start, set=_set_range_start)
+    range_start_choice: IntProperty(default=UNSET, options={'HIDDEN'})
+    range_end: IntProperty(name="End", description="Last frame of the range to edit (until set: the song's "
+                           "last frame)", get=_get_range_end, set=_set_range_end)
+    range_end_choice: IntProperty(default=UNSET, options={'HIDDEN'})
     continue_seconds: FloatProperty(name="Continue By", description="How much new dance Continue Dance adds "
                                     "after the take's end (the song must go on that long)",
                                     default=5.0, min=0.1, soft_max=60.0, unit='TIME_ABSOLUTE')
@@ -79,6 +127,9 @@ class LM2DSessionState(bpy.types.PropertyGroup):
     is_running: BoolProperty(name="Running", description="A generation job is under way")
     server: StringProperty(name="Server", description="The dance server's torch, device and model, "
                                                       "as it last reported them")
+    default_model_kind: StringProperty(name="Default Model Kind",
+                                       description="Kind of the model shipped with lm2d (diffusion or "
+                                                   "consistency), as the server last reported it")
 
 
 def scene_settings(scene) -> LM2DSceneSettings:

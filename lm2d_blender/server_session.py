@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import bpy
 
 from .client import ServerClient
-from .prefs import addon_preferences
+from .prefs import addon_preferences, managed_env_dir
+from .server_env import find_interpreter
 
 
 @dataclass(frozen=True)
@@ -79,15 +80,21 @@ def use_settings(settings: ServerSettings | None) -> None:
 
 
 def settings_from_preferences(context) -> ServerSettings:
-    """The preferences' interpreter, checkpoint and device; an empty interpreter when the add-on
-    runs without being enabled (the client then says to set it in the preferences)."""
+    """The preferences' interpreter (or the one found: server_env.find_interpreter), checkpoint
+    and device; an empty interpreter when none is found or the add-on runs without being enabled
+    (the client then says to set it in the preferences)."""
     preferences = addon_preferences(context)
     if preferences is None:
         return ServerSettings(python="")
     checkpoint = bpy.path.abspath(preferences.checkpoint_path) if preferences.checkpoint_path else None
-    python = bpy.path.abspath(preferences.python_path) if preferences.python_path else ""
-    return ServerSettings(python=os.path.normpath(python) if python else "", checkpoint=checkpoint,
+    interpreter = find_interpreter(preferred_python(preferences), managed_env_dir())
+    return ServerSettings(python=interpreter.python if interpreter else "", checkpoint=checkpoint,
                           device=preferences.device.lower())
+
+
+def preferred_python(preferences) -> str:
+    """The interpreter the preferences name (absolute), or "" to detect one."""
+    return os.path.normpath(bpy.path.abspath(preferences.python_path)) if preferences.python_path else ""
 
 
 def current_settings(context) -> ServerSettings:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .generation_settings import GenerationSettings, InputError, scene_generation_settings
 from .props import scene_settings
+from .song_range import song_seconds
 from .timeline import scene_fps
 
 TAKE_PROP = "lm2d_take"                  # on take actions: the take number
@@ -70,14 +71,20 @@ def model_frame_range(first_frame: int, last_frame: int, take_start: int, fps: f
     return first, end
 
 
+def active_take(context):
+    """The active armature's current take. Raises InputError when it has none."""
+    take = current_take(context.active_object)
+    if take is None:
+        name = context.active_object.name if context.active_object is not None else "nothing"
+        raise InputError(f"the active object ({name}) has no LM2D take to edit")
+    return take
+
+
 def take_edit_settings(context, edit: dict) -> GenerationSettings:
     """Settings for editing the active armature's current take; the new take goes onto the same
     armature, at the same start frame, dancing to the same song. Raises InputError."""
     armature_obj = context.active_object
-    take = current_take(armature_obj)
-    if take is None:
-        name = armature_obj.name if armature_obj is not None else "nothing"
-        raise InputError(f"the active object ({name}) has no LM2D take to edit")
+    take = active_take(context)
     source = take_source(take)
     audio = take.get(TAKE_AUDIO_PROP) or None
     settings = scene_generation_settings(context, audio=audio, start_frame=take_start(take))
@@ -88,9 +95,7 @@ def take_edit_settings(context, edit: dict) -> GenerationSettings:
 
 def panel_range_edit(context) -> dict:
     """edit{} regenerating the panel's frame range (Start–End) of the active armature's take."""
-    take = current_take(context.active_object)
-    if take is None:
-        raise InputError("the active object has no LM2D take to edit")
+    take = active_take(context)
     settings = scene_settings(context.scene)
     frames, fps = result_timing(take_source(take))
     first, end = model_frame_range(settings.range_start, settings.range_end, take_start(take),
@@ -100,8 +105,16 @@ def panel_range_edit(context) -> dict:
 
 def continue_edit(context) -> dict:
     """edit{} continuing the active armature's take by the panel's Continue By time."""
-    take = current_take(context.active_object)
-    if take is None:
-        raise InputError("the active object has no LM2D take to edit")
+    take = active_take(context)
     _frames, fps = result_timing(take_source(take))
     return {"continue_frames": max(int(round(scene_settings(context.scene).continue_seconds * fps)), 1)}
+
+
+def seconds_left(take) -> float | None:
+    """Song left after the take's end: what Continue can dance to; None when unknown."""
+    source, audio = take.get(TAKE_SOURCE_PROP, ""), take.get(TAKE_AUDIO_PROP, "")
+    song = song_seconds(audio) if audio else None
+    if song is None or not os.path.isfile(source):
+        return None
+    frames, fps = result_timing(source)
+    return song - frames / fps

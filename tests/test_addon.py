@@ -2,19 +2,23 @@
 lyric track, in real bpy (background mode)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 import numpy as np
 import pytest
 
+from blender_scenes import make_result, save_result
+
 import lm2d_blender
 from lm2d_blender import panel, prefs
 from lm2d_blender.armature import armature_skeleton
-from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.lyrics_track import segments_to_text_strips, sound_strip_for, text_strips_to_segments
 from lm2d_blender.props import audio_path_of
 from lm2d_blender.skeleton import shipped_skeleton
-from test_takes import make_result, save_result
+from lm2d_blender.takes import TAKE_PROP
 
+REPO = Path(__file__).resolve().parents[1]
 OPERATOR_CLASSES = ("LM2D_OT_add_smpl_armature", "LM2D_OT_load_take")
 PANEL_CLASSES = ("VIEW3D_PT_lm2d_dance", "VIEW3D_PT_lm2d_generate", "VIEW3D_PT_lm2d_takes")
 MENU_HOOKS = ("VIEW3D_MT_armature_add", "TOPBAR_MT_file_import", "VIEW3D_MT_object")
@@ -118,11 +122,17 @@ def test_load_take_reports_a_bad_file_by_name(addon, tmp_path):
     assert not bpy.data.objects and not bpy.data.actions
 
 
-def test_preferences_and_results_folder(addon):
+def test_preferences_and_results_folder(addon, tmp_path, monkeypatch):
     assert prefs.LM2DPreferences.bl_idname == "lm2d_blender"
     assert prefs.addon_preferences(bpy.context) is None   # registered from source, not enabled as an add-on
     assert {item.identifier for item in prefs.LM2DPreferences.bl_rna.properties["device"].enum_items} \
         == {'AUTO', 'CPU', 'CUDA'}
+    # Registered from source, results go to Blender's user data folder (here a private one),
+    # created on first use and writable.
+    monkeypatch.setenv("BLENDER_USER_DATAFILES", str(tmp_path / "datafiles"))
+    folder = prefs.results_dir()
+    assert Path(folder) == tmp_path / "datafiles" / "lm2d_blender" / "results" and Path(folder).is_dir()
+    (Path(folder) / "take.npz").write_bytes(b"")
 
 
 # --- the sequencer lyric track --------------------------------------------------------------
@@ -189,3 +199,84 @@ def test_panel_guidance_and_accent_defaults_are_the_servers(addon):
     settings = bpy.context.scene.lm2d
     assert (settings.music_guidance, settings.lyrics_guidance) == (MUSIC_GUIDANCE, LYRICS_GUIDANCE)
     assert settings.beat_accent == pytest.approx(DEFAULT_STRENGTH)
+
+
+# --- honest controls -----------------------------------------------------------------------------
+
+def test_lyrics_default_to_the_sequencers_text_strips_else_none(addon):
+    scene = bpy.context.scene
+    settings = scene.lm2d
+    assert settings.lyrics_source == 'NONE'          # a File with no path would fail the first Generate
+    segments_to_text_strips(scene, [{"start": 0.0, "end": 1.0, "text": "la la"}], channel=settings.lyrics_channel)
+    assert settings.lyrics_source == 'STRIPS'
+    settings.lyrics_channel += 1                     # nothing in that channel
+    assert settings.lyrics_source == 'NONE'
+    settings.lyrics_source = 'FILE'                  # the user's choice stays, whatever the sequencer holds
+    settings.lyrics_channel -= 1
+    assert settings.lyrics_source == 'FILE'
+
+
+def test_edit_range_defaults_to_the_chosen_songs_frames(addon, shared_data):
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    settings = scene.lm2d
+    assert (settings.range_start, settings.range_end) == (1, 250)     # no song chosen yet
+    settings.audio_source, settings.audio_path = 'FILE', str(shared_data / "music" / "sorohanro_-_solo-trumpet-06.ogg")
+    assert (settings.range_start, settings.range_end) == (1, 161)     # 5.33 s: lm2d's 161 frames at 30 FPS
+    strip = sound_strip_for(scene, settings.audio_path, start_frame=11)
+    settings.audio_source, settings.audio_strip = 'STRIP', strip.name
+    assert (settings.range_start, settings.range_end) == (11, 171)
+    scene.render.fps = 60
+    assert (settings.range_start, settings.range_end) == (11, 332)
+    settings.range_start = 40                                          # set by the user: kept
+    assert (settings.range_start, settings.range_end) == (40, 332)
+
+
+def test_guidance_is_baked_only_for_a_distilled_model(addon):
+    from lm2d_blender.model_kind import checkpoint_kind, guidance_is_baked, remember_loaded
+    from lm2d_blender.server_session import ServerSettings, use_settings
+
+    checkpoints = REPO / "server" / "lm2d" / "checkpoints"
+    assert checkpoint_kind(str(checkpoints / "default")) == "consistency"
+    assert checkpoint_kind(str(checkpoints / "teacher" / "model.safetensors")) == "diffusion"
+    assert checkpoint_kind(str(REPO)) is None
+    try:
+        use_settings(ServerSettings("python", str(checkpoints / "default")))
+        assert guidance_is_baked(bpy.context)
+        use_settings(ServerSettings("python", str(checkpoints / "teacher")))
+        assert not guidance_is_baked(bpy.context)
+        use_settings(ServerSettings("python"))      # the shipped default: unknown until the server says
+        assert not guidance_is_baked(bpy.context)
+        # ... or until found on disk beside the interpreter's lm2d (here: a checkout's .venv, editable)
+        use_settings(ServerSettings(str(REPO / ".venv" / "bin" / "python")))
+        assert guidance_is_baked(bpy.context)
+        use_settings(ServerSettings("python"))
+        remember_loaded(bpy.context, None, {"type": "loaded", "kind": "consistency"})
+        assert guidance_is_baked(bpy.context)
+    finally:
+        use_settings(None)
+
+
+def test_generate_panel_greys_out_guidance_for_a_distilled_model(addon):
+    from types import SimpleNamespace
+
+    from lm2d_blender.model_kind import BAKED_GUIDANCE
+    from lm2d_blender.server_session import ServerSettings, use_settings
+    from test_server_env import RecordingLayout
+
+    checkpoints = REPO / "server" / "lm2d" / "checkpoints"
+    drawn = {}
+    try:
+        for name in ("default", "teacher"):
+            use_settings(ServerSettings("python", str(checkpoints / name)))
+            shown: list = []
+            panel.VIEW3D_PT_lm2d_generate.draw(SimpleNamespace(layout=RecordingLayout(shown)), bpy.context)
+            drawn[name] = shown
+    finally:
+        use_settings(None)
+    for name, baked in (("default", True), ("teacher", False)):
+        guidance = [item[2] for item in drawn[name] if item[:2] in (("prop", "music_guidance"), ("prop", "lyrics_guidance"))]
+        assert len(guidance) == 2 and all(layout.enabled is not baked for layout in guidance), name
+        assert (("label", BAKED_GUIDANCE, 'INFO') in drawn[name]) is baked, name
+        seed = next(item[2] for item in drawn[name] if item[:2] == ("prop", "seed"))
+        assert seed.enabled   # the other settings stay live

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dance_data import server_environment, write_tiny_checkpoint
+
 from lm2d_blender.client import ServerClient, ServerError
-from test_server import server_environment, write_tiny_checkpoint
 
 LONG_SONG = "songs/on_the_run/audio.ogg"      # 288 s: long-form generation over ~290 windows
 SHORT_SONG = "music/sorohanro_-_solo-trumpet-06.ogg"

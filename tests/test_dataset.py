@@ -1,92 +1,25 @@
-"""DanceDataset on small real datasets built here: slices of the shared music, the shared SMPL
-sample tiled to the audio length, and LRC files. test_train.py and test_torchrun.py build theirs
-with write_dataset() from this module."""
+"""DanceDataset on small real datasets (dance_data.write_dataset): slices of the shared music, the
+shared SMPL sample tiled to the audio length, and LRC files."""
 from __future__ import annotations
 
-import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+
+from dance_data import AUDIO_FRAMES, CLIPS, CLIP_SECONDS, MOTION_FRAMES, TINY, write_audio, write_clip, write_dataset, write_motion
 
 from lm2d.errors import LM2DError, LM2DWarning
 from lm2d.model.config import ModelConfig
 from lm2d.train.dataset import DanceDataset, clip_cache_entry, find_clips
 
-CLIP_SECONDS = 8.0
-AUDIO_FRAMES = 241             # 1 + floor(8 s * 15360 / 512): librosa's centred frames
-MOTION_FRAMES = 240            # 8 s at 30 FPS
-TINY = ModelConfig(n_frames=60, latent_dim=32, ff_dim=64, n_layers=1, n_heads=2, dropout=0.0,
-                   max_lyric_tokens=16)
-
-# (clip id, music file, start second, lyrics or None, motion format)
-CLIPS = (
-    ("vibe", "Kevin_MacLeod_-_Vibe_Ace.ogg", 10.0,
-     "[00:00.50]Step to the left now\n[00:03.00]spin around and jump\n[00:05.50]feel the beat tonight\n", "pkl"),
-    ("sugar", "Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg", 20.0,
-     "[00:01.00]Tiptoe softly\n[00:04.00]twirl like snow\n", "npz"),
-    ("hungarian", "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_string_orchestra.ogg", 5.0, None, "pkl"),
-)
-
-
-def write_audio(path: Path, source: Path, start: float, seconds: float = CLIP_SECONDS) -> None:
-    info = sf.info(source)
-    samples, rate = sf.read(source, start=int(start * info.samplerate),
-                            frames=int(seconds * info.samplerate), dtype="float32")
-    sf.write(path, samples, rate)
-
-
-def sample_smpl(shared_data: Path, frames_60fps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shared 127-frame AIST++-layout sample, played forwards and backwards (no jumps) until
-    it covers `frames_60fps` frames."""
-    with open(shared_data / "motion" / "smpl_sample_127f.pkl", "rb") as handle:
-        sample = pickle.load(handle)
-    poses, trans = np.asarray(sample["smpl_poses"]), np.asarray(sample["smpl_trans"])
-    order = np.concatenate([np.arange(len(poses)), np.arange(len(poses) - 2, 0, -1)])
-    index = np.resize(order, frames_60fps)
-    return poses[index], trans[index]
-
-
-def write_motion(path: Path, shared_data: Path, seconds: float) -> None:
-    """AIST++ .pkl (y-up, 60 FPS) or AMASS .npz (Z-up, with its frame rate), by the suffix."""
-    poses, trans = sample_smpl(shared_data, int(round(seconds * 60)))
-    if path.suffix == ".pkl":
-        with open(path, "wb") as handle:
-            pickle.dump({"smpl_poses": poses, "smpl_trans": trans}, handle)
-    else:
-        np.savez(path, poses=poses, trans=trans[:, [0, 2, 1]] * [1, -1, 1], mocap_framerate=60.0)
-
-
-def write_clip(folder: Path, shared_data: Path, music: str, start: float, lyrics: str | None,
-               motion_format: str = "pkl", motion_seconds: float = CLIP_SECONDS) -> None:
-    folder.mkdir(parents=True)
-    write_audio(folder / "audio.wav", shared_data / "music" / music, start)
-    write_motion(folder / f"motion.{motion_format}", shared_data, motion_seconds)
-    if lyrics is not None:
-        (folder / "lyrics.lrc").write_text(lyrics)
-
-
-def write_dataset(root: Path, shared_data: Path, clips=CLIPS, test_clips=CLIPS[:1]) -> Path:
-    """DIR/train/<clip>/ for `clips` and DIR/test/<clip>/ for `test_clips` (docs/DATASET.md)."""
-    for split, chosen in (("train", clips), ("test", test_clips)):
-        for clip_id, music, start, lyrics, motion_format in chosen:
-            write_clip(root / split / clip_id, shared_data, music, start, lyrics, motion_format)
-    return root
 
 
 def windows_per_clip(frames: int, n_frames: int, stride: int) -> int:
     return (frames - n_frames) // stride + 1
 
 
-@pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    """A private feature/clip cache for this module (restored afterwards)."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("lm2d_cache")
-        patch.setenv("LM2D_CACHE", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +27,6 @@ def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:
     return write_dataset(tmp_path_factory.mktemp("dance_data"), shared_data)
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    from lm2d.lyrics import TextEncoder
-    return TextEncoder()
 
 
 @pytest.mark.parametrize("stride", [30, 45])

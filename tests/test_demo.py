@@ -14,12 +14,13 @@ import bpy
 import numpy as np
 import pytest
 
-from lm2d_blender.takes import TAKE_PROP
+from blender_scenes import keys_of, take_fcurves
+from dance_data import write_tiny_checkpoint
+
 from lm2d_blender.lyrics_track import text_strips_in_channel
 from lm2d_blender.mannequin import mannequins_of
 from lm2d_blender.skeleton import shipped_skeleton
-from test_server import write_tiny_checkpoint
-from test_takes import keys_of, take_fcurves
+from lm2d_blender.takes import TAKE_PROP
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "tools" / "demo.py"

@@ -2,27 +2,26 @@
 distillation loop and `lm2d distill`, k-step sampling and consistency checkpoints.
 
 The teacher is configs/tiny.json trained briefly on a two-clip dataset of real audio, motion and
-lyrics (test_dataset.write_dataset); the student is distilled from it here. test_editing.py uses
-the same fixtures."""
+lyrics (dance_data.write_dataset); the student is distilled from it. Both are fixtures in
+conftest.py, shared with test_editing.py."""
 from __future__ import annotations
 
 import copy
 import csv
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_dataset import CLIPS, encoder, write_dataset  # noqa: F401 (fixtures)
-from test_train import max_weight_change
+
+from dance_data import FAST_DISTILL, SINGLE, STUDENT_STEPS, fast_config, max_weight_change
 
 from lm2d.cli import main
 from lm2d.distill.consistency import (DISTILLATION_KEY, ConsistencyConfig, SigmaToStep, consistency_function,
                                       consistency_settings, heun_step, karras_sigmas, step_sigmas, x0_prediction)
-from lm2d.distill.distiller import DistillConfig, Distiller, load_distill_config, load_teacher
+from lm2d.distill.distiller import Distiller, load_distill_config, load_teacher
 from lm2d.errors import LM2DError
 from lm2d.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from lm2d.model.denoiser import Denoiser
@@ -30,93 +29,15 @@ from lm2d.model.diffusion import Conditioning, GaussianDiffusion
 from lm2d.sampling import Known, SamplingSettings, sample
 from lm2d.sampling.song import sample_windows
 from lm2d.train.config import load_run_config
-from lm2d.train.dataset import DanceDataset
-from lm2d.train.distributed import DistContext
-from lm2d.train.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
-SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-TEACHER_STEPS = 80
-STUDENT_STEPS = 20
-FAST_DISTILL = {"train": {"batch_size": 4, "learning_rate": 1e-3, "warmup_steps": 0, "ema_decay": 0.9,
-                          "log_every": 5, "checkpoint_every": 1000},
-                "consistency": {}}
 
 
 
-def session_dir(tmp_path_factory, name: str) -> Path:
-    """A directory shared by test_distill.py and test_editing.py within one pytest session: the
-    module that runs first builds the dataset, teacher and student there; the other loads them."""
-    return tmp_path_factory.getbasetemp() / f"lm2d_distill_{name}"
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    """LM2D_CACHE in the session directory, so the clip features are computed once a session."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = session_dir(tmp_path_factory, "cache")
-        path.mkdir(exist_ok=True)
-        patch.setenv("LM2D_CACHE", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, shared_data, shared_cache) -> Path:
-    root = session_dir(tmp_path_factory, "data")
-    if not root.exists():
-        staging = root.with_name(root.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        write_dataset(staging, shared_data, clips=CLIPS[:2])
-        staging.rename(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def train_set(dataset_root, encoder) -> DanceDataset:  # noqa: F811
-    tiny = load_run_config(REPO / "configs" / "tiny.json")
-    return DanceDataset(dataset_root, "train", tiny.model, stride=15, encoder=encoder)
-
-
-@pytest.fixture(scope="module")
-def teacher_run(tmp_path_factory, train_set) -> Path:
-    """configs/tiny.json trained for a few seconds: a teacher that has learnt something."""
-    run = session_dir(tmp_path_factory, "teacher")
-    if not (run / "checkpoint" / "model.json").is_file():
-        run.mkdir(exist_ok=True)
-        config = load_run_config(REPO / "configs" / "tiny.json").replace_train(
-            steps=TEACHER_STEPS, batch_size=8, learning_rate=2e-3, checkpoint_every=TEACHER_STEPS, log_every=50)
-        Trainer(config, train_set.normalizer, run, SINGLE, progress=False).run(train_set, TEACHER_STEPS)
-    return run
-
-
-@pytest.fixture(scope="module")
-def teacher(teacher_run):
-    return load_teacher(teacher_run)
-
-
-def fast_config(**consistency) -> DistillConfig:
-    base = FAST_DISTILL["consistency"] | consistency
-    return DistillConfig(dataclasses.replace(DistillConfig().train, **FAST_DISTILL["train"]),
-                         ConsistencyConfig(**base))
-
-
-@pytest.fixture(scope="module")
-def student_run(tmp_path_factory, teacher, train_set) -> Path:
-    """The teacher distilled for STUDENT_STEPS steps."""
-    run = session_dir(tmp_path_factory, "student")
-    if not (run / "checkpoint" / "model.json").is_file():
-        run.mkdir(exist_ok=True)
-        Distiller(teacher, fast_config(), run, SINGLE, progress=False).run(train_set, STUDENT_STEPS)
-    return run
-
-
-@pytest.fixture(scope="module")
-def student(student_run):
-    return load_checkpoint(student_run / "checkpoint")
-
-
-def window_batch(train_set, indices) -> Conditioning:
-    items = [train_set[i] for i in indices]
+def window_batch(distill_train_set, indices) -> Conditioning:
+    items = [distill_train_set[i] for i in indices]
     stack = {name: torch.from_numpy(np.stack([item[name] for item in items])) for name in items[0]}
     return stack, Conditioning(stack["music"], stack["lyric_emb"], stack["lyric_frames"], stack["lyric_mask"])
 
@@ -148,8 +69,8 @@ def test_sigma_to_step_inverts_the_teachers_cosine_schedule():
     assert to_step(torch.tensor([1e-4, 1e9])).tolist() == [0.0, 999.0]
 
 
-def test_consistency_function_is_the_identity_at_epsilon_and_the_teachers_x0_at_high_noise(teacher, train_set):
-    batch, cond = window_batch(train_set, [0, 5, 9])
+def test_consistency_function_is_the_identity_at_epsilon_and_the_teachers_x0_at_high_noise(teacher, distill_train_set):
+    batch, cond = window_batch(distill_train_set, [0, 5, 9])
     config, to_step = ConsistencyConfig(), SigmaToStep(teacher.diffusion)
     model = teacher.model
     x = batch["x"] + 0.3 * torch.randn_like(batch["x"])
@@ -163,8 +84,8 @@ def test_consistency_function_is_the_identity_at_epsilon_and_the_teachers_x0_at_
     assert (f - x0).abs().max().item() < 1e-2 * x0.abs().max().item()
 
 
-def test_heun_step_follows_the_ode_exactly_when_the_teacher_predicts_a_constant(teacher, train_set):
-    _, cond = window_batch(train_set, [0, 1])
+def test_heun_step_follows_the_ode_exactly_when_the_teacher_predicts_a_constant(teacher, distill_train_set):
+    _, cond = window_batch(distill_train_set, [0, 1])
     model = copy.deepcopy(teacher.model)
     with torch.no_grad():
         model.output.weight.zero_()
@@ -189,28 +110,32 @@ def fixed_draw_loss(distiller: Distiller, batch: dict, seeds=range(4)) -> float:
     return float(np.mean(losses))
 
 
-def test_distillation_loss_falls(tmp_path, teacher, train_set):
-    batch, _ = window_batch(train_set, range(0, 16, 2))
+def distil_briefly(teacher, batch: dict, steps: int, run_dir) -> tuple[Distiller, float, float]:
+    """A distiller trained `steps` steps on one batch, with its fixed-draw loss before and after."""
     config = fast_config()
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, learning_rate=3e-3))
-    distiller = Distiller(teacher, config, tmp_path, SINGLE, progress=False)
+    distiller = Distiller(teacher, config, run_dir, SINGLE, progress=False)
     before = fixed_draw_loss(distiller, batch)
-    steps = [distiller.train_step(batch)["loss"] for _ in range(30)]
-    after = fixed_draw_loss(distiller, batch)
-    assert np.isfinite(steps).all() and distiller.step == 30
+    losses = [distiller.train_step(batch)["loss"] for _ in range(steps)]
+    assert np.isfinite(losses).all() and distiller.step == steps
+    return distiller, before, fixed_draw_loss(distiller, batch)
+
+
+def test_distillation_loss_falls(tmp_path, teacher, distill_train_set):
+    batch, _ = window_batch(distill_train_set, range(0, 16, 2))
+    _, before, after = distil_briefly(teacher, batch, 30, tmp_path)
     assert after < 0.75 * before, (before, after)
 
 
-def test_the_music_only_baseline_distils_too(tmp_path, train_set):
+def test_the_music_only_baseline_distils_too(tmp_path, distill_train_set):
     config = dataclasses.replace(load_run_config(REPO / "configs" / "tiny.json").model, lyrics=False)
     torch.manual_seed(0)
-    teacher = LoadedModel(Denoiser(config).eval(), config, train_set.normalizer, GaussianDiffusion(config),
+    teacher = LoadedModel(Denoiser(config).eval(), config, distill_train_set.normalizer, GaussianDiffusion(config),
                           {"kind": "diffusion"})
-    batch, cond = window_batch(train_set, [0, 3, 6, 9])
-    distiller = Distiller(teacher, fast_config(), tmp_path, SINGLE, progress=False)
-    losses = [distiller.train_step(batch)["loss"] for _ in range(3)]
-    assert np.isfinite(losses).all() and losses[0] > 0
-    ema = LoadedModel(distiller.ema.model, config, train_set.normalizer, GaussianDiffusion(config),
+    batch, cond = window_batch(distill_train_set, [0, 3, 6, 9])
+    distiller, before, after = distil_briefly(teacher, batch, 20, tmp_path)
+    assert after < 0.75 * before, (before, after)   # the student learns
+    ema = LoadedModel(distiller.ema.model, config, distill_train_set.normalizer, GaussianDiffusion(config),
                       {"kind": "consistency", "training": {DISTILLATION_KEY: ConsistencyConfig().to_dict()}})
     windows = sample_windows(ema, Conditioning(cond.music), SamplingSettings.for_model(ema, 2))
     assert windows.shape == (4, config.n_frames, config.channels) and torch.isfinite(windows).all()
@@ -224,12 +149,12 @@ def test_student_starts_as_the_teacher_and_moves_away(teacher, student):
     assert torch.equal(student.normalizer.min, teacher.normalizer.min)
 
 
-def test_lm2d_distill_cli_writes_a_consistency_checkpoint(tmp_path, teacher_run, dataset_root, capsys):
+def test_lm2d_distill_cli_writes_a_consistency_checkpoint(tmp_path, teacher_run, distill_dataset, capsys):
     config = tmp_path / "distill.json"
     config.write_text(json.dumps({"description": "test", **FAST_DISTILL,
                                   "consistency": {"n_scales": 24, "default_steps": 3, "music_weight": 1.5}}))
     out = tmp_path / "run"
-    code = main(["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--out", str(out),
+    code = main(["distill", "--teacher", str(teacher_run), "--data", str(distill_dataset), "--out", str(out),
                  "--config", str(config), "--steps", "10", "--no-progress"])
     assert code == 0
     assert "distilled for 10 steps" in capsys.readouterr().out
@@ -242,17 +167,17 @@ def test_lm2d_distill_cli_writes_a_consistency_checkpoint(tmp_path, teacher_run,
         rows = list(csv.DictReader(handle))
     assert [int(row["step"]) for row in rows] == [5, 10] and all(float(row["loss"]) > 0 for row in rows)
     # A second run into the same directory would overwrite the checkpoint.
-    assert main(["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--out", str(out),
+    assert main(["distill", "--teacher", str(teacher_run), "--data", str(distill_dataset), "--out", str(out),
                  "--steps", "1", "--no-progress"]) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err
 
 
-def test_distillation_can_start_from_an_earlier_student(tmp_path, teacher_run, student_run, dataset_root,
+def test_distillation_can_start_from_an_earlier_student(tmp_path, teacher_run, student_run, distill_dataset,
                                                        teacher, student, capsys):
     config = tmp_path / "gentle.json"
     config.write_text(json.dumps({**FAST_DISTILL, "train": FAST_DISTILL["train"] | {"learning_rate": 1e-7}}))
     out = tmp_path / "again"
-    args = ["distill", "--teacher", str(teacher_run), "--data", str(dataset_root), "--config", str(config),
+    args = ["distill", "--teacher", str(teacher_run), "--data", str(distill_dataset), "--config", str(config),
             "--steps", "1", "--no-progress"]
     assert main([*args, "--out", str(out), "--init", str(student_run / "checkpoint")]) == 0
     again = load_checkpoint(out / "checkpoint")
@@ -282,8 +207,8 @@ def test_bad_teachers_and_configs_are_user_errors(tmp_path, student_run):
 
 # --- sampling and checkpoints ------------------------------------------------------------
 
-def test_one_step_sample_is_deterministic_for_a_seed(student, train_set):
-    _, cond = window_batch(train_set, [0, 4, 8])
+def test_one_step_sample_is_deterministic_for_a_seed(student, distill_train_set):
+    _, cond = window_batch(distill_train_set, [0, 4, 8])
     first = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=7))
     again = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=7))
     other = sample_windows(student, cond, SamplingSettings.for_model(student, 1, seed=8))
@@ -293,8 +218,8 @@ def test_one_step_sample_is_deterministic_for_a_seed(student, train_set):
 
 
 @pytest.mark.parametrize("steps", [2, 4, 8])
-def test_k_step_sampling_keeps_in_painted_values_exactly(student, train_set, steps):
-    batch, cond = window_batch(train_set, [1, 6])
+def test_k_step_sampling_keeps_in_painted_values_exactly(student, distill_train_set, steps):
+    batch, cond = window_batch(distill_train_set, [1, 6])
     mask = torch.zeros_like(batch["x"], dtype=torch.bool)
     mask[:, :20] = True                      # the first 20 frames are known
     progress = []
@@ -305,8 +230,8 @@ def test_k_step_sampling_keeps_in_painted_values_exactly(student, train_set, ste
     assert progress == pytest.approx([(i + 1) / steps for i in range(steps)])
 
 
-def test_generate_gives_one_frame_per_feature_frame(student, train_set):
-    clip = train_set.clips[1]
+def test_generate_gives_one_frame_per_feature_frame(student, distill_train_set):
+    clip = distill_train_set.clips[1]
     settings = SamplingSettings.for_model(student, 1, seed=3)
     motion = sample(student, clip.music[:200], clip.lyrics, settings=settings)
     again = sample(student, clip.music[:200], clip.lyrics, settings=settings, max_batch=2)
@@ -314,7 +239,7 @@ def test_generate_gives_one_frame_per_feature_frame(student, train_set):
     np.testing.assert_allclose(motion.local_rotmats, again.local_rotmats, atol=1e-5)
 
 
-def test_consistency_checkpoint_round_trips(tmp_path, student, train_set):
+def test_consistency_checkpoint_round_trips(tmp_path, student, distill_train_set):
     settings = ConsistencyConfig(n_scales=30, default_steps=4, lyrics_weight=3.0)
     save_checkpoint(tmp_path / "ckpt", student.model, student.config, student.normalizer,
                     extra={DISTILLATION_KEY: settings.to_dict()}, kind="consistency")
@@ -322,7 +247,7 @@ def test_consistency_checkpoint_round_trips(tmp_path, student, train_set):
     assert loaded.kind == "consistency" and consistency_settings(loaded) == settings
     for name, value in student.model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[name], value), name
-    _, cond = window_batch(train_set, [2])
+    _, cond = window_batch(distill_train_set, [2])
     same_schedule = dataclasses.replace(student, meta=loaded.meta)
     assert torch.equal(sample_windows(loaded, cond, SamplingSettings.for_model(loaded, 2, seed=1)),
                        sample_windows(same_schedule, cond, SamplingSettings.for_model(loaded, 2, seed=1)))

@@ -3,16 +3,13 @@ keeping joints, continuing a motion. Kept frames / joints must come back bit-ide
 seams must be as smooth as the motion around them.
 
 The song is a clip of the test dataset (real audio, lyrics and SMPL motion, test_dataset.py);
-the models are test_distill.py's tiny teacher and its distilled student."""
+the models are conftest.py's tiny teacher and its distilled student (test_distill.py)."""
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
 import pytest
-from test_dataset import encoder  # noqa: F401 (fixture)
-from test_distill import (dataset_root, shared_cache, student, student_run, teacher,  # noqa: F401
-                          teacher_run, train_set)
 
 from lm2d.errors import LM2DError
 from lm2d.motion.representation import Motion
@@ -23,9 +20,9 @@ from lm2d.server.protocol import EditSpec
 
 
 @pytest.fixture(scope="module")
-def song(train_set):
+def song(distill_train_set):
     """(motion, music features, lyric tokens) of the clip with lyrics: 240 frames, 4+ windows."""
-    clip = next(clip for clip in train_set.clips if clip.lyrics is not None)
+    clip = next(clip for clip in distill_train_set.clips if clip.lyrics is not None)
     return Motion.from_vector(clip.x[:, 4:]), clip.music, clip.lyrics
 
 

@@ -1,5 +1,5 @@
 """`lm2d evaluate` end to end on a tiny real dataset (real audio, motion and LRC from
-test_dataset.write_dataset) and a tiny checkpoint trained by `lm2d train` for two steps."""
+dance_data.write_dataset) and a tiny checkpoint trained by `lm2d train` for two steps."""
 from __future__ import annotations
 
 import csv
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_dataset import CLIPS, cache_root, write_dataset  # noqa: F401 (fixtures)
+
+from dance_data import CLIPS, write_dataset
 
 from lm2d.cli import main
 from lm2d.evaluation.body_usage import FIELD_NAMES as BODY_USAGE_FIELDS
@@ -19,7 +20,7 @@ TINY_CONFIG = REPO / "configs" / "tiny.json"
 
 
 @pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:  # noqa: F811
+def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:
     return write_dataset(tmp_path_factory.mktemp("eval_data"), shared_data, clips=CLIPS, test_clips=CLIPS[:2])
 
 
@@ -114,6 +115,29 @@ def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root,
     assert [p.name for p in (out / "motions").iterdir()] == [f"{checkpoint.parent.name}_ddim1"]
     motion, lines = load_result_npz(out / "motions" / f"{checkpoint.parent.name}_ddim1" / "sugar.npz")
     assert motion.n_frames == 240 and [text for _, _, text in lines] == ["Tiptoe softly", "twirl like snow"]
+
+
+def test_steps_before_the_checkpoints_leaves_them_checkpoints(tmp_path, dataset_root, checkpoint, capsys):
+    """`--steps 1 CKPT CKPT` once swallowed the checkpoints as step counts; it takes one comma list."""
+    from lm2d.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--data", "d", "--steps", "1,2,4", "a", "b"])
+    assert args.steps == [1, 2, 4] and args.checkpoints == [Path("a"), Path("b")]
+    student = REPO / "server" / "lm2d" / "checkpoints" / "default"   # the shipped distilled model
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(dataset_root), "--max-songs", "1", "--ddim-steps", "1", "--beat-accent",
+                 "0", "--out", str(out), "--steps", "1", str(student), str(checkpoint)]) == 0
+    assert [row["label"] for row in read_csv(out / "results.csv")] == [
+        "ground truth", "default/cm1", f"{checkpoint.parent.name}/ddim1"]
+    err = capsys.readouterr().err
+    assert "evaluate: 1 songs x 2 runs" in err and "evaluate: 2/2 dances [" in err   # counts and ETA
+
+
+@pytest.mark.parametrize("steps", ["0", "1,x", "1 2"])
+def test_bad_step_lists_are_one_line(steps, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--data", "d", "--steps", steps])
+    assert exit_info.value.code == 2 and "--steps" in capsys.readouterr().err
 
 
 def test_evaluate_reports_bad_input_in_one_line(tmp_path, dataset_root, capsys):

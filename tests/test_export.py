@@ -18,13 +18,14 @@ import bpy
 import numpy as np
 import pytest
 
+from blender_scenes import evaluated_heads, import_cmu_rig, smpl_take
+
 import lm2d_blender
 from lm2d.cli import main as lm2d_main
 from lm2d_blender.bone_maps import auto_map
 from lm2d_blender.export import export_format, export_take
 from lm2d_blender.operators_retarget import LM2D_OT_export_take
 from lm2d_blender.retarget import armature_rig, retarget_take
-from test_retarget import evaluated_heads, import_cmu_rig, sample_result, smpl_take  # noqa: F401  (fixture)
 
 TOLERANCE_M = 1e-3
 CMU_TOLERANCE = 1e-4   # of the leg length, in the rig's own units

@@ -13,13 +13,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from blender_scenes import make_result, save_result
 
-from test_takes import make_result, save_result
+
 
 REPO = Path(__file__).resolve().parents[1]
 
 INSTALL_AND_USE = textwrap.dedent("""
-    import json, sys
+    import json, os, sys
     import bpy
 
     zip_path, take_path = sys.argv[1:3]
@@ -38,6 +39,7 @@ INSTALL_AND_USE = textwrap.dedent("""
     result["load_take"] = sorted(bpy.ops.lm2d.load_take(filepath=take_path, target='NEW'))
     armature = bpy.context.active_object
     result["take"] = armature.animation_data.action.name
+    result["server_wheel"] = sys.modules[package + ".server_env"].package_source(os.path.dirname(module.__file__))
     result["imported_torch"] = "torch" in sys.modules
     print("RESULT " + json.dumps(result))
 """)
@@ -60,10 +62,15 @@ def test_the_zip_holds_the_package_and_a_valid_manifest(extension_zip):
     assert extension_zip.name == f"lm2d_blender-{manifest['version']}.zip"
     assert manifest["id"] == "lm2d_blender" and manifest["blender_version_min"] == "4.2.0"
     assert len(manifest["tagline"]) <= 64 and manifest["tagline"][-1].isalnum()
-    assert set(manifest["permissions"]) == {"files"}     # no network: the server is a local subprocess
+    # The server is a local subprocess; only Install Server uses the network (pip).
+    assert set(manifest["permissions"]) == {"files", "network"}
     with zipfile.ZipFile(extension_zip) as archive:
         names = set(archive.namelist())
-    assert {"blender_manifest.toml", "__init__.py", "keys.py", "armature.py", "smpl_skeleton.json"} <= names
+        licence = archive.read("LICENSE").decode()
+    assert {"blender_manifest.toml", "__init__.py", "keys.py", "armature.py", "smpl_skeleton.json",
+            "LICENSE", f"server_wheel/lm2d-{manifest['version']}-py3-none-any.whl"} <= names
+    assert licence.lstrip().startswith("GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007")
+    assert licence == (REPO / "LICENSE").read_text()
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
 
 
@@ -83,4 +90,5 @@ def test_the_zip_installs_as_an_extension_and_works(extension_zip, tmp_path):
     assert Path(result["results_dir"]).is_dir()
     assert Path(result["results_dir"]).is_relative_to(user_folder / "extensions" / ".user" / "user_default")
     assert result["load_take"] == ["FINISHED"] and result["take"] == "LM2D take 1"
+    assert result["server_wheel"].endswith("lm2d_blender/server_wheel/lm2d-0.1.0-py3-none-any.whl")
     assert not result["imported_torch"]

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dance_data import write_tiny_checkpoint
+
 from lm2d.cli import main
-from test_server import write_tiny_checkpoint
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
 
@@ -38,11 +39,27 @@ def test_npz_with_lyrics_end_to_end(checkpoint, shared_data, tmp_path, capsys):
     output = tmp_path / "takes" / "take.npz"
     assert generate(song, "--lyrics", lyrics, "--checkpoint", checkpoint, "-o", output, "--steps", 2,
                     "--seed", 4, "--music-guidance", 1.5, "--lyrics-guidance", 3) == 0
-    assert f"wrote {output}" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"wrote {output}" in out and "ignored" not in err   # a diffusion model uses its guidance
+    # Each stage in its own units (pytest's stderr is a log: a line as each stage ends); 161 frames
+    # in windows of 60 with stride 30 are 5 windows.
+    stages = [line.split(" [")[0] for line in err.splitlines()]
+    assert stages == ["features: 5/5 seconds", "lyrics: 2/2 lines", "sampling 5 windows: 2/2 steps",
+                      "writing: 161/161 frames"], err
     with np.load(output) as take:
         assert abs(take["root_translation"].shape[0] - 30 * sf.info(song).duration) <= 1
         assert list(take["lyric_lines"]) == ["hands up high", "spin around"]
         assert take["fps"] == 30.0 and take["joint_names"][0] == "pelvis"
+
+
+def test_guidance_flags_with_the_distilled_default_model_warn_that_they_do_nothing(shared_data, tmp_path, capsys):
+    output = tmp_path / "take.npz"
+    assert generate(shared_data / SONG, "-o", output, "--end", 1, "--music-guidance", 2,
+                    "--lyrics-guidance", 4) == 0
+    err = capsys.readouterr().err
+    assert ("warning: --music-guidance and --lyrics-guidance ignored: guidance is baked into the distilled "
+            "model") in err, err
+    assert output.exists()
 
 
 def test_bvh_of_a_cropped_range(checkpoint, shared_data, tmp_path):

@@ -13,6 +13,9 @@ import bpy
 import numpy as np
 import pytest
 
+from blender_scenes import keys_of, posed_heads, take_fcurves
+from dance_data import write_tiny_checkpoint
+
 import lm2d_blender
 from lm2d_blender import jobs, server_session
 from lm2d_blender.generation_settings import InputError, scene_generation_settings
@@ -23,8 +26,6 @@ from lm2d_blender.server_session import ServerSettings
 from lm2d_blender.skeleton import shipped_skeleton
 from lm2d_blender.takes import (TAKE_AUDIO_PROP, TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP, current_take,
                                 model_frame_range, panel_range_edit, take_edit_settings)
-from test_server import write_tiny_checkpoint
-from test_takes import keys_of, posed_heads, take_fcurves
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"       # 5.3 s: 161 frames at 30 FPS
 LONG_SONG = "music/Kevin_MacLeod_-_Vibe_Ace.ogg"     # 61.5 s: long enough to cancel halfway
@@ -294,3 +295,12 @@ def test_continue_extends_the_take_and_keeps_what_was_there(addon, shared_data):
     for bone in ("pelvis", "left_knee", "right_wrist", "head"):
         assert same_rotations(bone_channels(first, bone, "rotation_quaternion"),
                               bone_channels(second, bone, "rotation_quaternion")[:90]).all(), bone
+
+
+def test_continue_is_disabled_when_the_take_reaches_the_end_of_its_song(addon, shared_data):
+    use_song(addon, shared_data)
+    dancer, take = generate_take(addon)               # the whole song
+    assert bpy.ops.lm2d.regenerate_range.poll()
+    assert not getattr(bpy.ops.lm2d, "continue").poll()
+    with pytest.raises(RuntimeError, match="reaches the end of its song: nothing is left to dance to"):
+        getattr(bpy.ops.lm2d, "continue")()

@@ -26,15 +26,6 @@ SONGS, SECONDS, SEED = 4, 45.0, 0
 
 
 @pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    """A private feature/clip cache for this module (`lm2d evaluate` fills one)."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("lm2d_cache")
-        patch.setenv("LM2D_CACHE", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("gesture_corpus") / "corpus"
     build_corpus(root, songs=SONGS, seconds=SECONDS, seed=SEED)

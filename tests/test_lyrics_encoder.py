@@ -11,11 +11,6 @@ from lm2d.lyrics import (SongLyricTokens, TextEncoder, encode_song_lyrics, line_
 from lm2d.lyrics.encoder import default_model_dir
 
 
-@pytest.fixture(scope="session")
-def encoder() -> TextEncoder:
-    return TextEncoder()
-
-
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LM2D_CACHE", str(tmp_path / "cache"))

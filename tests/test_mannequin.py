@@ -10,26 +10,19 @@ import numpy as np
 import pytest
 from mathutils import Quaternion
 
+from blender_scenes import evaluated_world_vertices, make_result, new_armature, posed_heads
+
 import lm2d_blender
 from lm2d_blender.armature import PREVIEW_PROP, new_dancer
 from lm2d_blender.keys import write_take
 from lm2d_blender.mannequin import MATERIAL_NAME, body_parts, build_mannequin, mannequins_of, sole_height
 from lm2d_blender.skeleton import shipped_skeleton
-from test_takes import make_result, new_armature, posed_heads
 
 
 @pytest.fixture()
 def scene():
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return bpy.context.scene
-
-
-def evaluated_world_vertices(obj) -> np.ndarray:
-    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    co = np.empty(3 * len(evaluated.data.vertices))
-    evaluated.data.vertices.foreach_get("co", co)
-    matrix = np.array(evaluated.matrix_world)
-    return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def body_of(armature) -> dict:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_dataset import cache_root  # noqa: F401 (fixture: a private lm2d cache)
 
 from lm2d.evaluation.beat_align import beat_alignment_score, kinetic_velocity, motion_beats
 from lm2d.evaluation.features_geometric import NUM_GEOMETRIC_FEATURES, RELATIONS, geometric_features
@@ -229,7 +228,7 @@ def lrc(lines: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def gesture_corpus(tmp_path_factory, shared_data, cache_root):  # noqa: F811
+def gesture_corpus(tmp_path_factory, shared_data, cache_root):
     """A dataset (docs/DATASET.md layout) where the dance answers the lyrics: real music clips,
     LRC lines full of gesture words, and lm2d.corpus's choreographer dancing to both."""
     import soundfile as sf

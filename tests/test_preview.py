@@ -9,12 +9,13 @@ import pytest
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
 
+from blender_scenes import make_result
+
 from lm2d_blender.armature import new_dancer
 from lm2d_blender.contact_sheet import INSTRUMENTAL_TILES, render_contact_sheet, sheet_layout
 from lm2d_blender.keys import write_take
 from lm2d_blender.preview import STAGE_PROP, build_stage, joint_track
 from lm2d_blender.skeleton import shipped_skeleton
-from test_takes import make_result
 
 SIZE = (192, 108)
 LYRICS = [(0.4, 1.1, "one"), (1.2, 2.0, "two words"), (2.1, 2.9, "three and a longer line")]

@@ -24,13 +24,12 @@ import addon_utils  # noqa: E402  (importable once bpy has put Blender's script 
 import numpy as np
 import pytest
 
+from blender_scenes import evaluated_heads, import_cmu_rig, smpl_take
+
 import lm2d_blender
-from lm2d_blender.armature import create_smpl_armature
 from lm2d_blender.bone_maps import (BoneMapError, Rig, auto_map, classify, distribute, load_preset, resolve_pairs,
                                     save_preset, shipped_presets, split_name, unmapped_parts)
-from lm2d_blender.keys import write_take
 from lm2d_blender.takes import TAKE_PROP
-from lm2d_blender.result_file import read_result, result_skeleton
 from lm2d_blender.retarget import armature_rig, constrained_bones, retarget_take, take_frames
 from lm2d_blender.skeleton import shipped_skeleton
 
@@ -159,28 +158,8 @@ def test_presets_save_load_and_fit_renamed_rigs(tmp_path):
 
 # --- takes on real rigs --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sample_result(shared_data, tmp_path_factory):
-    """A real SMPL motion (the AIST++-layout sample), written by lm2d and read by the add-on."""
-    from lm2d.motion.io import load_motion, save_result_npz
-
-    path = tmp_path_factory.mktemp("take") / "sample.npz"
-    save_result_npz(load_motion(shared_data / "motion" / "smpl_sample_127f.pkl"), path)
-    return read_result(path)
 
 
-def smpl_take(result):
-    """The SMPL dancer with `result` as its take, in the current scene at the result's 30 FPS."""
-    scene = bpy.context.scene
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    dancer = create_smpl_armature(bpy.context, "SMPL", *result_skeleton(result))
-    write_take(dancer, result, scene)
-    return dancer
-
-
-def import_cmu_rig(shared_data):
-    assert bpy.ops.import_scene.fbx(filepath=str(shared_data / "motion" / "cmu_55_01_dance.fbx")) == {'FINISHED'}
-    return next(obj for obj in bpy.data.objects if obj.type == 'ARMATURE')
 
 
 def add_rigify_metarig():
@@ -208,14 +187,6 @@ def scene_state():
             + sum(len(obj.constraints) for obj in bpy.data.objects))
 
 
-def evaluated_heads(obj, names, frames) -> np.ndarray:
-    """(T, J, 3) world positions of the bones' heads in the pose Blender evaluates at each frame."""
-    scene = bpy.context.scene
-    heads = np.empty((len(frames), len(names), 3))
-    for i, frame in enumerate(frames):
-        scene.frame_set(int(frame))
-        heads[i] = [obj.matrix_world @ obj.pose.bones[name].head for name in names]
-    return heads
 
 
 def rest_heads(obj, names) -> np.ndarray:

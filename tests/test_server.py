@@ -4,7 +4,6 @@ whole module, so every test also checks that what came before left it serving.""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -17,33 +16,14 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dance_data import server_environment, write_tiny_checkpoint
+
 from lm2d.server.protocol import BadRequest, parse_request
 
 FINAL = {"hello", "loaded", "result", "lyrics", "cancelled", "error"}
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s: the shortest real song, for fast round trips
 
 
-def write_tiny_checkpoint(path: Path, shared_data: Path, seed: int = 0) -> Path:
-    """A real LM2D checkpoint, just untrained: a tiny lyrics model with seeded initial weights and
-    a normaliser fitted on a real SMPL motion (so outputs have plausible ranges)."""
-    import torch
-
-    from lm2d.model import Denoiser, ModelConfig, Normalizer, save_checkpoint
-    from lm2d.motion.io import load_motion
-
-    torch.manual_seed(seed)
-    config = ModelConfig(n_frames=60, latent_dim=32, ff_dim=64, n_layers=1, n_heads=2, dropout=0.0,
-                         max_lyric_tokens=16)
-    motion = load_motion(shared_data / "motion" / "smpl_sample_127f.pkl")
-    frames = np.concatenate([motion.foot_contacts().astype(np.float32), motion.to_vector()], axis=1)
-    save_checkpoint(path, Denoiser(config), config, Normalizer.fit(frames))
-    return path
-
-
-def server_environment(cache: Path) -> dict:
-    """The environment for a test server: its own feature/lyrics cache, and one torch thread so
-    it does not fight the test process for the (small, shared) CPU."""
-    return dict(os.environ, LM2D_CACHE=str(cache), PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
 
 
 class RawServer:

@@ -14,6 +14,8 @@ import bpy
 import numpy as np
 import pytest
 
+from blender_scenes import evaluated_world_vertices
+
 import lm2d_blender
 from lm2d.cli import main as lm2d_main
 from lm2d.motion.skeleton import JOINT_NAMES, PARENTS
@@ -21,7 +23,6 @@ from lm2d_blender.armature import new_dancer
 from lm2d_blender.mannequin import MATERIAL_NAME, mannequins_of
 from lm2d_blender.skeleton import shipped_skeleton
 from lm2d_blender.smpl_body import build_smpl_body
-from test_mannequin import evaluated_world_vertices
 
 VERTICES = 6890           # smplx picks extra landmarks by SMPL vertex index: the template needs them all
 

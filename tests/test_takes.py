@@ -7,8 +7,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from bpy_extras import anim_utils
 from scipy.spatial.transform import Rotation, Slerp
+
+from blender_scenes import keys_of, make_result, new_armature, posed_heads, save_result, smpl_fk, take_fcurves
 
 from lm2d_blender.armature import armature_skeleton, bone_tails, create_smpl_armature
 from lm2d_blender.keys import write_take
@@ -19,62 +20,6 @@ from lm2d_blender.skeleton import shipped_skeleton
 MILLIMETRE = 1e-3
 
 
-# --- building results in the test: smooth random motion and numpy forward kinematics ---------
-
-def smpl_fk(root_translation, rotmats, parents, rest):
-    """World joint positions: global_j = global_parent · local_j, joint_j = joint_parent +
-    global_parent · (rest_j − rest_parent); the root translation is the pelvis position."""
-    frames, joints = rotmats.shape[:2]
-    global_rot = np.empty((frames, joints, 3, 3))
-    positions = np.empty((frames, joints, 3))
-    for j, parent in enumerate(parents):
-        if parent < 0:
-            global_rot[:, j], positions[:, j] = rotmats[:, j], root_translation
-        else:
-            global_rot[:, j] = global_rot[:, parent] @ rotmats[:, j]
-            positions[:, j] = positions[:, parent] + global_rot[:, parent] @ (rest[j] - rest[parent])
-    return positions
-
-
-def smooth_motion(frames: int, seed: int, fps: float = 30.0):
-    """Root positions (T, 3), local quaternions (T, 24, 4) (w, x, y, z) and matrices: sums of
-    sinusoids, plus one joint spinning through more than a full turn (its quaternion changes sign)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames)[:, None, None] / fps
-    axis_angle = 0.7 * np.sin(t * rng.uniform(2, 8, (1, 24, 3)) + rng.uniform(0, 2 * np.pi, (1, 24, 3)))
-    axis_angle[:, 16] = np.array([0.0, 0.0, 1.0]) * (2.6 * np.pi * t[:, 0] / t[-1, 0])  # left_shoulder spins
-    root = np.column_stack([0.4 * np.sin(2 * t[:, 0, 0]), 0.3 * np.cos(3 * t[:, 0, 0]),
-                            0.9 + 0.05 * np.sin(9 * t[:, 0, 0])])
-    rotations = Rotation.from_rotvec(axis_angle.reshape(-1, 3))
-    quats = rotations.as_quat()[:, [3, 0, 1, 2]].reshape(frames, 24, 4)
-    return root, quats, rotations.as_matrix().reshape(frames, 24, 3, 3)
-
-
-def make_result(frames: int = 40, seed: int = 0, fps: float = 30.0, lyrics=None) -> dict:
-    """A result dict in the documented format, with continuous quaternion signs."""
-    skeleton = shipped_skeleton()
-    root, quats, rotmats = smooth_motion(frames, seed, fps)
-    for t in range(1, frames):  # continuous signs, as the format promises
-        quats[t] *= np.where(np.sum(quats[t] * quats[t - 1], axis=-1) < 0, -1.0, 1.0)[:, None]
-    result = {
-        "fps": np.float64(fps),
-        "joint_names": np.array(skeleton.joint_names),
-        "parents": np.array(skeleton.parents),
-        "rest_positions": skeleton.rest_positions.astype(np.float32),
-        "root_translation": root.astype(np.float32),
-        "local_quaternions": quats.astype(np.float32),
-        "joint_positions": smpl_fk(root, rotmats, skeleton.parents, skeleton.rest_positions).astype(np.float32),
-    }
-    if lyrics:
-        result["lyric_lines"] = np.array([text for _, _, text in lyrics])
-        result["lyric_starts"] = np.array([start for start, _, _ in lyrics])
-        result["lyric_ends"] = np.array([end for _, end, _ in lyrics])
-    return result
-
-
-def save_result(path, result) -> str:
-    np.savez(path, **result)
-    return str(path)
 
 
 # --- reading the scene back ---------------------------------------------------------------
@@ -87,24 +32,6 @@ def scene():
     return scene
 
 
-def new_armature(name="Dancer"):
-    return create_smpl_armature(bpy.context, name, *shipped_skeleton())
-
-
-def take_fcurves(obj, action):
-    return anim_utils.action_get_channelbag_for_slot(action, action.slots[0]).fcurves
-
-
-def keys_of(fcurve) -> np.ndarray:
-    co = np.empty(2 * len(fcurve.keyframe_points), dtype=np.float32)
-    fcurve.keyframe_points.foreach_get("co", co)
-    return co.reshape(-1, 2)
-
-
-def posed_heads(obj, frame: int) -> np.ndarray:
-    """(24, 3) world head positions in SMPL joint order (Blender orders bones its own way)."""
-    bpy.context.scene.frame_set(frame)
-    return np.array([obj.matrix_world @ obj.pose.bones[name].head for name in shipped_skeleton().joint_names])
 
 
 # --- the armature -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_dataset import CLIPS, write_dataset
+
+from dance_data import CLIPS, write_dataset
 
 from lm2d.model.checkpoint import load_checkpoint
 from lm2d.model.config import ModelConfig

@@ -1,5 +1,5 @@
 """Losses, the training loop, checkpoints, exact resume and `lm2d train`, on configs/tiny.json
-and a two-clip dataset of real audio, motion and lyrics (built by test_dataset.write_dataset)."""
+and a two-clip dataset of real audio, motion and lyrics (built by dance_data.write_dataset)."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_dataset import CLIPS, cache_root, encoder, write_dataset  # noqa: F401 (fixtures)
+
+from dance_data import CLIPS, max_weight_change, write_dataset
 
 from lm2d.cli import main
 from lm2d.errors import LM2DError
@@ -36,12 +37,12 @@ def tiny() -> RunConfig:
 
 
 @pytest.fixture(scope="module")
-def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:  # noqa: F811
+def dataset_root(tmp_path_factory, shared_data, cache_root) -> Path:
     return write_dataset(tmp_path_factory.mktemp("dance_data"), shared_data, clips=CLIPS[:2])
 
 
 @pytest.fixture(scope="module")
-def train_set(dataset_root, tiny, encoder) -> DanceDataset:  # noqa: F811
+def train_set(dataset_root, tiny, encoder) -> DanceDataset:
     return DanceDataset(dataset_root, "train", tiny.model, stride=tiny.train.window_stride, encoder=encoder)
 
 
@@ -123,7 +124,7 @@ def test_training_on_one_window_lowers_the_loss_tenfold(tmp_path, tiny, train_se
     assert result.step == 200 and (tmp_path / "checkpoint" / "model.safetensors").is_file()
 
 
-def test_resume_continues_exactly_where_it_stopped(tmp_path, tiny, dataset_root, encoder):  # noqa: F811
+def test_resume_continues_exactly_where_it_stopped(tmp_path, tiny, dataset_root, encoder):
     config = tiny.replace_train(checkpoint_every=3, log_every=1, batch_size=3, warmup_steps=4)
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     train(config, dataset_root, straight, SINGLE, steps=6, encoder=encoder, progress=False)
@@ -172,12 +173,10 @@ def test_lm2d_train_cli_writes_a_loadable_checkpoint(tmp_path, dataset_root, tra
     assert [row["step"] for row in read_metrics(run)] == ["3", "4"]
 
 
-def max_weight_change(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
 def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, monkeypatch, tiny, dataset_root,
-                                                          encoder):  # noqa: F811
+                                                          encoder):
     monkeypatch.chdir(tmp_path)
     config = tiny.replace_train(checkpoint_every=1, batch_size=2, warmup_steps=0)
     source = tmp_path / "source"     # another seed: other initial weights than the runs below

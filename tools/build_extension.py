@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Build the installable Blender extension zip into dist/ (`python build.py extension`).
 
-Stages lm2d_blender/ (sources and data, no caches) with blender_manifest.toml in a temporary
-folder, then builds and validates the zip with Blender's own extension tool, blender_ext.py,
+Stages lm2d_blender/ (sources and data, no caches) with blender_manifest.toml, LICENSE and the
+lm2d wheel (server_wheel/, which the add-on's Install Server installs) in a temporary folder, then builds and validates the zip with Blender's own extension tool, blender_ext.py,
 which the bpy wheel ships (the same code as `blender --command extension build`)."""
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lm2d_blender"
 MANIFEST = ROOT / "blender_manifest.toml"
+LICENSE = ROOT / "LICENSE"
+SERVER_WHEEL_DIR = "server_wheel"   # lm2d_blender.server_env.shipped_wheel looks here
 SHIPPED_SUFFIXES = (".py", ".json")
 
 
@@ -31,8 +33,22 @@ def bpy_scripts_file(relative: str) -> Path:
     return matches[-1]
 
 
+def build_server_wheel(destination: Path) -> Path:
+    """The lm2d wheel (no dependencies: pip fetches those) that Install Server puts in the
+    add-on's managed environment. Built offline from the checkout with the setuptools at hand."""
+    destination.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                                "--wheel-dir", str(destination), str(ROOT)], capture_output=True, text=True)
+    wheels = sorted(destination.glob("lm2d-*.whl"))
+    if completed.returncode != 0 or not wheels:
+        sys.exit(f"build_extension: building the lm2d wheel failed:\n{completed.stdout}{completed.stderr}")
+    return wheels[-1]
+
+
 def stage(destination: Path) -> None:
     shutil.copy2(MANIFEST, destination / MANIFEST.name)
+    shutil.copy2(LICENSE, destination / LICENSE.name)
+    build_server_wheel(destination / SERVER_WHEEL_DIR)
     for source in sorted(PACKAGE.rglob("*")):
         if source.is_file() and source.suffix in SHIPPED_SUFFIXES and "__pycache__" not in source.parts:
             target = destination / source.relative_to(PACKAGE)
@@ -66,7 +82,8 @@ def main() -> int:
     archive = build()
     print(archive)
     print("Install: Blender › Edit › Preferences › Get Extensions › Install from Disk… → this zip.\n"
-          f"Then set the add-on's Python interpreter preference to: {sys.executable}")
+          f"Then, in the add-on's preferences, set Python Interpreter to {sys.executable} (this checkout's\n"
+          "environment), or press Install Server for an environment of the add-on's own; Check lists what it has.")
     return 0
 
 

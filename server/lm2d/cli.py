@@ -7,6 +7,7 @@ import importlib
 import sys
 import warnings
 
+from lm2d import __version__
 from lm2d.errors import LM2DError, LM2DWarning
 
 # Subcommands in the order `lm2d --help` lists them.
@@ -43,6 +44,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="lm2d", description="Lyrics- and music-driven dance synthesis.")
+    parser.add_argument("--version", action="version", version=f"lm2d {__version__}",
+                        help="print lm2d's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"lm2d.commands.{name.replace('-', '_')}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -32,17 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lm2d.corpus.build import build_corpus
+    from lm2d.corpus.build import build_corpus, shared_sources
     from lm2d.corpus.danced import danced_sources
+    from lm2d.progress import Progress
 
     torch.set_num_threads(1)   # forward kinematics on small batches: threads only add overhead
     shared = None if args.no_shared_data else args.shared_data
     if shared is None and not args.no_shared_data and DEFAULT_SHARED_DATA.is_dir():
         shared = DEFAULT_SHARED_DATA
     started = time.perf_counter()
-    metadata = build_corpus(args.out, songs=args.songs, seconds=args.seconds, seed=args.seed,
-                            shared_data=shared, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                            extra_sources=danced_sources(args.danced, args.seed) if args.danced else ())
+    extra = danced_sources(args.danced, args.seed) if args.danced else []
+    clips = max(args.songs, 0) + len(extra) + (len(shared_sources(shared, args.seed)) if shared is not None else 0)
+    with Progress(clips, "corpus", "clips") as progress:
+        # build_corpus reports "[n/N] split/clip (seconds)" as each clip is written: keep the name.
+        metadata = build_corpus(args.out, songs=args.songs, seconds=args.seconds, seed=args.seed,
+                                shared_data=shared, progress=lambda line: progress.update(1, line.split("] ", 1)[-1]),
+                                extra_sources=extra)
     events = sum(len(clip["gesture_events"]) for clip in metadata["clips"])
     print(f"{args.out}: {len(metadata['splits']['train'])} train and {len(metadata['splits']['test'])} test "
           f"clips, {events} gesture events, in {time.perf_counter() - started:.0f} s")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands import add_text_model_argument, positive_int
+from lm2d.commands import add_text_model_argument, positive_int, positive_int_list
 
 HELP = "Generate every song of a dataset split with each checkpoint and score them (docs/METRICS.md)."
 
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gesture classifier from `lm2d train-gesture-classifier` (.safetensors): adds the "
                              "lyric-gesture hit rate (events from the dataset's corpus.json, else its lyrics)")
     parser.add_argument("--ddim-steps", type=positive_int, default=50, help="DDIM steps for diffusion checkpoints")
-    parser.add_argument("--steps", type=positive_int, nargs="+", default=[1, 2, 4],
-                        help="step counts for consistency checkpoints (default: 1 2 4)")
+    parser.add_argument("--steps", type=positive_int_list, default=[1, 2, 4], metavar="K[,K...]",
+                        help="step counts for consistency checkpoints, comma-separated (default: 1,2,4)")
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="also score every run's dances after beat accent A, as lm2d generate writes "
                              "them (default 0.25, lm2d generate's; 0: the network's rows only)")
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from lm2d.lyrics import TextEncoder
     from lm2d.model.checkpoint import load_checkpoint
     from lm2d.motion.retime import DEFAULT_STRENGTH, check_strength
+    from lm2d.progress import Progress
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -84,17 +85,23 @@ def run(args: argparse.Namespace) -> int:
 
     sets = [ev.MotionSet(ev.GROUND_TRUTH, "", None, [s.joints for s in songs])]
     names = unique_names([ev.checkpoint_label(path) for path in args.checkpoints])
-    for path, name in zip(args.checkpoints, names):
-        loaded = load_checkpoint(path, args.device)
-        for model_run in ev.runs_for_checkpoint(path, loaded.kind, args.ddim_steps, args.steps, name):
-            say(f"evaluate: generating with {model_run.label}")
+    # Every checkpoint is read before the first dance: a bad one fails in seconds, and the
+    # progress line counts every dance to come.
+    models = [load_checkpoint(path, args.device) for path in args.checkpoints]
+    runs = [(loaded, model_run) for path, name, loaded in zip(args.checkpoints, names, models)
+            for model_run in ev.runs_for_checkpoint(path, loaded.kind, args.ddim_steps, args.steps, name)]
+    say(f"evaluate: {len(songs)} songs x {len(runs)} runs ({', '.join(r.label for _, r in runs) or 'none'})")
+    with Progress(len(songs) * len(runs), "evaluate", "dances") as progress:
+        for loaded, model_run in runs:
             motion_set = ev.generate_set(model_run, loaded, songs, args.seed,
-                                         on_song=lambda song: say(f"  {song}"))
+                                         on_song=lambda song, label=model_run.label: progress.update(
+                                             1, f"{label}: {song}"))
             run_sets = [motion_set] + ([ev.accented_set(motion_set, songs, accent)] if accent else [])
             sets.extend(run_sets)
             if args.save_motions:
                 for saved in run_sets:
                     save_motions(args.out / "motions" / ev.file_safe_name(saved.label), songs, saved)
+    say("evaluate: scoring")
 
     evaluation = ev.score_sets(songs, sets, reference, matcher, text_vectors, seed=args.seed,
                                gesture_classifier=gesture_classifier, gesture_events=gesture_events,

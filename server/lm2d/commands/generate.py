@@ -41,10 +41,10 @@ _seconds = cli_number(0, MAX_SONG_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from lm2d.errors import warn
     from lm2d.pipeline import (check_output_path, checkpoint_inputs, generate_dance, load_model,
-                               max_audio_seconds, write_result)
+                               max_audio_seconds, read_lyrics, write_result)
+    from lm2d.sampling import SamplingSettings
     from lm2d.song import Song
 
     # The user's own files first, and before minutes of work rather than after.
@@ -52,19 +52,72 @@ def run(args: argparse.Namespace) -> int:
     song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
-    # disable=None: no bar when stderr is not a terminal (logs, pipes); delay: none for quick failures.
-    with tqdm(total=100, unit="%", bar_format="{desc:<9} {percentage:3.0f}%|{bar}| {elapsed}",
-              leave=False, disable=None, delay=0.5) as bar:
-        def show(stage: str, fraction: float) -> None:
-            bar.set_description_str(stage, refresh=False)
-            bar.update(round(100 * fraction) - bar.n)
-
+    if loaded.kind == "consistency":
+        ignored = [flag for flag, value in (("--music-guidance", args.music_guidance),
+                                            ("--lyrics-guidance", args.lyrics_guidance)) if value is not None]
+        if ignored:
+            warn(f"{' and '.join(ignored)} ignored: guidance is baked into the distilled model "
+                 "(it applies to a diffusion checkpoint)", path=args.checkpoint)
+    # Read here (not inside generate_dance) so the lyrics stage knows how many lines it encodes.
+    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, song).segments
+    steps = SamplingSettings.for_model(loaded, args.steps).steps
+    stages = StageProgress(song.duration, args, len(lyrics or ()), steps, loaded.config.n_frames)
+    with stages:
         motion, lyric_lines = generate_dance(
-            loaded, song, args.lyrics, seed=args.seed, steps=args.steps,
+            loaded, song, lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=show)
-        show("writing", 0.0)
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=stages.show)
+        stages.writing(motion.n_frames)
         write_result(motion, output, lyric_lines)
+        stages.show("writing", 1.0)
     print(f"wrote {output}: {motion.n_frames} frames at {motion.fps:g} FPS "
           f"({motion.duration:.1f} s of dance) in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+class StageProgress:
+    """One progress line per stage of a generation, counted in that stage's own units: seconds
+    of music analysed, lyric lines encoded, sampling steps (over all windows at once), frames
+    written. The pipeline reports (stage, fraction of it done)."""
+
+    def __init__(self, song_seconds: float, args: argparse.Namespace, lyric_lines: int, steps: int,
+                 window_frames: int):
+        import warnings
+
+        from lm2d.features import FPS
+        from lm2d.pipeline import frame_range
+        from lm2d.sampling.windows import window_starts
+
+        with warnings.catch_warnings():   # generate_dance itself warns about a bad range, once
+            warnings.simplefilter("ignore")
+            _, frames = frame_range(int(song_seconds * FPS) + 1, args.start, args.end, args.audio)
+        windows = len(window_starts(frames, window_frames))
+        # stage -> (progress label, total, unit); "writing" learns its total from the dance.
+        self.totals = {"features": ("features", round(song_seconds), "seconds"),
+                       "lyrics": ("lyrics", lyric_lines, "lines"),
+                       "sampling": (f"sampling {windows} windows", steps, "steps")}
+        self.bars: dict = {}
+
+    def writing(self, frames: int) -> None:
+        self.totals["writing"] = ("writing", frames, "frames")
+        self.show("writing", 0.0)
+
+    def show(self, stage: str, fraction: float) -> None:
+        from lm2d.progress import Progress
+
+        if stage not in self.totals:
+            return
+        if stage not in self.bars:
+            for bar in self.bars.values():   # stages run one after another
+                bar.close()
+            label, total, unit = self.totals[stage]
+            self.bars[stage] = Progress(total, label, unit)
+        bar = self.bars[stage]
+        bar.update(round(bar.total * min(max(fraction, 0.0), 1.0)) - bar.done)
+
+    def __enter__(self) -> "StageProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for bar in self.bars.values():
+            bar.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands import positive_int
+from lm2d.commands import add_evaluator_training_arguments, positive_int
 
 HELP = ("Train the lyric-gesture classifier (motion segment -> gesture or none) on a corpus's "
         "gesture events (docs/METRICS.md).")
@@ -18,11 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-split", default="test",
                         help="split to report held-out accuracy on, if present (default: test)")
     parser.add_argument("--out", type=Path, required=True, help="output path: writes OUT.safetensors and OUT.json")
-    parser.add_argument("--steps", type=positive_int, default=1000)
-    parser.add_argument("--batch-size", type=positive_int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    add_evaluator_training_arguments(parser, steps=1000, batch_size=128, learning_rate=2e-3)
     parser.add_argument("--width", type=positive_int, default=64, help="channels of the convolutions")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lm2d.errors import LM2DError
+    from lm2d.progress import Progress
     from lm2d.evaluation.gesture_classifier import (GestureClassifierConfig, classifier_scores,
                                                     save_gesture_classifier, split_examples,
                                                     train_gesture_classifier)
@@ -44,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
                                                     minlength=len(config.labels)).tolist()))
     print(f"train-gesture-classifier: {len(examples.labels)} windows (jittered, mirrored): "
           + ", ".join(f"{label} {count}" for label, count in counts.items() if count), file=sys.stderr)
-    log_every = max(1, args.steps // 10)
+    progress = Progress(args.steps, "train-gesture-classifier", "steps")
 
     def log(step: int, loss: float) -> None:
-        if step % log_every == 0 or step == args.steps:
-            print(f"  step {step}/{args.steps}  loss {loss:.4f}", file=sys.stderr, flush=True)
+        progress.update(step - progress.done, f"loss {loss:.4f}")
 
-    classifier = train_gesture_classifier(examples, config, steps=args.steps, batch_size=args.batch_size,
-                                          learning_rate=args.learning_rate, seed=args.seed, log=log)
+    with progress:
+        classifier = train_gesture_classifier(examples, config, steps=args.steps, batch_size=args.batch_size,
+                                              learning_rate=args.learning_rate, seed=args.seed, log=log)
     notes = {"data": str(args.data), "split": args.split, "windows": len(examples.labels), "steps": args.steps,
              "seed": args.seed, "seconds": round(time.perf_counter() - started, 1)}
     for split in (args.split, args.eval_split):

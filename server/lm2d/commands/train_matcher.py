@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lm2d.commands import add_text_model_argument, positive_int
+from lm2d.commands import add_evaluator_training_arguments, add_text_model_argument, positive_int
 
 HELP = "Train the dance/lyrics semantic matcher (motion encoder vs frozen lyric embeddings)."
 
@@ -16,13 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split to report ground truth vs time-shuffled scores on, if present (default: test)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output path: writes OUT.safetensors and OUT.json")
-    parser.add_argument("--steps", type=positive_int, default=2000)
-    parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    add_evaluator_training_arguments(parser, steps=2000, batch_size=64, learning_rate=1e-3)
     parser.add_argument("--stride", type=positive_int, default=15, help="frames between training windows")
     parser.add_argument("--width", type=positive_int, default=128, help="hidden width of the encoders")
     parser.add_argument("--embed-dim", type=positive_int, default=128, help="size of the shared space")
-    parser.add_argument("--seed", type=int, default=0)
     add_text_model_argument(parser)
 
 
@@ -31,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lm2d.commands.evaluate import text_encoder_tag
     from lm2d.errors import LM2DError
+    from lm2d.progress import Progress
     from lm2d.evaluation.evaluate import load_songs, song_examples
     from lm2d.evaluation.matcher import (MatcherConfig, concatenate_examples, encode_texts, examples_from_song,
                                          save_matcher, semantic_scores, shuffled_in_time, train_matcher)
@@ -49,14 +47,15 @@ def run(args: argparse.Namespace) -> int:
           f"{len(songs)} songs", file=sys.stderr)
     config = MatcherConfig(text_dim=encoder.dim, width=args.width, embed_dim=args.embed_dim,
                            text_encoder=text_encoder_tag(encoder))
-    log_every = max(1, args.steps // 10)
+    progress = Progress(args.steps, "train-matcher", "steps")
 
     def log(step: int, loss: float) -> None:
-        if step % log_every == 0 or step == args.steps:
-            print(f"  step {step}/{args.steps}  loss {loss:.4f}", file=sys.stderr, flush=True)
+        progress.update(step - progress.done, f"loss {loss:.4f}")
 
-    matcher = train_matcher(examples, encode_texts(examples.texts, encode), config, steps=args.steps,
-                            batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, log=log)
+    with progress:
+        matcher = train_matcher(examples, encode_texts(examples.texts, encode), config, steps=args.steps,
+                                batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+                                log=log)
     notes = {"data": str(args.data), "split": args.split, "windows": len(examples.texts), "steps": args.steps,
              "stride": args.stride, "seed": args.seed}
 

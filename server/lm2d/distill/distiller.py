@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from lm2d.model.checkpoint import (LoadedModel, checkpoint_files, load_checkpoin
                                    recorded_path, save_checkpoint, starting_point_notes)
 from lm2d.model.diffusion import Conditioning
 from lm2d.model.normalizer import Normalizer
-from lm2d.train.config import RunConfig, TrainConfig, check_keys
+from lm2d.train.config import RunConfig, TrainConfig, check_keys, read_config_json
 from lm2d.train.distributed import DistContext
 from lm2d.train.ema import EMA
 from lm2d.train.state import replace_directory
@@ -68,12 +67,7 @@ def load_distill_config(path: str | os.PathLike | None) -> DistillConfig:
     None: all defaults."""
     if path is None:
         return DistillConfig()
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError as err:
-        raise LM2DError("distillation config not found", path=path) from err
-    except json.JSONDecodeError as err:
-        raise LM2DError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from err
+    data = read_config_json(path, "distillation config")
     check_keys(data, {"description", "train", "consistency"}, "the top level", path)
     check_keys(data.get("train", {}), _TRAIN_FIELDS, '"train"', path)
     check_keys(data.get("consistency", {}), {f.name for f in dataclasses.fields(ConsistencyConfig)},

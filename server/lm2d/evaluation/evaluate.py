@@ -136,18 +136,19 @@ def song_seed(seed: int, index: int) -> int:
 def generate_set(run: ModelRun, loaded, songs: Sequence[EvalSong], seed: int,
                  on_song: Callable[[str], None] | None = None) -> MotionSet:
     """Generate every song with one model run through the generation path every lm2d front end
-    uses (lm2d.sampling.sample: default guidance); the seed of song i is song_seed(seed, i)."""
+    uses (lm2d.sampling.sample: default guidance); the seed of song i is song_seed(seed, i).
+    on_song(song_id) is called as each song's dance is done."""
     from lm2d.sampling import SamplingSettings, sample
 
     results, seconds = [], []
     for index, song in enumerate(songs):
-        if on_song is not None:
-            on_song(song.song_id)
         settings = SamplingSettings.for_model(loaded, run.steps, seed=song_seed(seed, index))
         started = time.perf_counter()
         motion = sample(loaded, song.music, song.lyric_tokens, settings=settings)
         seconds.append(time.perf_counter() - started)
         results.append(motion)
+        if on_song is not None:
+            on_song(song.song_id)
     return MotionSet(run.label, run.sampler, run.steps, [m.joints() for m in results], seconds, results)
 
 

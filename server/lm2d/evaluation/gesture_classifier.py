@@ -27,13 +27,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from lm2d.corpus.gestures import GESTURES, GestureEvent, gesture_events
 from lm2d.errors import LM2DError
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
-from lm2d.safe_write import write_tensors, write_text
+from lm2d.weights import load_described, save_described
 
 NONE = "none"                          # label of a window without a gesture
 SEGMENT_FRAMES = 32
@@ -417,38 +416,12 @@ def classifier_scores(classifier: GestureClassifier, examples: GestureExamples) 
 
 # --- saving -----------------------------------------------------------------------------------------
 
-def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    return base.with_suffix(".safetensors"), base.with_suffix(".json")
-
-
 def save_gesture_classifier(classifier: GestureClassifier, path: str | os.PathLike, notes: dict | None = None) -> Path:
     """Write PATH.safetensors (weights, feature normalisation) and PATH.json (config with the
     label list, notes); returns the weights path."""
-    weights, meta = _paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    write_tensors(weights, {k: v.detach().contiguous() for k, v in classifier.state_dict().items()})
-    write_text(meta, json.dumps({"format_version": FORMAT_VERSION, "kind": KIND, "config": classifier.config.to_dict(),
-                                "notes": notes or {}}, indent=1))
-    return weights
+    return save_described(classifier, path, KIND, classifier.config.to_dict(), FORMAT_VERSION, notes)
 
 
 def load_gesture_classifier(path: str | os.PathLike) -> GestureClassifier:
-    weights, meta_path = _paths(path)
-    for required in (weights, meta_path):
-        if not required.is_file():
-            raise LM2DError("gesture classifier file not found", path=required, code="not_found")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise LM2DError(f"not valid JSON: {err.msg}", path=meta_path, line=err.lineno) from err
-    if not isinstance(meta, dict) or meta.get("kind") != KIND or "config" not in meta:
-        raise LM2DError(f"not a gesture classifier description (expected kind {KIND!r})", path=meta_path)
-    classifier = GestureClassifier(GestureClassifierConfig.from_dict(meta["config"], meta_path))
-    try:
-        classifier.load_state_dict(load_file(str(weights)))
-    except (RuntimeError, OSError) as err:
-        raise LM2DError(f"weights do not match the classifier config: {str(err).splitlines()[0]}",
-                        path=weights) from err
-    return classifier.eval()
+    return load_described(path, KIND, "gesture classifier", lambda config, meta_path: GestureClassifier(
+        GestureClassifierConfig.from_dict(config, meta_path)))

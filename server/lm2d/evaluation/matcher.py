@@ -15,7 +15,6 @@ evaluated set, drawn with a fixed seed).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -25,13 +24,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from lm2d.errors import LM2DError
 from lm2d.motion.io import LyricLine
 from lm2d.motion.skeleton import NUM_JOINTS
-from lm2d.safe_write import write_tensors, write_text
+from lm2d.weights import load_described, save_described
 
 WINDOW_FRAMES = 150                 # 5 s at 30 FPS, the denoiser's window
 CANDIDATES = 32                     # R-precision: the true lyric + 31 others
@@ -39,6 +37,7 @@ INITIAL_TEMPERATURE = 0.07          # CLIP's
 STEP_SCALE = 10.0                   # per-frame displacements are ~cm: scaled towards the positions' range
 MAX_LOGIT_SCALE = 100.0             # CLIP clamps exp(logit_scale) here
 FORMAT_VERSION = 1
+KIND = "semantic_matcher"
 
 
 @dataclass(frozen=True)
@@ -224,39 +223,14 @@ def train_matcher(examples: MatcherExamples, text_vectors: dict[str, np.ndarray]
 
 # --- saving -----------------------------------------------------------------------------------------
 
-def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    return base.with_suffix(".safetensors"), base.with_suffix(".json")
-
-
 def save_matcher(matcher: SemanticMatcher, path: str | os.PathLike, notes: dict | None = None) -> Path:
     """Write PATH.safetensors (weights) and PATH.json (config, notes); returns the weights path."""
-    weights, meta = _paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    write_tensors(weights, {k: v.detach().contiguous() for k, v in matcher.state_dict().items()})
-    write_text(meta, json.dumps({"format_version": FORMAT_VERSION, "kind": "semantic_matcher",
-                                "config": matcher.config.to_dict(), "notes": notes or {}}, indent=1))
-    return weights
+    return save_described(matcher, path, KIND, matcher.config.to_dict(), FORMAT_VERSION, notes)
 
 
 def load_matcher(path: str | os.PathLike) -> SemanticMatcher:
-    weights, meta_path = _paths(path)
-    for required in (weights, meta_path):
-        if not required.is_file():
-            raise LM2DError("semantic matcher file not found", path=required, code="not_found")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise LM2DError(f"not valid JSON: {err.msg}", path=meta_path, line=err.lineno) from err
-    if meta.get("kind") != "semantic_matcher" or "config" not in meta:
-        raise LM2DError("not a semantic matcher description (expected kind 'semantic_matcher')", path=meta_path)
-    matcher = SemanticMatcher(MatcherConfig.from_dict(meta["config"], meta_path))
-    try:
-        matcher.load_state_dict(load_file(str(weights)))
-    except (RuntimeError, OSError) as err:
-        raise LM2DError(f"weights do not match the matcher config: {str(err).splitlines()[0]}", path=weights) from err
-    return matcher.eval()
+    return load_described(path, KIND, "semantic matcher",
+                          lambda config, meta_path: SemanticMatcher(MatcherConfig.from_dict(config, meta_path)))
 
 
 # --- scores ---------------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from lm2d.errors import LM2DError
@@ -25,8 +23,9 @@ from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.representation import FPS
-from lm2d.safe_write import write_tensors, write_text
+from lm2d.safe_write import write_text
 from lm2d.validate.checkpoint import check_finite_tensors, check_meta_fields, read_meta_json
+from lm2d.weights import read_tensors, save_tensors
 
 FORMAT = "lm2d-checkpoint"
 VERSION = 1
@@ -77,8 +76,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConf
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     weights_path, meta_path = checkpoint_files(path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {MODEL_PREFIX + name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
-    tensors |= {NORMALIZER_PREFIX + name: value.contiguous() for name, value in normalizer.state_dict().items()}
+    tensors = {MODEL_PREFIX + name: value for name, value in model.state_dict().items()}
+    tensors |= {NORMALIZER_PREFIX + name: value for name, value in normalizer.state_dict().items()}
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -89,7 +88,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConf
         "fps": float(fps),
         "training": extra or {},
     }
-    write_tensors(weights_path, tensors, metadata={"format": "pt", FORMAT: str(VERSION)})
+    save_tensors(weights_path, tensors, metadata={"format": "pt", FORMAT: str(VERSION)})
     write_text(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
     return weights_path, meta_path
 
@@ -104,7 +103,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     _refuse_pickle(weights_path)
     meta = _read_meta(meta_path)
     config = _config_from_meta(meta, meta_path)
-    tensors = _read_tensors(weights_path)
+    tensors = read_tensors(weights_path, lambda why: _not_ours(weights_path, why))
     check_finite_tensors(tensors, weights_path)
 
     normalizer = Normalizer.from_state_dict({name: _take(tensors, key, weights_path)
@@ -186,13 +185,6 @@ def _config_from_meta(meta: dict, meta_path: Path) -> ModelConfig:
         return ModelConfig.from_dict(meta.get("config") or {})
     except (LM2DError, TypeError, ValueError) as err:
         raise _not_ours(meta_path, f"bad architecture config: {getattr(err, 'message', err)}") from err
-
-
-def _read_tensors(weights_path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise _not_ours(weights_path, f"unreadable safetensors file ({err})") from err
 
 
 def _take(tensors: dict[str, torch.Tensor], key: str, weights_path: Path) -> torch.Tensor:

@@ -16,9 +16,12 @@ import numpy as np
 import torch
 
 from lm2d.errors import LM2DError
+from lm2d.model.config import ModelConfig
+from lm2d.model.normalizer import Normalizer
 from lm2d.motion.representation import FPS, Motion
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
+from lm2d.sampling.samplers import Known
 
 BLEND_FRAMES = 15        # 0.5 s: regenerated frames pulled onto the kept motion at each seam
 LOWER_BODY = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
@@ -57,6 +60,23 @@ class Kept:
         per_frame = np.concatenate([np.zeros(contact_dim + 3, bool), np.repeat(self.joints, 6)])
         per_frame[contact_dim:contact_dim + 3] = self.translation
         return self.frames[:, None] | per_frame[None, :]
+
+    def windows_to_sample(self, starts: Sequence[int], config: ModelConfig) -> slice:
+        """The run of windows (laid out at `starts`) from the first to the last that holds
+        something to regenerate."""
+        mask = self.channel_mask(config.contact_dim)
+        needed = [i for i, start in enumerate(starts) if not mask[start:start + config.n_frames].all()]
+        return slice(needed[0], needed[-1] + 1)
+
+    def known(self, normalizer: Normalizer, starts: Sequence[int], config: ModelConfig) -> Known:
+        """The in-painting constraint over the windows at `starts`: the input motion (with its foot
+        contacts) normalised into the model's channels, and the mask of what is kept."""
+        source = self.extended_motion()
+        values = normalizer.normalize(np.concatenate([source.foot_contacts().astype(np.float32),
+                                                      source.to_vector()], axis=1))
+        mask = self.channel_mask(config.contact_dim)
+        return Known(torch.from_numpy(window_values(values, starts, config.n_frames)),
+                     torch.from_numpy(window_values(mask, starts, config.n_frames)))
 
     def extended_motion(self) -> Motion:
         """The motion held on its last frame up to the edit's length (placeholder values for new

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from lm2d.distill.consistency import consistency_settings
@@ -22,7 +21,7 @@ from lm2d.model.checkpoint import LoadedModel
 from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning
 from lm2d.motion.representation import FPS, Motion
 from lm2d.sampling import denoisers, samplers
-from lm2d.sampling.inpainting import Kept, window_values
+from lm2d.sampling.inpainting import Kept
 from lm2d.sampling.samplers import DDIM_STEPS, Known, Plan
 from lm2d.sampling.windows import (check_music_features, stitch_windows, tie_overlaps, window_conditioning,
                                    window_starts)
@@ -112,16 +111,10 @@ def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | 
     cond = window_conditioning(features[:length], tokens if config.lyrics else None, starts, config)
 
     known = None
-    if kept is not None:
-        source = kept.extended_motion()
-        values = loaded.normalizer.normalize(
-            np.concatenate([source.foot_contacts().astype(np.float32), source.to_vector()], axis=1))
-        mask = kept.channel_mask(config.contact_dim)
-        needed = [i for i, start in enumerate(starts) if not mask[start:start + config.n_frames].all()]
-        chosen = slice(needed[0], needed[-1] + 1)
+    if kept is not None:   # only the windows that hold something to regenerate are sampled
+        chosen = kept.windows_to_sample(starts, config)
         starts, cond = starts[chosen], cond[chosen]
-        known = Known(torch.from_numpy(window_values(values, starts, config.n_frames)),
-                      torch.from_numpy(window_values(mask, starts, config.n_frames)))
+        known = kept.known(loaded.normalizer, starts, config)
 
     windows = sample_windows(loaded, cond, settings, known, tie_overlaps, on_progress, should_stop, max_batch)
     offset = starts[0]

@@ -76,15 +76,21 @@ class RunConfig:
 
 
 def load_run_config(path: str | os.PathLike) -> RunConfig:
+    return RunConfig.from_dict(read_config_json(path, "training config"), path=path)
+
+
+def read_config_json(path: str | os.PathLike, what: str) -> dict:
+    """The JSON object in a config file (training, distillation); LM2DError naming the file (and
+    line) when it is missing, not JSON, or not an object."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError as err:
-        raise LM2DError("training config not found", path=path) from err
+        raise LM2DError(f"{what} not found", path=path) from err
     except json.JSONDecodeError as err:
         raise LM2DError(f"not valid JSON: {err.msg}", path=path, line=err.lineno) from err
     if not isinstance(data, dict):
-        raise LM2DError("a training config must be a JSON object", path=path)
-    return RunConfig.from_dict(data, path=path)
+        raise LM2DError(f"a {what} must be a JSON object", path=path)
+    return data
 
 
 def check_keys(section, allowed: set[str], where: str, path) -> None:
