@@ -35,7 +35,8 @@ TIMER_STEP = 0.1            # seconds between event checks
 SILENCE_LIMIT = 300.0       # seconds without any event before the server counts as hung
 # stage -> (overall progress at its start, at its end, what the user reads)
 STAGES = {"features": (0.0, 0.25, "Analysing the music"), "lyrics": (0.25, 0.35, "Reading the lyrics"),
-          "sampling": (0.35, 0.95, "Dancing"), "writing": (0.95, 1.0, "Saving the dance")}
+          "sampling": (0.35, 0.95, "Dancing"), "repeats": (0.95, 0.95, "Dancing the repeated sections alike"),
+          "writing": (0.95, 1.0, "Saving the dance")}
 
 
 def push_undo(message: str) -> None:

@@ -25,7 +25,8 @@ from bpy_extras import anim_utils
 
 from .armature import missing_bones
 from .rotation import continuous_signs, inverse, multiply, slerp
-from .result_file import lyric_segments, result_skeleton
+from .result_file import lyric_segments, result_skeleton, section_segments
+from .sections_track import show_sections
 from .skeleton import Skeleton
 from .takes import TAKE_FPS_PROP, TAKE_PROP, TAKE_SOURCE_PROP, TAKE_START_PROP
 from .timeline import scene_fps, seconds_to_frame
@@ -129,7 +130,7 @@ def write_take(armature_obj, result, scene, name: str | None = None, start_frame
                source: str | None = None):
     """Key a result (result_file.read_result's arrays, checked there) onto `armature_obj` as a new
     take starting at `start_frame`, resampled to the scene's frame rate. Sets the scene frame range to the take and
-    adds lyric markers. `source`: the result file's path, kept on the action so the take can be
+    adds lyric and section markers (and the sections' text strips). `source`: the result file's path, kept on the action so the take can be
     edited later. Returns (action, nla_track, nla_strip). Raises ValueError on a result that
     does not fit the armature."""
     skeleton = result_skeleton(result)
@@ -165,4 +166,5 @@ def write_take(armature_obj, result, scene, name: str | None = None, start_frame
     scene.frame_start = int(start_frame)
     scene.frame_end = int(start_frame) + len(frames) - 1
     add_lyric_markers(scene, lyric_segments(result), int(start_frame), fps)
+    show_sections(scene, section_segments(result), int(start_frame), fps)
     return action, track, strip

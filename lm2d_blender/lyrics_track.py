@@ -38,7 +38,8 @@ def text_strips_in_channel(scene, channel: int) -> list:
                   key=lambda strip: strip.frame_final_start)
 
 
-def segments_to_text_strips(scene, segments, channel: int = LYRICS_CHANNEL, start_frame: int = 1) -> list:
+def segments_to_text_strips(scene, segments, channel: int = LYRICS_CHANNEL, start_frame: int = 1,
+                            name_prefix: str = "Lyric") -> list:
     """Replace the text strips in `channel` with one strip per segment (other channels and strip
     types are left alone). Times snap to whole frames; a segment is at least one frame long."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
@@ -50,7 +51,7 @@ def segments_to_text_strips(scene, segments, channel: int = LYRICS_CHANNEL, star
     for number, segment in enumerate(segments, start=1):
         start = seconds_to_frame(float(segment["start"]), fps, start_frame)
         end = max(seconds_to_frame(float(segment["end"]), fps, start_frame), start + 1)
-        strip = _new_effect_strip(strips, f"Lyric {number:03d}", 'TEXT', channel, start, end)
+        strip = _new_effect_strip(strips, f"{name_prefix} {number:03d}", 'TEXT', channel, start, end)
         strip.text = str(segment["text"])
         strip.location = (0.5, 0.08)  # bottom centre, like subtitles
         strip.wrap_width = 0.9

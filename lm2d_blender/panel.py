@@ -109,6 +109,7 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         guidance.prop(settings, "music_guidance")
         guidance.prop(settings, "lyrics_guidance")
         column.prop(settings, "beat_accent")
+        column.prop(settings, "repeat_sections")
 
         row = layout.row(align=True)
         row.scale_y = 1.4
@@ -138,6 +139,7 @@ class VIEW3D_PT_lm2d_takes(LM2DPanelBase, bpy.types.Panel):
         row.prop(settings, "range_start")
         row.prop(settings, "range_end")
         layout.prop(settings, "continue_seconds")
+        layout.prop(settings, "apply_to_repeats")
         column = layout.column(align=True)
         column.enabled = not session_state(context).is_running
         for entry in (REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE):

@@ -16,6 +16,7 @@ from .armature import armature_skeleton
 from .keys import fcurve_maker, set_linear_keys, take_slot
 from .lyrics_track import LYRICS_CHANNEL, text_strips_in_channel
 from .mannequin import sole_height
+from .sections_track import is_section_name
 
 STAGE_PROP = "lm2d_stage"          # on objects this module made (camera, floor, captions)
 LENS_MM, SENSOR_MM = 35.0, 36.0
@@ -218,11 +219,11 @@ def add_contact_shadow(scene, pelvis: np.ndarray, frames, floor: float, radius: 
 
 def lyric_lines(scene, channel: int = LYRICS_CHANNEL) -> list[tuple[int, int, str]]:
     """(first frame, frame after the last, text) per lyric line: the text strips of the lyrics
-    channel, or else the timeline markers (each line lasting until the next)."""
+    channel, or else the timeline markers other than the song's sections (each line lasting until the next)."""
     strips = text_strips_in_channel(scene, channel)
     if strips:
         return [(int(s.frame_final_start), int(s.frame_final_end), s.text) for s in strips]
-    markers = sorted((m.frame, m.name) for m in scene.timeline_markers)
+    markers = sorted((m.frame, m.name) for m in scene.timeline_markers if not is_section_name(m.name))
     ends = [frame for frame, _ in markers[1:]] + [scene.frame_end + 1]
     return [(frame, end, name) for (frame, name), end in zip(markers, ends)]
 

@@ -103,6 +103,13 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     beat_accent: FloatProperty(name="Beat Accent", description="How firmly the body settles on each beat "
                                "(a retiming: poses are unchanged; 0 keeps the model's own timing)",
                                default=0.25, min=0.0, max=0.9, subtype='FACTOR')
+    # 1.0 = lm2d.structure.repeat.DEFAULT_STRENGTH.
+    repeat_sections: FloatProperty(name="Repeat Sections", description="Repeated sections (every chorus, ...) "
+                                   "dance alike: 1 the same moves, 0 off, in between a variation of them",
+                                   default=1.0, min=0.0, max=1.0, subtype='FACTOR')
+    apply_to_repeats: BoolProperty(name="Apply to All Repeats", description="Regenerate Range and Keep Lower Body also redo the "
+                                   "same part of every other occurrence of the range's section (every chorus)",
+                                   default=False)
     dance_seconds: FloatProperty(
         name="Dance Length", description="How much of the song to dance, from its start (0: all of it); "
                                          "Continue Dance extends a take later",

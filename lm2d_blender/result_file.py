@@ -40,6 +40,7 @@ REQUIRED_KEYS = {
 }
 LYRIC_KEYS = ("lyric_lines", "lyric_starts", "lyric_ends")
 REAL_NUMBER_KINDS = "biuf"     # numpy dtype kinds: bool, int, unsigned, float (not complex, text, objects)
+SECTION_KEYS = ("section_labels", "section_occurrences", "section_starts", "section_ends")
 
 
 class ResultFileError(ValueError):
@@ -133,6 +134,12 @@ def check_result(result, source: str = "result") -> None:
     if np.asarray(result["joint_names"]).dtype.kind != "U":
         raise ResultFileError(f"{source}: 'joint_names' must be text")
     _check_lyric_track(result, source)
+    present = [key for key in SECTION_KEYS if key in result]
+    if present and (len(present) != len(SECTION_KEYS) or any(np.ndim(result[key]) != 1 for key in SECTION_KEYS)
+                    or len({len(result[key]) for key in SECTION_KEYS}) != 1):
+        raise ResultFileError(f"{source}: {', '.join(SECTION_KEYS)} must all be present, 1-D, one entry per section")
+    for key in present[1:]:
+        _check_real_finite(result[key], key, source)
     try:
         result_skeleton(result)
     except ValueError as err:
@@ -177,3 +184,14 @@ def lyric_segments(result) -> list[dict]:
         return []
     return [{"start": float(start), "end": float(end), "text": str(text)}
             for text, start, end in zip(result["lyric_lines"], result["lyric_starts"], result["lyric_ends"])]
+
+
+def section_segments(result) -> list[dict]:
+    """The song's sections as [{'label', 'occurrence', 'start', 'end', 'name'}] (seconds; name as
+    the timeline shows it: "Chorus 2"); empty when the result has none."""
+    if "section_labels" not in result:
+        return []
+    return [{"label": str(label), "occurrence": int(occurrence), "start": float(start), "end": float(end),
+             "name": f"{str(label)[:1].upper()}{str(label)[1:]} {int(occurrence)}"}
+            for label, occurrence, start, end in zip(result["section_labels"], result["section_occurrences"],
+                                                     result["section_starts"], result["section_ends"])]

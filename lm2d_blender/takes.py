@@ -100,7 +100,7 @@ def panel_range_edit(context) -> dict:
     frames, fps = result_timing(take_source(take))
     first, end = model_frame_range(settings.range_start, settings.range_end, take_start(take),
                                    scene_fps(context.scene), frames, fps)
-    return {"regenerate": [first, end]}
+    return {"regenerate": [first, end], **({"apply_to_repeats": True} if settings.apply_to_repeats else {})}
 
 
 def continue_edit(context) -> dict:

@@ -19,6 +19,7 @@ from dance_data import write_tiny_checkpoint
 
 from lm2d_blender.lyrics_track import text_strips_in_channel
 from lm2d_blender.mannequin import mannequins_of
+from lm2d_blender.sections_track import SECTIONS_CHANNEL
 from lm2d_blender.skeleton import shipped_skeleton
 from lm2d_blender.takes import TAKE_PROP
 
@@ -81,7 +82,9 @@ def test_the_blend_reopens_with_the_take_the_song_and_the_lyrics(demo_run):
     assert all(sound.packed_file is not None for sound in bpy.data.sounds) and len(bpy.data.sounds) == 1
     lines = text_strips_in_channel(scene, 2)
     assert [strip.text for strip in lines][:2] == ["reach up to the sky", "wave hello to the sun"]
-    assert len(scene.timeline_markers) == len(lines) == 6
+    sections = text_strips_in_channel(scene, SECTIONS_CHANNEL)     # the song's form, beside the lyrics
+    assert len(lines) == 6 and sections
+    assert sorted(m.name for m in scene.timeline_markers) == sorted([s.text for s in lines + sections])
 
 
 def test_the_bvh_reimports_onto_the_same_poses(demo_run):

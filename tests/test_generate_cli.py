@@ -50,6 +50,11 @@ def test_npz_with_lyrics_end_to_end(checkpoint, shared_data, tmp_path, capsys):
         assert abs(take["root_translation"].shape[0] - 30 * sf.info(song).duration) <= 1
         assert list(take["lyric_lines"]) == ["hands up high", "spin around"]
         assert take["fps"] == 30.0 and take["joint_names"][0] == "pelvis"
+        # The song's sections, contiguous over the take (lm2d.structure).
+        starts, ends = take["section_starts"], take["section_ends"]
+        assert starts[0] == 0 and np.allclose(starts[1:], ends[:-1])
+        assert abs(ends[-1] - take["root_translation"].shape[0] / 30) < 1e-6
+        assert len(take["section_labels"]) == len(take["section_occurrences"]) == len(starts)
 
 
 def test_guidance_flags_with_the_distilled_default_model_warn_that_they_do_nothing(shared_data, tmp_path, capsys):
@@ -127,6 +132,7 @@ def bad(tmp_path) -> dict[str, Path]:
     ("too many steps", "steps must be between 1 and 1000"),
     ("start past the end", "start 9 s is past the end of the song"),
     ("beat accent of 1", "beat accent must be at least 0 (off) and below 1, got 1"),
+    ("repeat sections of 2", "repeat sections must be between 0 (off) and 1 (exact copy), got 2"),
 ])
 def test_bad_input_is_one_line_and_exit_2(checkpoint, shared_data, tmp_path, bad, capsys, case, fragment):
     song, output = shared_data / SONG, tmp_path / "take.npz"
@@ -140,6 +146,7 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint, shared_data, tmp_path, bad
         "too many steps": [song, "-o", output, "--steps", 5000],
         "start past the end": [song, "-o", output, "--start", 9],
         "beat accent of 1": [song, "-o", output, "--beat-accent", 1],
+        "repeat sections of 2": [song, "-o", output, "--repeat-sections", 2],
     }[case]
     if "--checkpoint" not in args:
         args += ["--checkpoint", checkpoint]

@@ -151,6 +151,49 @@ def test_a_server_written_result_file_loads_exactly(scene, tmp_path):
     assert [(m.name, m.frame) for m in scene.timeline_markers] == [("hello there", 7), ("again", 19)]
 
 
+def test_sections_become_markers_and_a_text_strip_track(scene, tmp_path):
+    """The song's form from the result file: a marker per section start beside the lyric
+    markers, and one text strip per section in its own sequencer channel."""
+    from lm2d.motion.io import save_result_npz
+    from lm2d.motion.representation import Motion
+    from lm2d.structure import Section
+
+    from lm2d_blender.lyrics_track import LYRICS_CHANNEL, text_strips_in_channel
+    from lm2d_blender.sections_track import SECTIONS_CHANNEL
+
+    source = make_result(frames=90, seed=2)
+    path = tmp_path / "take.npz"
+    sections = [Section("intro", 1, 0, 30), Section("chorus", 1, 30, 60), Section("chorus", 2, 60, 90)]
+    save_result_npz(Motion.from_quaternions(source["root_translation"], source["local_quaternions"]),
+                    path, lyric_lines=[(1.1, 1.9, "on the run")], sections=sections)
+    result = read_result(path)
+    obj = create_smpl_armature(bpy.context, "Form", result["joint_names"], result["parents"],
+                               result["rest_positions"])
+    write_take(obj, result, scene, start_frame=10)
+    markers = sorted((m.frame, m.name) for m in scene.timeline_markers)
+    assert markers == [(10, "Intro 1"), (40, "Chorus 1"), (43, "on the run"), (70, "Chorus 2")]
+    strips = text_strips_in_channel(scene, SECTIONS_CHANNEL)
+    assert SECTIONS_CHANNEL != LYRICS_CHANNEL
+    assert [(s.text, s.frame_final_start, s.frame_final_end) for s in strips] == [
+        ("Intro 1", 10, 40), ("Chorus 1", 40, 70), ("Chorus 2", 70, 100)]
+    write_take(obj, result, scene, start_frame=10)      # a second take of the song adds no duplicates
+    assert len(scene.timeline_markers) == 4 and len(text_strips_in_channel(scene, SECTIONS_CHANNEL)) == 3
+    # The user's own strips in that channel (lyrics moved there) are left alone: the track moves up.
+    for strip in text_strips_in_channel(scene, SECTIONS_CHANNEL):     # the second take's strips
+        strip.name = f"My lyric {strip.text}"
+    write_take(obj, result, scene, start_frame=10)
+    assert [s.name for s in text_strips_in_channel(scene, SECTIONS_CHANNEL)] == [
+        "My lyric Intro 1", "My lyric Chorus 1", "My lyric Chorus 2"]
+    assert [s.text for s in text_strips_in_channel(scene, SECTIONS_CHANNEL + 1)] == ["Intro 1", "Chorus 1", "Chorus 2"]
+
+
+def test_a_result_with_half_the_section_keys_is_refused(tmp_path):
+    result = make_result(frames=10)
+    result["section_labels"] = np.array(["chorus"])
+    with pytest.raises(ResultFileError, match="section_occurrences"):
+        read_result(save_result(tmp_path / "bad.npz", result))
+
+
 # --- takes, NLA and the user's own animation -------------------------------------------------
 
 def test_takes_stack_on_new_nla_tracks_and_become_active(scene):

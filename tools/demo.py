@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             sys.path.insert(0, str(ROOT))   # the add-on package lives at the repository root
             import lm2d_blender
             from lm2d_blender.contact_sheet import render_contact_sheet
-            from lm2d_blender.preview import build_stage
+            from lm2d_blender.preview import build_stage, lyric_lines
 
             bpy.ops.wm.read_factory_settings(use_empty=True)
             lm2d_blender.register()
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     frames = scene.frame_end - scene.frame_start + 1
     console.say()
     console.say(f"song      {args.audio.name}: {frames / MODEL_FPS:.1f} s, lyrics {args.lyrics.name} "
-                f"({len(scene.timeline_markers)} lines)")
+                f"({len(lyric_lines(scene))} lines)")
     console.say(f"dance     {frames} frames at {MODEL_FPS} FPS on '{job.armature.name}' ({job.action.name}), "
                 f"model {job.model}, seed {args.seed}")
     console.say(f"preview   {rendered} frames at {args.preview_fps} fps, "

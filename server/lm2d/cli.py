@@ -18,6 +18,7 @@ COMMANDS = [
     "import-mocap",
     "export",
     "generate",
+    "sections",
     "train",
     "distill",
     "train-matcher",

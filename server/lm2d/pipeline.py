@@ -207,10 +207,13 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
 # --- lyrics --------------------------------------------------------------------------------------
 
 def read_lyrics(lyrics, song: Song):
-    """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics."""
+    """Parse a lyrics file, or check segments given directly, into lm2d.lyrics.Lyrics (which is
+    taken as it is: lm2d.structure.repeat parses once and passes the result on)."""
     from lm2d.lyrics import Lyrics, Segment, load_lyrics
     from lm2d.lyrics.parse import check_segments
 
+    if isinstance(lyrics, Lyrics):
+        return lyrics
     if isinstance(lyrics, (str, os.PathLike)):
         return load_lyrics(lyrics, song)
     segments = [Segment(float(_field(item, "start")), float(_field(item, "end")), str(_field(item, "text")),
@@ -317,13 +320,15 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = RESULT_
     return check_output(path, inputs=inputs, suffixes=suffixes, what="result")
 
 
-def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = ()) -> Path:
-    """Write .npz (the add-on's result file, with the lyric track) or .bvh, atomically."""
+def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = (),
+                 sections: Sequence = ()) -> Path:
+    """Write .npz (the add-on's result file, with the lyric track and the song's sections,
+    lm2d.structure) or .bvh, atomically."""
     path = Path(path)
     if path.suffix.lower() == ".bvh":
         from lm2d.motion.bvh import write_bvh
 
         write_bvh(motion, path)
     else:
-        save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None)
+        save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None, sections=list(sections) or None)
     return path

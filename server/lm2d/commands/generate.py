@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-accent", type=cli_number(), metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.25): a retiming, poses are unchanged")
+    parser.add_argument("--repeat-sections", type=cli_number(), metavar="S",
+                        help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
+                             "0 off, in between a variation of them (lm2d.structure.repeat)")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -42,14 +45,16 @@ _seconds = cli_number(0, MAX_SONG_SECONDS)
 
 def run(args: argparse.Namespace) -> int:
     from lm2d.errors import warn
-    from lm2d.pipeline import (check_output_path, checkpoint_inputs, generate_dance, load_model,
-                               max_audio_seconds, read_lyrics, write_result)
+    from lm2d.pipeline import (check_output_path, checkpoint_inputs, load_model, max_audio_seconds, read_lyrics,
+                               write_result)
     from lm2d.sampling import SamplingSettings
     from lm2d.song import Song
+    from lm2d.structure.repeat import check_strength, generate_with_repeats
 
     # The user's own files first, and before minutes of work rather than after.
     output = check_output_path(args.output, inputs=[args.audio, args.lyrics, *checkpoint_inputs(args.checkpoint)])
     song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
+    check_strength(args.repeat_sections)
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.device)
     if loaded.kind == "consistency":
@@ -59,16 +64,18 @@ def run(args: argparse.Namespace) -> int:
             warn(f"{' and '.join(ignored)} ignored: guidance is baked into the distilled model "
                  "(it applies to a diffusion checkpoint)", path=args.checkpoint)
     # Read here (not inside generate_dance) so the lyrics stage knows how many lines it encodes.
-    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, song).segments
+    lyrics = None if args.lyrics is None else read_lyrics(args.lyrics, song)
     steps = SamplingSettings.for_model(loaded, args.steps).steps
-    stages = StageProgress(song.duration, args, len(lyrics or ()), steps, loaded.config.n_frames)
+    stages = StageProgress(song.duration, args, 0 if lyrics is None else len(lyrics.segments), steps,
+                           loaded.config.n_frames)
     with stages:
-        motion, lyric_lines = generate_dance(
+        motion, lyric_lines, sections = generate_with_repeats(
             loaded, song, lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, on_progress=stages.show)
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
+            repeat_sections=args.repeat_sections, on_progress=stages.show)
         stages.writing(motion.n_frames)
-        write_result(motion, output, lyric_lines)
+        write_result(motion, output, lyric_lines, sections)
         stages.show("writing", 1.0)
     print(f"wrote {output}: {motion.n_frames} frames at {motion.fps:g} FPS "
           f"({motion.duration:.1f} s of dance) in {time.perf_counter() - started:.1f} s")

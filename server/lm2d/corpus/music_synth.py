@@ -13,6 +13,7 @@ Tempo is in beats per minute of the counted pulse; in 6/8 the pulse is the dotte
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -119,6 +120,7 @@ class SongSpec:
     key: int = 60           # MIDI note of the tonic (C4)
     mode: str = "major"
     seed: int = 0
+    form: str = ""          # e.g. "ABABCB": exactly these sections, two phrases each (seconds then ignored)
 
     def validate(self) -> None:
         if self.style not in STYLES:
@@ -130,7 +132,9 @@ class SongSpec:
             raise LM2DError(f"tempo {self.tempo} BPM is outside 40..240")
         if self.mode not in SCALES:
             raise LM2DError(f"unknown mode {self.mode!r}; choose major or minor")
-        if self.seconds < minimum_seconds(self.meter, self.tempo):
+        if self.form and not re.fullmatch(r"[A-Z]+", self.form):
+            raise LM2DError(f"form {self.form!r} must be capital letters, one per section (e.g. ABABCB)")
+        if not self.form and self.seconds < minimum_seconds(self.meter, self.tempo):
             raise LM2DError(f"{self.seconds} s is too short for a song at {self.tempo} BPM: it needs "
                             f"{minimum_seconds(self.meter, self.tempo):.1f} s for four bars")
 
@@ -219,7 +223,8 @@ def plan_song(spec: SongSpec) -> SongPlan:
     meter = METERS[spec.meter]
     period = 60.0 / spec.tempo
     bar = period * meter.beats_per_bar
-    n_bars = int((spec.seconds - LEAD_IN - TAIL) // bar)
+    n_bars = (len(spec.form) * FORM_PHRASES * _phrase_bars(meter) if spec.form
+              else int((spec.seconds - LEAD_IN - TAIL) // bar))
     beat_times = LEAD_IN + period * np.arange(n_bars * meter.beats_per_bar)
     downbeats = beat_times[:: meter.beats_per_bar].copy()
     sections = _layout_sections(spec, meter, n_bars, downbeats, bar)
@@ -236,6 +241,8 @@ def _phrase_bars(meter: Meter) -> int:
 def _layout_sections(spec: SongSpec, meter: Meter, n_bars: int, downbeats: np.ndarray,
                      bar: float) -> list[Section]:
     phrase = _phrase_bars(meter)
+    if spec.form:
+        return _form_sections(spec.form, FORM_PHRASES * phrase, downbeats, bar)
     edge_bars = 2 if n_bars >= 2 * phrase else 1
     scale = STYLES[spec.style].energy_scale
     layout: list[tuple[str, int, float, bool]] = [("intro", edge_bars, 0.3, False)]
@@ -257,6 +264,19 @@ def _layout_sections(spec: SongSpec, meter: Meter, n_bars: int, downbeats: np.nd
     return sections
 
 
+# Energies of the letters of a given form, so that different parts also differ in drums and level.
+FORM_ENERGIES = (0.5, 0.95, 0.3, 0.7, 0.4, 0.85)
+FORM_PHRASES = 2     # phrases per section of a given form: eight bars of 4/4, as in most songs
+
+
+def _form_sections(form: str, phrase: int, downbeats: np.ndarray, bar: float) -> list[Section]:
+    """One phrase per letter of `form`: the song's ground-truth structure for tests of lm2d.structure."""
+    letters = sorted(set(form), key=form.index)
+    return [Section(letter, float(downbeats[index * phrase]), float(downbeats[index * phrase]) + phrase * bar,
+                    FORM_ENERGIES[letters.index(letter) % len(FORM_ENERGIES)], True)
+            for index, letter in enumerate(form)]
+
+
 def _chords_per_bar(spec: SongSpec, n_bars: int, sections: list[Section],
                     downbeats: np.ndarray) -> list[tuple[int, str]]:
     rng = np.random.default_rng([spec.seed, 7002])
@@ -264,6 +284,9 @@ def _chords_per_bar(spec: SongSpec, n_bars: int, sections: list[Section],
     # Verses and choruses each keep one progression, so repeats sound like repeats.
     by_section = {name: progressions[int(rng.integers(len(progressions)))]
                   for name in ("intro", "verse", "chorus", "break", "outro")}
+    # The letters of a given form each get a progression of their own (as far as there are enough).
+    by_section.update({letter: progressions[index % len(progressions)] for index, letter
+                       in enumerate(sorted(set(spec.form), key=spec.form.index))})
     chords = []
     for index in range(n_bars):
         section = next(s for s in sections if s.start <= downbeats[index] + 1e-6 < s.end)

@@ -178,8 +178,9 @@ def _check_shape(array: np.ndarray, key: str, shape: tuple, path: Path) -> None:
 # --- the result file ----------------------------------------------------------------------
 
 def save_result_npz(motion: Motion, path: str | os.PathLike,
-                    lyric_lines: Sequence[LyricLine] | None = None) -> None:
-    """Write the result file the Blender add-on reads (docs/ARCHITECTURE.md), atomically."""
+                    lyric_lines: Sequence[LyricLine] | None = None, sections: Sequence | None = None) -> None:
+    """Write the result file the Blender add-on reads (docs/ARCHITECTURE.md), atomically.
+    sections: lm2d.structure.Section-like objects (label, occurrence, start, end in seconds)."""
     path = Path(path)
     arrays = {
         "fps": np.float64(motion.fps),
@@ -195,6 +196,11 @@ def save_result_npz(motion: Motion, path: str | os.PathLike,
         arrays["lyric_lines"] = np.array([str(text) for _, _, text in lines], dtype=str)
         arrays["lyric_starts"] = np.array([start for start, _, _ in lines], dtype=np.float64)
         arrays["lyric_ends"] = np.array([end for _, end, _ in lines], dtype=np.float64)
+    if sections:
+        arrays["section_labels"] = np.array([str(section.label) for section in sections], dtype=str)
+        arrays["section_occurrences"] = np.array([section.occurrence for section in sections], dtype=np.int64)
+        arrays["section_starts"] = np.array([section.start for section in sections], dtype=np.float64)
+        arrays["section_ends"] = np.array([section.end for section in sections], dtype=np.float64)
     check_result_arrays(arrays, path)   # never write what the add-on would refuse (NaN, too short)
     # A reader (the add-on) must never see half a file.
     write_npz(path, arrays)

@@ -20,9 +20,10 @@ import lm2d
 from lm2d.features import FPS, warm_up
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path
 from lm2d.motion.skeleton import JOINT_NAMES
-from lm2d.pipeline import (Resources, check_output_path, checkpoint_inputs, generate_dance, load_model,
-                           model_name, resolve_device, write_result)
+from lm2d.pipeline import (Resources, check_output_path, checkpoint_inputs, load_model, model_name,
+                           resolve_device, write_result)
 from lm2d.server.protocol import GenerateRequest
+from lm2d.structure.repeat import generate_with_repeats
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,15 @@ class Engine:
                                                            *checkpoint_inputs(self._checkpoint)])
         if self.loaded is None:
             self.load(None, "auto")
-        motion, lyric_lines = generate_dance(
+        motion, lyric_lines, sections = generate_with_repeats(
             self.loaded, request.audio, request.lyrics if request.lyrics is not None else request.segments,
             seed=request.seed, steps=request.steps, music_guidance=request.music_guidance,
             lyrics_guidance=request.lyrics_guidance, start_seconds=request.start_seconds,
             end_seconds=request.end_seconds, edit=request.edit, beat_accent=request.beat_accent,
-            on_progress=progress, should_stop=should_stop,
+            repeat_sections=request.repeat_sections, on_progress=progress, should_stop=should_stop,
             resources=self.resources)
         progress("writing", 0.0)
-        write_result(motion, output, lyric_lines)
+        write_result(motion, output, lyric_lines, sections)
         progress("writing", 1.0)
         return {"path": os.fspath(output), "frames": motion.n_frames, "fps": float(FPS),
                 "joint_names": list(JOINT_NAMES)}

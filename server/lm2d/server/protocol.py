@@ -6,16 +6,16 @@ carry an "id" (string or integer) that the events answering it repeat. Version 1
 requests   hello
            load{checkpoint?, device?}            checkpoint folder (None: the shipped default), auto|cpu|cuda
            generate{audio, output, lyrics? | segments?, seed?, steps?, music_guidance?,
-                    lyrics_guidance?, start_seconds?, end_seconds?, beat_accent?, edit?}
+                    lyrics_guidance?, start_seconds?, end_seconds?, beat_accent?, repeat_sections?, edit?}
                     edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
-                         continue_frames?}
+                         continue_frames?, apply_to_repeats?}
            lyrics{path, audio?}                  parse a lyrics file for display
            cancel{target?}                       the running request (or the running/queued ones with
                                                  id target); with its own id: answered cancelled|error
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
            loaded{model, device, kind, loads, seconds}
-           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), writing
+           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), repeats, writing
            warning{message}              something the user should know; the job goes on
            result{path, frames, fps, joint_names, seconds}
            lyrics{segments: [{start, end, text, words: [{start, end, text}]}]}
@@ -67,6 +67,7 @@ class EditSpec:
     regenerate: tuple[int, int] | None = None     # frame range to regenerate; the rest is kept
     keep_joints: tuple[str, ...] = ()             # joint names (or "lower_body"/"root") kept everywhere
     continue_frames: int = 0                      # append this many new frames after the motion's end
+    apply_to_repeats: bool = False                # carry the regenerated range to every repeat of its section
 
 
 @dataclass
@@ -82,6 +83,7 @@ class GenerateRequest:
     start_seconds: float = 0.0
     end_seconds: float | None = None              # None: to the end of the song
     beat_accent: float | None = None              # 0..1 (lm2d.motion.retime); None: its default
+    repeat_sections: float | None = None          # 0 off .. 1 exact copy (lm2d.structure.repeat); None: 1
     edit: EditSpec | None = None
 
 
@@ -172,6 +174,9 @@ def _parse_edit(raw) -> EditSpec:
         raise BadRequest("field 'edit.continue_frames' must be >= 0")
     if spec.regenerate is None and not spec.keep_joints and not spec.continue_frames:
         raise BadRequest("field 'edit' must set regenerate, keep_joints or continue_frames")
+    spec.apply_to_repeats = _check(raw.get("apply_to_repeats", False), bool, "edit.apply_to_repeats")
+    if spec.apply_to_repeats and spec.regenerate is None:
+        raise BadRequest("field 'edit.apply_to_repeats' needs 'edit.regenerate' (the range to carry)")
     return spec
 
 
@@ -204,7 +209,7 @@ _CUSTOM = {"segments": _parse_segments, "edit": _parse_edit}
 _FIELD_TYPES = {
     GenerateRequest: {"audio": str, "output": str, "lyrics": str, "seed": int, "steps": int,
                       "music_guidance": float, "lyrics_guidance": float, "start_seconds": float,
-                      "end_seconds": float, "beat_accent": float},
+                      "end_seconds": float, "beat_accent": float, "repeat_sections": float},
     LoadRequest: {"checkpoint": str, "device": str},
     LyricsRequest: {"path": str, "audio": str},
 }
@@ -234,6 +239,8 @@ def _validate(body) -> None:
             raise BadRequest("give either 'lyrics' (a file) or 'segments', not both")
         if body.start_seconds < 0 or (body.end_seconds is not None and body.end_seconds <= body.start_seconds):
             raise BadRequest("need 0 <= start_seconds < end_seconds")
+        if body.repeat_sections is not None and not 0 <= body.repeat_sections <= 1:
+            raise BadRequest("field 'repeat_sections' must be between 0 (off) and 1 (exact copy)")
 
 
 def parse_request(line: str) -> Request:
