@@ -26,7 +26,7 @@ from .model_kind import remember_loaded
 from .prefs import results_dir
 from .progress import clear_status_bar, describe_server, redraw_panels, show_progress
 from .props import scene_settings, session_state
-from .result_file import ResultFileError, read_result, result_skeleton
+from .result_file import read_result, result_skeleton
 from .server_session import session
 from .takes import TAKE_AUDIO_PROP
 
@@ -246,7 +246,7 @@ class GenerationJob(Job):
     def write_take(self, context, path: str) -> None:
         try:
             self.armature, self.action, self.track = apply_result(context, self.settings, path)
-        except ResultFileError as err:
+        except ValueError as err:   # ResultFileError (read_result checks everything), or a take that does not fit
             self.fail(str(err))
             return
         self.state = FINISHED

@@ -11,7 +11,8 @@ requests   hello
                          continue_frames?, apply_to_repeats?}
            lyrics{path, audio?}                  parse a lyrics file for display
            video2motion{video, output, audio_output?, field_of_view?}   the dance in a video
-           cancel{target?}                       the running request (or the one with id target)
+           cancel{target?}                       the running request (or the running/queued ones with
+                                                 id target); with its own id: answered cancelled|error
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered at once, even mid-job
            loaded{model, device, kind, loads, seconds}
@@ -26,8 +27,9 @@ events     hello{protocol, lm2d, torch, device, model, kind, loads}   answered a
 
 Every request ends with exactly one final event: hello, loaded, result, lyrics, cancelled or
 error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
-it carries the request's id when the line had a usable one), "bad_input" / "not_found" (a file:
-the message names it and what is wrong), "internal" (a bug; traceback on stderr), "startup".
+it carries the request's id when the line had a usable one; numbers out of range, ids over 200
+characters or 64 bits), "bad_input" / "not_found" (a file: the message names it and what is
+wrong), "io_error" (a file could not be written), "internal" (a bug; traceback on stderr), "startup".
 Nothing a client sends stops the server except shutdown or closing stdin (which counts as
 shutdown: a server whose client is gone has nobody to report to). Requests run one at a time in
 order; the model stays loaded between them. Events are ASCII JSON (non-ASCII text escaped).
@@ -36,12 +38,14 @@ This module only parses and validates: it knows nothing of models or threads.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from lm2d.limits import (MAX_FRAMES, MAX_GUIDANCE, MAX_ID, MAX_ID_CHARS, MAX_LYRIC_LINES, MAX_SEED,
+                         MAX_SONG_SECONDS, MAX_STEPS)
+from lm2d.validate.numbers import number_problem
+
 PROTOCOL_VERSION = 1
-MAX_SEED = 2**63 - 1   # torch generators take 64-bit seeds
 
 
 class BadRequest(Exception):
@@ -120,23 +124,40 @@ _BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsReq
 
 
 def _check(value, expected, name):
-    """Type-check one field; bool is not accepted as a number, ints are accepted as floats."""
-    if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
+    """Type-check one field (and range-check it when _RANGES has it); bool is not accepted as a
+    number, ints are accepted as floats, numbers must be finite."""
+    if expected in (int, float):
+        low, high = _RANGES.get(name.rsplit(".", 1)[-1].split("[")[0], (None, None))
+        problem = number_problem(value, low, high, integer=expected is int)
+        if problem:
+            raise BadRequest(f"field '{name}' {problem}")
+        return float(value) if expected is float else value
+    if not isinstance(value, expected):
         raise BadRequest(f"field '{name}' must be {expected.__name__}, got {type(value).__name__}")
-    return float(value) if expected is float else value
+    return value
 
 
-def _finite(number: int | float) -> bool:
-    try:
-        return math.isfinite(number)
-    except OverflowError:  # an int too large for a float
-        return False
+# Numeric fields -> (low, high); the same bounds as the CLI's (lm2d.commands.generate).
+_RANGES = {
+    "seed": (0, MAX_SEED), "steps": (1, MAX_STEPS),
+    "music_guidance": (-MAX_GUIDANCE, MAX_GUIDANCE), "lyrics_guidance": (-MAX_GUIDANCE, MAX_GUIDANCE),
+    "start_seconds": (0, MAX_SONG_SECONDS), "end_seconds": (0, MAX_SONG_SECONDS), "beat_accent": (0, 1),
+    "start": (0, MAX_SONG_SECONDS), "end": (0, MAX_SONG_SECONDS),
+    "regenerate": (0, MAX_FRAMES), "continue_frames": (0, MAX_FRAMES),
+}
+
+
+def check_request_id(value, name: str = "id"):
+    """An id is a string of at most MAX_ID_CHARS characters or an integer of at most 64 bits."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID:
+        return value
+    what = "the id of the request to cancel" if name == "target" else "an id"
+    raise BadRequest(f"field '{name}' must be {what}: a string of at most {MAX_ID_CHARS} characters or a "
+                     "64-bit integer")
 
 
 def _frame_range(value, name) -> tuple[int, int]:
@@ -175,6 +196,8 @@ def _parse_edit(raw) -> EditSpec:
 def _parse_segments(raw) -> list[LyricSegment]:
     if not isinstance(raw, list):
         raise BadRequest("field 'segments' must be a list of {start, end, text}")
+    if len(raw) > MAX_LYRIC_LINES:
+        raise BadRequest(f"field 'segments' has {len(raw)} lines; at most {MAX_LYRIC_LINES}")
     segments = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or set(item) - {"start", "end", "text"} or len(item) != 3:
@@ -231,10 +254,6 @@ def _validate(body) -> None:
     if isinstance(body, GenerateRequest):
         if body.lyrics is not None and body.segments is not None:
             raise BadRequest("give either 'lyrics' (a file) or 'segments', not both")
-        if body.steps is not None and not 1 <= body.steps <= 1000:
-            raise BadRequest("field 'steps' must be between 1 and 1000")
-        if not 0 <= body.seed <= MAX_SEED:
-            raise BadRequest(f"field 'seed' must be between 0 and {MAX_SEED}")
         if body.start_seconds < 0 or (body.end_seconds is not None and body.end_seconds <= body.start_seconds):
             raise BadRequest("need 0 <= start_seconds < end_seconds")
         if body.repeat_sections is not None and not 0 <= body.repeat_sections <= 1:
@@ -245,13 +264,11 @@ def parse_request(line: str) -> Request:
     """Parse one line of the protocol; raises BadRequest with a human sentence."""
     try:
         raw = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise BadRequest(f"not valid JSON: {err}") from None
+    except (ValueError, RecursionError) as err:   # also 5,000-digit numbers (Python's int limit)
+        raise BadRequest(f"not valid JSON: {' '.join(str(err).split())[:200]}") from None
     if not isinstance(raw, dict):
         raise BadRequest("a request must be a JSON object")
-    request_id = raw.pop("id", None)
-    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
-        raise BadRequest("field 'id' must be a string or an integer")
+    request_id = check_request_id(raw.pop("id", None))
     try:
         return _parse_typed(raw, request_id)
     except BadRequest as err:
@@ -264,9 +281,7 @@ def _parse_typed(raw: dict, request_id) -> Request:
     if not isinstance(kind, str):
         raise BadRequest("field 'type' is required and must be a string")
     if kind in _SIMPLE_TYPES:
-        target = raw.pop("target", None) if kind == "cancel" else None
-        if target is not None and (isinstance(target, bool) or not isinstance(target, (str, int))):
-            raise BadRequest("field 'target' must be the id (string or integer) of the request to cancel")
+        target = check_request_id(raw.pop("target", None), "target") if kind == "cancel" else None
         if raw:
             raise BadRequest(f"unknown field(s) in '{kind}' request: {', '.join(sorted(raw))}")
         return Request(kind, request_id, target)
