@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from .atomic_file import write_text
+
 PRESETS_DIR = Path(__file__).with_name("presets")
 PRESET_FORMAT = "lm2d-bone-map"
 PRESET_VERSION = 1
@@ -251,7 +253,7 @@ def save_preset(path: str | os.PathLike, pairs: Sequence[tuple[str, str]], name:
     header = {"format": PRESET_FORMAT, "version": PRESET_VERSION, "name": name or Path(path).stem}
     rows = ",\n".join(f"  {json.dumps([source, target], ensure_ascii=False)}" for source, target in pairs)
     text = json.dumps(header, ensure_ascii=False)[:-1] + f',\n "pairs": [\n{rows}\n ]}}\n'
-    Path(path).write_text(text, encoding="utf-8")
+    write_text(path, text)
 
 
 def load_preset(path: str | os.PathLike) -> tuple[str, list[tuple[str, str]]]:

@@ -120,6 +120,14 @@ def export_result(result_path: str, output: str) -> tuple[int, float]:
     return int(round(last - first)) + 1, fps
 
 
+def last_line(message: str) -> str:
+    """One line of an error: an exporter's failure arrives as "Error: Python: Traceback ..." over many
+    lines, whose last real line ("OSError: [Errno 28] No space left on device: ...") is the cause."""
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line.strip().startswith("Location:")]
+    return lines[-1] if lines else message
+
+
 def main(argv: list[str] | None = None) -> int:
     from .result_file import ResultFileError
 
@@ -130,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         frames, fps = export_result(args.result, args.output)
     except (ResultFileError, ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {last_line(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:   # the exporter's own write (full disk, no permission)
+        print(f"error: {args.output}: {err.strerror or err}", file=sys.stderr)
         return 2
     print(f"{args.output}: {frames} frames at {fps:g} FPS")
     return 0

@@ -26,7 +26,7 @@ from .model_kind import remember_loaded
 from .prefs import results_dir
 from .progress import clear_status_bar, describe_server, redraw_panels, show_progress
 from .props import scene_settings, session_state
-from .result_file import ResultFileError, read_result, result_skeleton
+from .result_file import read_result, result_skeleton
 from .server_session import session
 from .takes import TAKE_AUDIO_PROP
 
@@ -189,6 +189,7 @@ class GenerationJob(Job):
     """load + generate; on the result, the take is written (the only moment the .blend changes)."""
 
     cancellable = True
+    stages = STAGES                           # the server's progress stages, as the user reads them
     _running: "GenerationJob | None" = None   # one generation at a time
 
     def __init__(self, context, settings: GenerationSettings, output: str):
@@ -200,12 +201,15 @@ class GenerationJob(Job):
         self.armature = self.action = self.track = None
         self.stage_seconds: dict[str, float] = {}   # server stage -> seconds, as its progress events tell
         self._stage = None
-        self.send("load", **self.session.settings.load_fields())
-        self.send("generate", **settings.request_fields(output))
+        self.send_requests(output)
         GenerationJob._running = self
         state = session_state(context)
         state.is_running = True
         show_progress(context, "Waiting for the dance server", 0.0)
+
+    def send_requests(self, output: str) -> None:
+        self.send("load", **self.session.settings.load_fields())
+        self.send("generate", **self.settings.request_fields(output))
 
     @classmethod
     def running(cls) -> "GenerationJob | None":
@@ -219,9 +223,9 @@ class GenerationJob(Job):
             self.model = event.get("model")
             remember_loaded(context, self.session.settings.checkpoint, event)
             show_progress(context, f"Model {self.model} ready", 0.0)
-        elif kind == "progress" and event.get("stage") in STAGES:
+        elif kind == "progress" and event.get("stage") in self.stages:
             self._time_stage(event["stage"])
-            start, end, label = STAGES[event["stage"]]
+            start, end, label = self.stages[event["stage"]]
             show_progress(context, label, start + (end - start) * float(event.get("fraction", 0.0)))
         elif kind == "result":
             self._time_stage(None)
@@ -242,7 +246,7 @@ class GenerationJob(Job):
     def write_take(self, context, path: str) -> None:
         try:
             self.armature, self.action, self.track = apply_result(context, self.settings, path)
-        except ResultFileError as err:
+        except ValueError as err:   # ResultFileError (read_result checks everything), or a take that does not fit
             self.fail(str(err))
             return
         self.state = FINISHED

@@ -24,6 +24,7 @@ KEEP_LOWER_BODY = ("lm2d.keep_lower_body", "Keep Lower Body", 'BONE_DATA')
 CONTINUE = ("lm2d.continue", "Continue Dance", 'FF')
 ADD_ARMATURE = ("lm2d.add_smpl_armature", "Add SMPL Dancer", 'OUTLINER_OB_ARMATURE')
 LOAD_TAKE = ("lm2d.load_take", "Load Take…", 'IMPORT')
+IMPORT_VIDEO = ("lm2d.import_video", "Import Dance from Video…", 'FILE_MOVIE')
 RETARGET_TAKE = ("lm2d.retarget_take", "Retarget Take", 'ARMATURE_DATA')
 AUTO_MAP_BONES = ("lm2d.auto_map_bones", "Auto-Map Bones", 'AUTO')
 BONE_MAP_PAIR = ("lm2d.bone_map_pair", "Add Bone Pair", 'ADD')
@@ -34,7 +35,7 @@ CHECK_ENVIRONMENT = ("lm2d.check_environment", "Check Server Environment", 'CHEC
 INSTALL_SERVER = ("lm2d.install_server", "Install Server", 'IMPORT')
 CANCEL_INSTALL = ("lm2d.cancel_install", "Cancel Server Install", 'CANCEL')
 MENU_ENTRIES = (GENERATE, CANCEL, REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE, None,
-                ADD_ARMATURE, LOAD_TAKE, IMPORT_LYRICS, None,
+                ADD_ARMATURE, LOAD_TAKE, IMPORT_VIDEO, IMPORT_LYRICS, None,
                 RETARGET_TAKE, AUTO_MAP_BONES, BONE_MAP_PAIR, LOAD_BONE_MAP, SAVE_BONE_MAP, EXPORT_TAKE, None,
                 CHECK_SERVER, CHECK_ENVIRONMENT, INSTALL_SERVER, CANCEL_INSTALL)
 
@@ -149,6 +150,7 @@ class VIEW3D_PT_lm2d_takes(LM2DPanelBase, bpy.types.Panel):
         for entry in (REGENERATE_RANGE, KEEP_LOWER_BODY, CONTINUE):
             draw_operator(column, entry)
         draw_operator(layout, LOAD_TAKE)
+        draw_operator(layout, IMPORT_VIDEO)
 
 
 class VIEW3D_MT_lm2d_dance(bpy.types.Menu):

@@ -3,13 +3,18 @@
 A change to either side that the other does not follow fails here."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
+from lm2d import limits as server_limits
 from lm2d.corpus import rig as server_rig
 from lm2d.motion import rotation as server
 from lm2d.motion.representation import Motion, resample as server_resample
+from lm2d.validate import motion as server_result_checks
+from lm2d_blender import result_file as addon_result_file
 from lm2d_blender import rotation as addon
 from lm2d_blender.keys import resample as addon_resample
 from lm2d_blender.retarget_solve import two_bone_ik as addon_two_bone_ik
@@ -98,3 +103,39 @@ def test_two_bone_ik_puts_knee_and_ankle_where_the_corpus_rig_does():
     np.testing.assert_allclose(ankle, goal, atol=1e-9)
     np.testing.assert_allclose(end, goal, atol=1e-9)
     np.testing.assert_allclose(knee, hip + l1 * g_upper @ down, atol=1e-9)
+
+
+# --- issue 17: the add-on's copies of the result-file bounds and of the atomic writer ---
+
+def test_the_addon_copies_lm2ds_bounds():
+    """The drift test: lm2d_blender/result_file.py cannot import lm2d, so it copies these."""
+    for name in ("MIN_FPS", "MAX_FPS", "MAX_SONG_SECONDS", "MAX_FRAMES", "MIN_RESULT_FRAMES",
+                 "MAX_NPZ_MEMBER_BYTES", "MAX_LYRIC_LINES", "MAX_TEXT_CHARS"):
+        assert getattr(addon_result_file, name) == getattr(server_limits, name), name
+    for name in ("MAX_NPZ_MEMBERS", "QUATERNION_NORM_TOLERANCE"):
+        assert getattr(addon_result_file, name) == getattr(server_result_checks, name), name
+    for fps in (1.0, 24.0, 29.97, 120.0, 1000.0):
+        assert addon_result_file.max_frames(fps) == server_result_checks.max_frames(fps)
+
+
+def test_the_addons_atomic_writer_behaves_like_lm2ds(tmp_path):
+    """The drift test for lm2d_blender/atomic_file.py, the add-on's copy of lm2d.safe_write."""
+    import lm2d.safe_write as ours
+    import lm2d_blender.atomic_file as addon
+
+    assert addon.TEMP_PREFIX == ours.TEMP_PREFIX and addon.current_umask() == ours.current_umask()
+    previous = os.umask(0o027)
+    try:
+        for name, write in (("addon.json", addon.write_text), ("lm2d.json", ours.write_text)):
+            write(tmp_path / name, "one")
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o640
+            os.chmod(tmp_path / name, 0o604)
+            write(tmp_path / name, "two")
+            assert (tmp_path / name).read_text() == "two" and (tmp_path / name).stat().st_mode & 0o777 == 0o604
+            with pytest.raises(TypeError):
+                write(tmp_path / name, b"not text")
+            assert (tmp_path / name).read_text() == "two"
+    finally:
+        os.umask(previous)
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["addon.json", "lm2d.json"]
+

@@ -176,7 +176,7 @@ def test_bad_captures_are_one_line_errors(sample, tmp_path, capsys):
 
     assert "unknown motion capture format '.txt'" in error_line(tmp_path / "x.txt", "-o", tmp_path / "x.npz")
     assert "not found" in error_line(tmp_path / "missing.bvh", "-o", tmp_path / "x.npz")
-    assert "use .npz or .bvh" in error_line(tmp_path / "x.bvh", "-o", tmp_path / "x.fbx")
+    assert "must end in .npz or .bvh" in error_line(tmp_path / "x.bvh", "-o", tmp_path / "x.fbx")
     broken = tmp_path / "broken.fbx"
     broken.write_bytes(b"Kaydara FBX Binary  \x00\x1a\x00" + bytes(range(256)) * 4)
     line = error_line(broken, "-o", tmp_path / "x.npz")

@@ -4,8 +4,11 @@ Every way a user's file can be unusable (missing, empty, corrupt, truncated, not
 silent, too long) becomes one LM2DError naming the file, raised before any feature work."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ MIN_SECONDS = 3.0
 SILENCE_PEAK = 1e-4
 # mp3 headers give an estimated length (Xing/bitrate); only a real shortfall means truncation.
 MP3_LENGTH_TOLERANCE = 0.98
+MPG123_NOISE = re.compile(r"(Warning|Note|Error): |\[src/libmpg123/|\[.*mpg123.*\]")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ def validate_audio_file(path: str | os.PathLike, max_seconds: float = DEFAULT_MA
 def probe_audio(path: str | os.PathLike) -> AudioInfo:
     _check_is_candidate_file(path)
     try:
-        raw = sf.info(os.fspath(path))
+        with mpg123_quieted(path):
+            raw = sf.info(os.fspath(path))
         info = AudioInfo(int(raw.frames), int(raw.samplerate), int(raw.channels), raw.extra_info)
     except sf.LibsndfileError as err:
         if not _needs_audioread(path):
@@ -109,8 +114,12 @@ def _mix_to_mono(samples: np.ndarray) -> np.ndarray:
 
 def _check_is_candidate_file(path: str | os.PathLike) -> None:
     file = Path(path)
-    if not file.exists():
-        raise LM2DError("no such audio file", path=path)
+    try:
+        file.stat()
+    except FileNotFoundError:
+        raise LM2DError("no such audio file", path=path) from None
+    except OSError as err:   # a symlink loop, no permission on a folder
+        raise LM2DError(f"cannot open the audio file: {err.strerror or err}", path=path) from None
     if not file.is_file():
         raise LM2DError("is not a file", path=path)
     if _extension(path) not in SUPPORTED_EXTENSIONS:
@@ -118,6 +127,30 @@ def _check_is_candidate_file(path: str | os.PathLike) -> None:
         raise LM2DError(f"unsupported audio format '{file.suffix}' (use {supported})", path=path)
     if file.stat().st_size == 0:
         raise LM2DError("is empty (0 bytes)", path=path)
+
+
+@contextlib.contextmanager
+def mpg123_quieted(path: str | os.PathLike):
+    """libsndfile's mp3 decoder (libmpg123) prints its own notes on damaged files ("Warning: Xing
+    stream size off by more than 1%") straight to file descriptor 2, before lm2d's one-line error.
+    For mp3s, fd 2 goes to a temp file meanwhile; whatever else was written there is passed on."""
+    if _extension(path) != ".mp3":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not MPG123_NOISE.match(line)]
+            sys.stderr.write("".join(kept))
 
 
 def _extension(path: str | os.PathLike) -> str:
@@ -137,7 +170,8 @@ def _unreadable(path: str | os.PathLike, err: Exception) -> LM2DError:
 def _decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 and the file's own sample rate."""
     try:
-        samples, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        with mpg123_quieted(path):
+            samples, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
         if not _needs_audioread(path):
             raise _unreadable(path, err) from err

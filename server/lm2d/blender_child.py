@@ -31,7 +31,19 @@ def run_addon_module(module: str, args: list[str], addon: Path, what: str, path:
     code = f"import sys; from {addon.name}.{module} import main; sys.exit(main())"
     child = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
     if child.returncode != 0:
-        lines = (child.stderr or child.stdout).strip().splitlines()
-        message = lines[-1] if lines else f"exit status {child.returncode}"
-        raise LM2DError(f"Blender could not {what}: {message.removeprefix('error: ')}", path=path)
+        raise LM2DError(f"Blender could not {what}: {child_failure(child)}", path=path)
     return child.stdout
+
+
+def child_failure(child: subprocess.CompletedProcess) -> str:
+    """The cause of a failed child: its own "error:" line, else the operating system's reason (a
+    traceback ends with Blender's "Location: .../bpy/ops.py" line, which says nothing)."""
+    lines = [line.strip() for line in (child.stderr or child.stdout or "").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line.removeprefix("error: ")
+    for line in reversed(lines):
+        if any(cause in line for cause in ("No space left", "Permission denied", "Read-only file system",
+                                           "Disk quota", "Errno")):
+            return line
+    return lines[-1] if lines else f"exit status {child.returncode}"

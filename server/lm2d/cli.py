@@ -26,6 +26,8 @@ COMMANDS = [
     "evaluate",
     "corpus",
     "smpl-body",
+    "video2motion",
+    "dataset-from-videos",
 ]
 
 
@@ -36,8 +38,15 @@ def _print_warning(message, category, filename, lineno, file=None, line=None):
         print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A bad argument is bad input like any other: one line, exit 2 (not argparse's usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lm2d", description="Lyrics- and music-driven dance synthesis.")
+    parser = OneLineErrorParser(prog="lm2d", description="Lyrics- and music-driven dance synthesis.")
     parser.add_argument("--version", action="version", version=f"lm2d {__version__}",
                         help="print lm2d's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -11,7 +11,6 @@ T = 30 x duration, +1 at most (tests check |T - 30 x duration| <= 1).
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 
 from lm2d.audio import DEFAULT_MAX_SECONDS
 from lm2d.cache import cache_dir, cache_key, file_digest
-from lm2d.errors import warn
+from lm2d.errors import LM2DError, warn
+from lm2d.safe_write import write_npz
 
 FPS = 30
 HOP_LENGTH = 512
@@ -148,13 +148,10 @@ def _read_cached(entry: Path) -> MusicFeatures | None:
 
 
 def _write_cached(entry: Path, result: MusicFeatures) -> None:
-    # Write-then-rename: concurrent jobs (server + CLI) never see a half-written entry.
-    handle, partial = tempfile.mkstemp(dir=entry.parent, suffix=".partial")
+    # Atomic: concurrent jobs (server + CLI) never see a half-written entry. A cache that cannot
+    # be written (full disk) costs only time, so it warns instead of failing the job.
     try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, features=result.features, beat_times=result.beat_times,
-                     tempo=result.tempo, duration=result.duration, fps=result.fps)
-        os.replace(partial, entry)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+        write_npz(entry, {"features": result.features, "beat_times": result.beat_times,
+                          "tempo": result.tempo, "duration": result.duration, "fps": result.fps})
+    except LM2DError as err:
+        warn(f"could not cache the features: {err.message}", path=entry)

@@ -14,7 +14,6 @@ start_seconds, since the result file's frame 0 is the first generated frame.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,13 +24,16 @@ import numpy as np
 from lm2d.audio import DEFAULT_MAX_SECONDS
 from lm2d.errors import LM2DError, stop_if_asked, warn
 from lm2d.features import BEAT_COLUMN, FPS
+from lm2d.limits import MAX_SONG_SECONDS, MIN_RESULT_FRAMES
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
 from lm2d.motion import retime
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
+from lm2d.safe_write import check_output
 from lm2d.sampling import LOWER_BODY, MAX_BATCH, Kept, SamplingSettings, joint_indices, sample
 from lm2d.song import Song
+from lm2d.validate.numbers import check_number
 
 MAX_SECONDS_ENV = "LM2D_MAX_AUDIO_SECONDS"
 RESULT_SUFFIXES = (".npz", ".bvh")
@@ -41,7 +43,7 @@ StopCallback = Callable[[], bool]
 
 
 def max_audio_seconds() -> float:
-    """The longest song accepted: $LM2D_MAX_AUDIO_SECONDS, else 15 minutes."""
+    """The longest song accepted: $LM2D_MAX_AUDIO_SECONDS (at most 30 minutes), else 15 minutes."""
     raw = os.environ.get(MAX_SECONDS_ENV)
     if not raw:
         return DEFAULT_MAX_SECONDS
@@ -49,8 +51,9 @@ def max_audio_seconds() -> float:
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not value > 0:
-        raise LM2DError(f"{MAX_SECONDS_ENV}={raw!r} must be a positive number of seconds")
+    if not 0 < value <= MAX_SONG_SECONDS:
+        raise LM2DError(f"{MAX_SECONDS_ENV}={raw!r} must be a number of seconds above 0 and at most "
+                        f"{MAX_SONG_SECONDS:g}")
     return value
 
 
@@ -75,6 +78,11 @@ def load_model(checkpoint: str | os.PathLike | None = None, device: str = "auto"
         raise LM2DError(f"no default model is installed: {path} holds no model.json + model.safetensors; "
                         "give a checkpoint (--checkpoint DIR, or the add-on's Model setting)")
     return load_checkpoint(path, resolve_device(device))
+
+
+def checkpoint_inputs(checkpoint: str | os.PathLike | None) -> tuple[Path, Path]:
+    """The checkpoint's two files, which no output may overwrite."""
+    return checkpoint_files(default_checkpoint_path() if checkpoint is None else checkpoint)
 
 
 def model_name(checkpoint: str | os.PathLike | None) -> str:
@@ -165,6 +173,9 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
     beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
     hold = None if edit is None else frames_to_hold(edit, source.n_frames)
     motion = retime.accent_beats(motion, beats, beat_accent, hold)
+    if not (np.isfinite(motion.root_translation).all() and np.isfinite(motion.local_rotmats).all()):
+        raise LM2DError("the model produced NaN or infinite values for this song: the checkpoint or its "
+                        "settings are broken (guidance, steps); nothing was written")
     lines = [] if song_lyrics is None else lyric_lines_in(song_lyrics, first / FPS, motion.duration)
     return motion, lines
 
@@ -173,6 +184,9 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
                 audio_path: str | os.PathLike) -> tuple[int, int]:
     """(first frame, frame count) of the requested part of a song of n_frames frames."""
     duration = n_frames / FPS
+    check_number(start_seconds, "start", 0, MAX_SONG_SECONDS, path=audio_path)
+    if end_seconds is not None:
+        check_number(end_seconds, "end", 0, MAX_SONG_SECONDS, path=audio_path)
     if start_seconds < 0 or (end_seconds is not None and end_seconds <= start_seconds):
         raise LM2DError(f"need 0 <= start < end, got start {start_seconds:g} s, end {end_seconds} s",
                         path=audio_path)
@@ -183,7 +197,11 @@ def frame_range(n_frames: int, start_seconds: float, end_seconds: float | None,
     if end_seconds is not None and end_seconds > duration + 1.0 / FPS:
         warn(f"end {end_seconds:g} s is past the end of the song; generating to its end ({duration:.2f} s)",
              path=audio_path)
-    return first, max(end - first, 1)
+    if end - first < MIN_RESULT_FRAMES:
+        raise LM2DError(f"{start_seconds:g} s to {min(end_seconds or duration, duration):g} s is less than "
+                        f"{MIN_RESULT_FRAMES} frames ({MIN_RESULT_FRAMES / FPS:.3f} s): nothing to dance",
+                        path=audio_path)
+    return first, end - first
 
 
 # --- lyrics --------------------------------------------------------------------------------------
@@ -295,25 +313,11 @@ def read_edit_motion(edit) -> Motion:
 
 # --- writing -------------------------------------------------------------------------------------
 
-def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = RESULT_SUFFIXES) -> Path:
-    """Fail before any work when the result could not be written: wrong suffix, a directory in
-    the way, or no permission (probed by creating a file, which also catches read-only mounts)."""
-    path = Path(path).expanduser().absolute()
-    if path.suffix.lower() not in suffixes:
-        raise LM2DError(f"the result file must end in {' or '.join(suffixes)}", path=path)
-    if path.is_dir():
-        raise LM2DError("is a directory; give a result file name", path=path)
-    existing = path.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise LM2DError(f"cannot write the result here: {existing} is not a directory", path=path)
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        raise LM2DError(f"cannot write the result here: {err.strerror or err}", path=path) from err
-    return path
+def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = RESULT_SUFFIXES,
+                      inputs: Sequence[str | os.PathLike | None] = ()) -> Path:
+    """Fail before any work when the result could not be written (lm2d.safe_write.check_output):
+    wrong suffix, a directory in the way, no permission, or the same file as one of `inputs`."""
+    return check_output(path, inputs=inputs, suffixes=suffixes, what="result")
 
 
 def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[LyricLine] = (),
@@ -324,15 +328,7 @@ def write_result(motion: Motion, path: str | os.PathLike, lyric_lines: Sequence[
     if path.suffix.lower() == ".bvh":
         from lm2d.motion.bvh import write_bvh
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=path.name, suffix=".partial", dir=path.parent)
-        os.close(handle)
-        try:
-            write_bvh(motion, partial)
-            os.replace(partial, path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        write_bvh(motion, path)
     else:
         save_result_npz(motion, path, lyric_lines=list(lyric_lines) or None, sections=list(sections) or None)
     return path

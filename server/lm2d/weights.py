@@ -13,15 +13,17 @@ from typing import Callable
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from lm2d.errors import LM2DError
+from lm2d.safe_write import write_tensors, write_text
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    save_file({name: value.detach().cpu().contiguous() for name, value in tensors.items()}, str(path),
-              metadata=metadata)
+    """Atomically (lm2d.safe_write): a crash or full disk never leaves half a weights file."""
+    write_tensors(path, {name: value.detach().cpu().contiguous() for name, value in tensors.items()},
+                  metadata=metadata)
 
 
 def read_tensors(path: str | os.PathLike, error: Callable[[str], LM2DError]) -> dict[str, torch.Tensor]:
@@ -45,8 +47,8 @@ def save_described(module: nn.Module, path: str | os.PathLike, kind: str, config
     weights, meta = described_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(weights, module.state_dict())
-    meta.write_text(json.dumps({"format_version": format_version, "kind": kind, "config": config,
-                                "notes": notes or {}}, indent=1))
+    write_text(meta, json.dumps({"format_version": format_version, "kind": kind, "config": config,
+                                 "notes": notes or {}}, indent=1))
     return weights
 
 

@@ -8,7 +8,6 @@ import argparse
 from pathlib import Path
 
 from lm2d.blender_child import DEFAULT_ADDON, run_addon_module
-from lm2d.errors import LM2DError
 
 HELP = "export a dance result (.npz) as BVH, FBX or glTF through Blender's own exporters (needs bpy)"
 
@@ -25,13 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lm2d.motion.io import load_result_npz   # checks the file, naming it, before Blender starts
+    from lm2d.safe_write import atomic_output_folder, check_output
 
-    suffix = args.output.suffix.lower()
-    if suffix not in FORMATS:
-        raise LM2DError(f"unknown output format {suffix or '(no extension)'!r}: use {', '.join(FORMATS)}",
-                        path=args.output)
+    output = check_output(args.output, inputs=[args.take], suffixes=FORMATS)
     motion, _lyrics = load_result_npz(args.take)
-    run_addon_module("export", [str(args.take.resolve()), str(args.output.resolve())], args.addon,
-                     "export it", args.output)
+    # Blender writes into a temp folder beside the output (glTF writes a .bin beside its .gltf);
+    # only a finished export replaces anything.
+    with atomic_output_folder(output) as folder:
+        run_addon_module("export", [str(args.take.resolve()), str(folder / output.name)], args.addon,
+                         "export it", args.output)
     print(f"{args.output}: {motion.n_frames} frames at {motion.fps:g} FPS ({motion.duration:.2f} s)")
     return 0
+

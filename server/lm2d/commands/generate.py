@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from lm2d.batch import LYRICS_EXTENSIONS
+from lm2d.limits import MAX_GUIDANCE, MAX_SONG_SECONDS
+from lm2d.validate.numbers import cli_number, seed
 
 HELP = ("Generate a dance for a song (and its timed lyrics) and write it as a result .npz or a .bvh; "
         "or one for each of several songs (or a folder of songs) into a folder.")
@@ -29,31 +31,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "batch, the folder for the results (OUT/<song name>.npz, created if needed)")
     parser.add_argument("--format", choices=("npz", "bvh"), default="npz",
                         help="result format in a batch (default npz)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed: same inputs + seed = same dance (default 0)")
-    parser.add_argument("--steps", type=int, metavar="K",
+    parser.add_argument("--seed", type=seed, default=0, help="random seed: same inputs + seed = same dance (default 0)")
+    parser.add_argument("--steps", type=cli_number(integer=True), metavar="K",
                         help="sampling steps (default: 50 DDIM steps for a diffusion model, the one it was "
                              "distilled with, usually 2, for a distilled one)")
-    parser.add_argument("--music-guidance", type=float, metavar="W",
+    parser.add_argument("--music-guidance", type=_guidance, metavar="W",
                         help="music guidance weight of a diffusion model (default 3; a distilled model's is baked in)")
-    parser.add_argument("--lyrics-guidance", type=float, metavar="W",
+    parser.add_argument("--lyrics-guidance", type=_guidance, metavar="W",
                         help="lyrics guidance weight of a diffusion model (default 6)")
-    parser.add_argument("--beat-accent", type=float, metavar="A",
+    parser.add_argument("--beat-accent", type=cli_number(), metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.25): a retiming, poses are unchanged")
-    parser.add_argument("--repeat-sections", type=float, metavar="S",
+    parser.add_argument("--repeat-sections", type=cli_number(), metavar="S",
                         help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
                              "0 off, in between a variation of them (lm2d.structure.repeat)")
     parser.add_argument("--checkpoint", type=Path, metavar="DIR",
                         help="model checkpoint folder (model.json + model.safetensors); default: the shipped model")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the model runs (default auto: cuda when available)")
-    parser.add_argument("--start", type=float, default=0.0, metavar="S", help="first second of the song to dance to")
-    parser.add_argument("--end", type=float, metavar="S", help="last second of the song to dance to (default: its end)")
+    parser.add_argument("--start", type=_seconds, default=0.0, metavar="S", help="first second of the song to dance to")
+    parser.add_argument("--end", type=_seconds, metavar="S", help="last second of the song to dance to (default: its end)")
+
+_guidance = cli_number(-MAX_GUIDANCE, MAX_GUIDANCE)
+_seconds = cli_number(0, MAX_SONG_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:
     from lm2d.batch import generate_batch, is_batch
-    from lm2d.pipeline import check_output_path, load_model, max_audio_seconds, read_lyrics, write_result
+    from lm2d.pipeline import (check_output_path, checkpoint_inputs, load_model, max_audio_seconds, read_lyrics,
+                               write_result)
     from lm2d.sampling import SamplingSettings
     from lm2d.song import Song
     from lm2d.structure.repeat import check_strength, generate_with_repeats
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         warn_ignored_guidance(loaded, args)
         return generate_batch(args, loaded, jobs, songs, started)
     args.audio = args.audio[0]
-    output = check_output_path(args.output)
+    output = check_output_path(args.output, inputs=[args.audio, args.lyrics, *checkpoint_inputs(args.checkpoint)])
     song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
     check_strength(args.repeat_sections)
     started = time.perf_counter()
@@ -97,13 +103,15 @@ def plan_jobs(args: argparse.Namespace) -> list:
     """The batch's songs, their lyrics and result files, every result path checked."""
     from lm2d.batch import SongJob, plan_batch
     from lm2d.errors import LM2DError
-    from lm2d.pipeline import check_output_path
+    from lm2d.pipeline import check_output_path, checkpoint_inputs
 
     if args.lyrics is not None:
         raise LM2DError("--lyrics names one song's lyrics; in a batch put each song's lyrics beside it "
                         "with the song's name (or use --no-lyrics)", path=args.lyrics)
     jobs = plan_batch(args.audio, args.output.expanduser().absolute(), f".{args.format}", not args.no_lyrics)
-    return [SongJob(job.audio, job.lyrics, check_output_path(job.output)) for job in jobs]
+    checkpoint = checkpoint_inputs(args.checkpoint)
+    return [SongJob(job.audio, job.lyrics, check_output_path(job.output, inputs=[job.audio, job.lyrics, *checkpoint]))
+            for job in jobs]
 
 
 def warn_ignored_guidance(loaded, args: argparse.Namespace) -> None:

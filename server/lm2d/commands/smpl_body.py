@@ -57,10 +57,11 @@ def smpl_rest_body(model_path: Path, gender: str = "neutral") -> dict[str, np.nd
 
 
 def run(args: argparse.Namespace) -> int:
-    body = smpl_rest_body(args.model, args.gender)
-    from lm2d.motion.io import save_npz_atomically
+    from lm2d.safe_write import check_output, write_npz
 
-    save_npz_atomically(args.output, body)
+    output = check_output(args.output, inputs=[args.model])
+    body = smpl_rest_body(args.model, args.gender)
+    write_npz(output, body)
     print(f"{args.output}: SMPL body, {len(body['vertices'])} vertices, {len(body['faces'])} faces, "
           f"{body['weights'].shape[1]} joints")
     return 0

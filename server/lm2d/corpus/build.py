@@ -32,6 +32,7 @@ from lm2d.features import ONSET_COLUMN, extract_features
 from lm2d.lyrics import Lyrics, load_lyrics, lyrics_to_lrc
 from lm2d.motion.io import save_result_npz
 from lm2d.motion.representation import FPS, Motion
+from lm2d.safe_write import write_text
 
 CORPUS_VERSION = 2
 TEST_FRACTION = 0.1
@@ -195,7 +196,7 @@ def write_clip(clip: Clip, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     clip.write_audio(folder)
     if clip.lyrics.segments:
-        (folder / "lyrics.lrc").write_text(lyrics_to_lrc(clip.lyrics), encoding="utf-8")
+        write_text(folder / "lyrics.lrc", lyrics_to_lrc(clip.lyrics))
     motion = clip.motion
     if motion is None:
         motion = choreograph(clip.beat_times, clip.duration, clip.lyrics, energy=clip.energy, style=clip.style,
@@ -245,5 +246,5 @@ def build_corpus(out: str | os.PathLike, songs: int = 40, seconds: float | None 
         "splits": {split: sorted(c["id"] for c in metadata_clips if c["split"] == split) for split in ("train", "test")},
         "clips": metadata_clips,
     }
-    (out / "corpus.json").write_text(json.dumps(metadata, indent=1), encoding="utf-8")
+    write_text(out / "corpus.json", json.dumps(metadata, indent=1))
     return metadata

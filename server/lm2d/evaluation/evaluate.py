@@ -27,6 +27,7 @@ from lm2d.evaluation.matcher import (WINDOW_FRAMES, MatcherExamples, SemanticMat
                                      examples_from_song, semantic_scores, shuffled_in_time)
 from lm2d.evaluation.report import plot_beats, plot_metric_bars, write_csv, write_markdown
 from lm2d.motion.io import LyricLine
+from lm2d.safe_write import atomic_open
 from lm2d.sampling import DDIM_STEPS
 
 FPS = 30.0
@@ -296,7 +297,7 @@ def _write_per_song_csv(path: Path, per_song: Sequence[dict]) -> Path:
     import csv
 
     keys = list(dict.fromkeys(k for entry in per_song for k in entry))
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, keys)
         writer.writeheader()
         writer.writerows(per_song)

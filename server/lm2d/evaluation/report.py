@@ -10,6 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lm2d.safe_write import atomic_open, atomic_output, write_text
+
 
 @dataclass(frozen=True)
 class Column:
@@ -86,7 +88,7 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Row]) -> Path:
     """One row per model with full-precision numbers (empty cell: not measured), body usage included."""
     path = Path(path)
     keys = ["label", "sampler", "steps"] + [c.key for c in _columns_in(rows, COLUMNS + BODY_COLUMNS)]
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(keys)
         for row in rows:
@@ -115,7 +117,7 @@ def write_markdown(path: str | os.PathLike, rows: Sequence[Row], title: str,
         song_body = [[str(r["song"]), str(r["label"]), _format(r.get("bas"), 4), _format(r.get("pfc"), 3),
                       _format(r.get("sm_cosine"), 4), _format(r.get("sm_windows"), 0), _hits(r)] for r in per_song]
         lines += ["", "## Per song", "", _markdown_table(song_header, song_body)]
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -163,7 +165,8 @@ def plot_beats(path: str | os.PathLike, title: str, velocities: Mapping[str, np.
              xlabel="time (s)", ylabel="mean joint speed (m/frame, smoothed)")
     axis.legend(loc="upper right", fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as temp:
+        figure.savefig(temp, dpi=100)
     plt.close(figure)
     return Path(path)
 
@@ -187,6 +190,7 @@ def plot_metric_bars(path: str | os.PathLike, rows: Sequence[Row]) -> Path | Non
     for axis in list(axes.flat)[len(columns):]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as temp:
+        figure.savefig(temp, dpi=100)
     plt.close(figure)
     return Path(path)

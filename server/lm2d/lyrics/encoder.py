@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from lm2d.cache import cache_dir, cache_key
 from lm2d.errors import LM2DError, warn
+from lm2d.safe_write import write_npz
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: from_pretrained also gets local_files_only
 
@@ -158,7 +158,8 @@ class TextEncoder:
 
     def _write_disk(self, text: str, encoding: LineEncoding) -> None:
         entry = self._disk_entry(text)
-        # Write then rename, so parallel workers never read a half-written entry.
-        with tempfile.NamedTemporaryFile(dir=entry.parent, suffix=".npz", delete=False) as handle:
-            np.savez(handle, tokens=encoding.tokens, spans=encoding.spans, sentence=encoding.sentence)
-        os.replace(handle.name, entry)
+        # Atomic, so parallel workers never read a half-written entry; a full disk only costs time.
+        try:
+            write_npz(entry, {"tokens": encoding.tokens, "spans": encoding.spans, "sentence": encoding.sentence})
+        except LM2DError as err:
+            warn(f"could not cache a lyric encoding: {err.message}", path=entry)

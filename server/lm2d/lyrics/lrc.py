@@ -19,12 +19,14 @@ import re
 from dataclasses import dataclass
 
 from lm2d.errors import LM2DError, warn
+from lm2d.limits import MAX_TIME_DIGITS
 from lm2d.lyrics.segments import Lyrics, Segment, Word, line_text, words_from_pieces
+from lm2d.validate.lyrics import DIGITS
 
 LAST_LINE_SECONDS = 4.0  # length given to the last line when nothing says when it ends
 
-TIME_TAG = re.compile(r"\[(\d+):(\d{1,2})(?:[.:](\d{1,3}))?\]")
-WORD_TAG = re.compile(r"<(\d+):(\d{1,2})(?:[.:](\d{1,3}))?>")
+TIME_TAG = re.compile(rf"\[({DIGITS}):(\d{{1,2}})(?:[.:](\d{{1,3}}))?\]")
+WORD_TAG = re.compile(rf"<({DIGITS}):(\d{{1,2}})(?:[.:](\d{{1,3}}))?>")
 # Anything that opens like a timestamp: if it does not parse, it is a malformed one.
 TIME_LIKE = re.compile(r"\[\s*[-+]?\d[^\]]*\]?")
 WORD_TIME_LIKE = re.compile(r"<\s*\d+\s*:[^>]*>?")
@@ -126,6 +128,8 @@ def _seconds(match: re.Match, path, number: int) -> float:
 
 def _parse_offset(value: str, path, number: int) -> int:
     try:
+        if len(value.strip().lstrip("+-")) > MAX_TIME_DIGITS:
+            raise ValueError("too many digits")
         return int(value.strip())
     except ValueError:
         raise LM2DError(f"malformed [offset:{value}] (expected whole milliseconds, e.g. +250)",
@@ -134,7 +138,7 @@ def _parse_offset(value: str, path, number: int) -> int:
 
 def _parse_length(value: str | None) -> float | None:
     """[length: mm:ss] (or mm:ss.xx) if present and readable; it only serves as a fallback."""
-    match = value and re.fullmatch(r"\s*(\d+):(\d{1,2}(?:\.\d+)?)\s*", value)
+    match = value and re.fullmatch(rf"\s*({DIGITS}):(\d{{1,2}}(?:\.\d{{1,6}})?)\s*", value)
     return int(match.group(1)) * 60 + float(match.group(2)) if match else None
 
 

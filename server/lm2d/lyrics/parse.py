@@ -14,12 +14,15 @@ import re
 from pathlib import Path
 
 from lm2d.errors import LM2DError, warn
+from lm2d.limits import MAX_LYRIC_LINES, MAX_LYRICS_BYTES
 from lm2d.lyrics.lrc import TIME_TAG, parse_lrc
 from lm2d.lyrics.plain import parse_plain
 from lm2d.lyrics.segments import Lyrics, Segment, Word, lyrics_from_json
 from lm2d.lyrics.srt import TIMING, parse_srt
 from lm2d.lyrics.table import parse_csv
 from lm2d.lyrics.ultrastar import parse_ultrastar
+from lm2d.validate.lyrics import check_time
+from lm2d.validate.motion import check_input_file
 
 FORMATS_BY_EXTENSION = {".lrc": "lrc", ".srt": "srt", ".csv": "csv", ".tsv": "csv", ".json": "json"}
 # Times may pass the audio's end by this much: decoders disagree on a file's length by a few ms.
@@ -52,9 +55,10 @@ def load_lyrics(path: str | os.PathLike, song=None, audio_duration: float | None
 
 def read_lyrics_text(path: str | os.PathLike) -> str:
     """Decode as UTF-8 (BOM or not), UTF-16 with a BOM, or else cp1252 with a warning."""
-    file = Path(path)
-    if not file.is_file():
-        raise LM2DError("no such lyrics file" if not file.exists() else "is not a file", path=path)
+    file = check_input_file(path, "lyrics file", missing="no such lyrics file")
+    if file.stat().st_size > MAX_LYRICS_BYTES:
+        raise LM2DError(f"is {file.stat().st_size / 2**20:.1f} MB; a lyrics file may be at most "
+                        f"{MAX_LYRICS_BYTES / 2**20:g} MB", path=path)
     raw = file.read_bytes()
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = _decode(raw, "utf-16", path)
@@ -103,8 +107,12 @@ def check_segments(segments: list[Segment], path, audio_duration: float | None) 
     """The checks every format shares (see the module docstring). Cuts overlaps in place."""
     if not segments:
         raise LM2DError("no lyric lines found", path=path)
+    if len(segments) > MAX_LYRIC_LINES:
+        raise LM2DError(f"has {len(segments)} lyric lines; at most {MAX_LYRIC_LINES} are accepted", path=path)
     for segment in segments:
         for item in (segment, *segment.words):
+            for edge in ("start", "end"):
+                check_time(getattr(item, edge), f"{item.text[:30]!r} {edge}", path, segment.line)
             if item.end < item.start:
                 raise LM2DError(f"{item.text[:30]!r} ends ({item.end:.3f} s) before it starts ({item.start:.3f} s)",
                                 path=path, line=segment.line)

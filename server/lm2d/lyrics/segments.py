@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lm2d.errors import LM2DError
+from lm2d.validate.documents import load_json
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,7 @@ def lyrics_to_json(lyrics: Lyrics) -> str:
 
 def lyrics_from_json(text: str, path: str | os.PathLike) -> Lyrics:
     """Read what lyrics_to_json wrote; bad structure raises LM2DError naming the file."""
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise LM2DError(f"invalid JSON: {err.msg}", path=path, line=err.lineno) from err
+    document = load_json(text, path)
     try:
         segments = [
             Segment(float(item["start"]), float(item["end"]), str(item["text"]),

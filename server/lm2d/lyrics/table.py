@@ -27,7 +27,10 @@ WORD_LINE_GAP_SECONDS = 1.0  # a pause this long between words starts a new line
 
 
 def parse_csv(text: str, path: str | os.PathLike) -> Lyrics:
-    rows = list(csv.reader(io.StringIO(text), _dialect(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text), _dialect(text)))
+    except csv.Error as err:   # a field over csv.field_size_limit(), a NUL byte, ...
+        raise LM2DError(f"not a readable CSV file ({err})", path=path) from err
     numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if not numbered:
         raise LM2DError("no lyric lines found (the file is empty)", path=path)

@@ -14,6 +14,7 @@ import numpy as np
 from lm2d.features import FPS
 from lm2d.lyrics.encoder import TextEncoder
 from lm2d.lyrics.segments import Lyrics, Segment
+from lm2d.safe_write import write_npz
 
 
 @dataclass
@@ -30,7 +31,8 @@ class SongLyricTokens:
         return int(self.line_embeddings.shape[1])
 
     def save(self, path: str | os.PathLike) -> None:
-        np.savez(path, **{item.name: getattr(self, item.name) for item in fields(self)})
+        """Atomically (lm2d.safe_write), so a parallel reader never sees half a file."""
+        write_npz(path, {item.name: getattr(self, item.name) for item in fields(self)})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SongLyricTokens:

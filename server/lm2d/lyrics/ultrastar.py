@@ -15,16 +15,19 @@ previous syllable. Segment = one line, from its first note's start to its last n
 Duet singers' lines are merged in time order."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 
 from lm2d.errors import LM2DError
 from lm2d.lyrics.segments import Lyrics, Segment, line_text, words_from_pieces
+from lm2d.validate.lyrics import DIGITS, check_time
 
-NOTE = re.compile(r"([:*FRG])\s*(-?\d+)\s+(\d+)\s+(-?\d+)(?:[ \t](.*))?")
-LINE_BREAK = re.compile(r"-\s*(-?\d+)(?:\s+(-?\d+))?\s*")
-SINGER = re.compile(r"P\s*(\d+)\s*")
+NOTE = re.compile(rf"([:*FRG])\s*(-?{DIGITS})\s+({DIGITS})\s+(-?{DIGITS})(?:[ \t](.*))?")
+LINE_BREAK = re.compile(rf"-\s*(-?{DIGITS})(?:\s+(-?{DIGITS}))?\s*")
+SINGER = re.compile(rf"P\s*({DIGITS})\s*")
+MAX_BPM = 100_000.0   # real songs: 50-600 (UltraStar beats are quarter notes of that)
 HEADER = re.compile(r"#([^:]+):(.*)")
 # Header names as lm2d's metadata names them across formats.
 HEADER_NAMES = {"title": "title", "artist": "artist", "language": "language", "creator": "author"}
@@ -48,9 +51,10 @@ class _Song:
 def parse_ultrastar(text: str, path: str | os.PathLike) -> Lyrics:
     song = _read_song(text, path)
     bpm = _header_number(song.headers, "BPM", path, required=True)
-    if bpm <= 0:
-        raise LM2DError(f"#BPM must be positive (got {song.headers['BPM']})", path=path)
+    if not 0 < bpm <= MAX_BPM or bpm * 4 < 1e-3:
+        raise LM2DError(f"#BPM must be above 0 and at most {MAX_BPM:g} (got {song.headers['BPM'][:20]})", path=path)
     gap = _header_number(song.headers, "GAP", path, required=False)
+    check_time(gap / 1000.0, f"#GAP:{song.headers.get('GAP', '')[:20]}", path)
     seconds_per_beat = 60.0 / (bpm * 4)
 
     def time_of(beat: float) -> float:
@@ -121,6 +125,9 @@ def _header_number(headers: dict[str, str], key: str, path, required: bool) -> f
             raise LM2DError(f"UltraStar file has no #{key} header", path=path)
         return 0.0
     try:
-        return float(headers[key].replace(",", "."))
+        value = float(headers[key].replace(",", "."))
     except ValueError:
-        raise LM2DError(f"#{key}:{headers[key]} is not a number", path=path) from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise LM2DError(f"#{key}:{headers[key][:20]} is not a number", path=path)
+    return value

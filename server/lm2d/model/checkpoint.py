@@ -23,6 +23,8 @@ from lm2d.model.denoiser import Denoiser
 from lm2d.model.diffusion import GaussianDiffusion
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.representation import FPS
+from lm2d.safe_write import write_text
+from lm2d.validate.checkpoint import check_finite_tensors, check_meta_fields, read_meta_json
 from lm2d.weights import read_tensors, save_tensors
 
 FORMAT = "lm2d-checkpoint"
@@ -87,7 +89,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConf
         "training": extra or {},
     }
     save_tensors(weights_path, tensors, metadata={"format": "pt", FORMAT: str(VERSION)})
-    meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_text(meta_path, json.dumps(meta, indent=2, default=str) + "\n")
     return weights_path, meta_path
 
 
@@ -102,14 +104,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     meta = _read_meta(meta_path)
     config = _config_from_meta(meta, meta_path)
     tensors = read_tensors(weights_path, lambda why: _not_ours(weights_path, why))
+    check_finite_tensors(tensors, weights_path)
 
     normalizer = Normalizer.from_state_dict({name: _take(tensors, key, weights_path)
                                              for name, key in meta["normalizer"].items()})
     if normalizer.channels != config.channels:
         raise _not_ours(weights_path, f"normalizer has {normalizer.channels} channels, the model {config.channels}")
-    model = Denoiser(config)
     state = {name[len(MODEL_PREFIX):]: value for name, value in tensors.items() if name.startswith(MODEL_PREFIX)}
-    _check_state_matches(model, state, weights_path)
+    with torch.device("meta"):   # shapes only: a config that disagrees with the file allocates nothing
+        _check_state_matches(Denoiser(config), state, weights_path)
+    model = Denoiser(config)
     model.load_state_dict(state)
     return LoadedModel(model.to(device).eval(), config, normalizer, GaussianDiffusion(config), meta)
 
@@ -162,10 +166,7 @@ def _refuse_pickle(weights_path: Path) -> None:
 def _read_meta(meta_path: Path) -> dict:
     if not meta_path.is_file():
         raise _not_ours(meta_path, f"{meta_path.name} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _not_ours(meta_path, f"invalid JSON ({err})") from err
+    meta = read_meta_json(meta_path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise _not_ours(meta_path, f'format marker is {found!r}, expected "{FORMAT}"')
@@ -175,6 +176,7 @@ def _read_meta(meta_path: Path) -> dict:
         raise _not_ours(meta_path, f"kind {meta.get('kind')!r} is not one of {', '.join(KINDS)}")
     if not isinstance(meta.get("normalizer"), dict) or set(meta["normalizer"]) != {"min", "max"}:
         raise _not_ours(meta_path, 'missing "normalizer" tensor names')
+    check_meta_fields(meta, meta_path)
     return meta
 
 

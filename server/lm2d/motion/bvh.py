@@ -20,6 +20,8 @@ import torch
 from lm2d.motion.representation import Motion
 from lm2d.motion.rotation import matrix_to_euler
 from lm2d.motion.skeleton import JOINT_NAMES, Y_UP_TO_Z_UP, children, rest_offsets
+from lm2d.safe_write import atomic_open
+from lm2d.validate.motion import check_finite_motion
 
 EULER_ORDER = "ZXY"
 _ROTATION_CHANNELS = " ".join(f"{axis}rotation" for axis in EULER_ORDER)
@@ -46,9 +48,8 @@ def write_bvh(motion: Motion, path: str | os.PathLike, names: Sequence[str] = JO
     order = _depth_first(0)
     frames = np.concatenate([positions, angles[:, order].reshape(motion.n_frames, -1)], axis=1)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="ascii", newline="\n") as f:
+    check_finite_motion(motion, path)
+    with atomic_open(path, "w", encoding="ascii", newline="\n") as f:
         f.write("\n".join(lines) + "\n")
         np.savetxt(f, frames, fmt="%.6f")
 

@@ -14,10 +14,9 @@ pelvis rest offset is unknown without the licensed body model and is not added.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
-import tempfile
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from lm2d.errors import LM2DError
 from lm2d.motion.representation import FPS, Motion, resample
 from lm2d.motion.rotation import axis_angle_to_matrix, to_numpy
 from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, Y_UP_TO_Z_UP, rest_positions
+from lm2d.safe_write import write_npz
+from lm2d.validate.motion import check_fps, check_frame_count, check_input_file, check_result_arrays, read_npz
 
 # AIST++ SMPL fits are 60 FPS and the .pkl stores no rate. The shared sample
 # (smpl_sample_127f.pkl, from SMPL-to-FBX, which keys it at 60 FPS) moves its joints at
@@ -60,14 +61,16 @@ def load_motion(path: str | os.PathLike, *, source_fps: float | None = None,
     source_fps overrides the file's own frame rate (AIST++ .pkl files store none: 60 is
     assumed). The motion is resampled to `fps` (default lm2d's 30), or kept as is with fps=None.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LM2DError("motion file not found", path=path, code="not_found")
+    path = check_input_file(path, "motion file")
+    if source_fps is not None:
+        check_fps(source_fps, "the source frame rate", path)
+    if fps is not None:
+        check_fps(fps, "the output frame rate", path)
     suffix = path.suffix.lower()
     if suffix == ".pkl":
         motion = _load_aist_pkl(path, source_fps)
     elif suffix == ".npz":
-        data = _read_npz(path)
+        data = read_npz(path)
         if "local_quaternions" in data:
             motion, _ = _result_from_npz(data, path)
             motion.fps = motion.fps if source_fps is None else float(source_fps)
@@ -79,6 +82,10 @@ def load_motion(path: str | os.PathLike, *, source_fps: float | None = None,
     else:
         raise LM2DError(f"unknown motion format {suffix or '(no extension)'!r}: "
                         f"expected .pkl (AIST++) or .npz (AMASS or lm2d result)", path=path)
+    check_fps(motion.fps, "the motion's frame rate", path)
+    check_frame_count(motion.n_frames, motion.fps, "the motion", path)
+    if fps is not None:   # resampling allocates the output: bound it first
+        check_frame_count(math.floor((motion.n_frames - 1) * fps / motion.fps) + 1, fps, "the resampled motion", path)
     return motion if fps is None else resample(motion, fps)
 
 
@@ -119,15 +126,8 @@ def _load_aist_pkl(path: Path, source_fps: float | None) -> Motion:
             raise LM2DError(f"'smpl_scaling' must be one positive number, got {scaling.tolist()}", path=path)
         trans = trans / scaling[0]
     fps = AIST_FPS if source_fps is None else source_fps
+    check_frame_count(len(poses), fps, "the motion", path)
     return smpl_to_motion(poses.reshape(-1, NUM_JOINTS, 3), trans, fps, y_up=True)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise LM2DError(f"not a readable .npz file ({err})", path=path) from err
 
 
 def _amass_from_npz(data: dict, path: Path, source_fps: float | None) -> Motion:
@@ -147,13 +147,17 @@ def _amass_from_npz(data: dict, path: Path, source_fps: float | None) -> Motion:
         if rate_key is None:
             raise LM2DError("no 'mocap_framerate' in the file: give the frame rate (source_fps / --source-fps)",
                             path=path)
-        source_fps = float(_float_array(data, rate_key, path).reshape(-1)[0])
+        rate = _float_array(data, rate_key, path).reshape(-1)
+        source_fps = check_fps(rate[0] if rate.size == 1 else float("nan"), f"'{rate_key}'", path)
+    check_frame_count(len(poses), source_fps, "the motion", path)
     return smpl_to_motion(axis_angle, trans, source_fps, y_up=False)
 
 
 def _float_array(data: dict, key: str, path: Path) -> np.ndarray:
     if key not in data:
         raise LM2DError(f"missing key '{key}' (found {sorted(map(str, data))})", path=path)
+    if np.iscomplexobj(data[key]):
+        raise LM2DError(f"'{key}' is complex; expected real numbers", path=path)
     try:
         array = np.asarray(data[key], dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -197,49 +201,28 @@ def save_result_npz(motion: Motion, path: str | os.PathLike,
         arrays["section_occurrences"] = np.array([section.occurrence for section in sections], dtype=np.int64)
         arrays["section_starts"] = np.array([section.start for section in sections], dtype=np.float64)
         arrays["section_ends"] = np.array([section.end for section in sections], dtype=np.float64)
-    save_npz_atomically(path, arrays)
-
-
-def save_npz_atomically(path: Path, arrays: dict) -> None:
-    """np.savez, but a reader (the add-on) never sees half a file: write beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    check_result_arrays(arrays, path)   # never write what the add-on would refuse (NaN, too short)
+    # A reader (the add-on) must never see half a file.
+    write_npz(path, arrays)
 
 
 def load_result_npz(path: str | os.PathLike) -> tuple[Motion, list[LyricLine]]:
     """Read a result file back: the motion and its lyric lines (empty when it has none)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LM2DError("result file not found", path=path, code="not_found")
-    return _result_from_npz(_read_npz(path), path)
+    path = check_input_file(path, "result file")
+    return _result_from_npz(read_npz(path), path)
 
 
 def _result_from_npz(data: dict, path: Path) -> tuple[Motion, list[LyricLine]]:
     names = data.get("joint_names")
-    if names is not None and tuple(map(str, names)) != JOINT_NAMES:
+    if names is not None and (np.ndim(names) != 1 or tuple(map(str, names)) != JOINT_NAMES):
         raise LM2DError("'joint_names' are not the 24 SMPL joints lm2d uses", path=path)
-    trans = _float_array(data, "root_translation", path)
-    _check_shape(trans, "root_translation", (None, 3), path)
-    quats = _float_array(data, "local_quaternions", path)
-    _check_shape(quats, "local_quaternions", (len(trans), NUM_JOINTS, 4), path)
-    if (np.linalg.norm(quats, axis=-1) < 1e-6).any():
-        raise LM2DError("'local_quaternions' contains zero-length quaternions", path=path)
-    fps = float(_float_array(data, "fps", path).reshape(-1)[0]) if "fps" in data else FPS
-    if fps <= 0:
-        raise LM2DError(f"'fps' must be positive, got {fps}", path=path)
+    data = {"fps": np.float64(FPS), **data}   # results from before 'fps' was written are 30 FPS
+    check_result_arrays(data, path)
+    quats = data["local_quaternions"]
+    if quats.shape[1] != NUM_JOINTS:
+        raise LM2DError(f"'local_quaternions' has {quats.shape[1]} joints, lm2d's skeleton {NUM_JOINTS}", path=path)
     lyrics: list[LyricLine] = []
     if "lyric_lines" in data:
-        starts = _float_array(data, "lyric_starts", path).reshape(-1)
-        ends = _float_array(data, "lyric_ends", path).reshape(-1)
-        texts = [str(t) for t in data["lyric_lines"].reshape(-1)]
-        if not len(texts) == len(starts) == len(ends):
-            raise LM2DError("'lyric_lines', 'lyric_starts' and 'lyric_ends' differ in length", path=path)
-        lyrics = [(float(s), float(e), t) for s, e, t in zip(starts, ends, texts)]
-    return Motion.from_quaternions(trans, quats, fps), lyrics
+        lyrics = [(float(start), float(end), str(text)) for start, end, text
+                  in zip(data["lyric_starts"], data["lyric_ends"], data["lyric_lines"])]
+    return Motion.from_quaternions(data["root_translation"], quats, float(data["fps"])), lyrics

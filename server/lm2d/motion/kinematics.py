@@ -18,6 +18,13 @@ def forward_kinematics(root_translation: torch.Tensor, local_rotmats: torch.Tens
     joint_i = joint_parent + global_parent @ (rest_i - rest_parent). The root translation is
     the pelvis position itself.
     """
+    return forward_kinematics_with_rotations(root_translation, local_rotmats, rest)[0]
+
+
+def forward_kinematics_with_rotations(root_translation: torch.Tensor, local_rotmats: torch.Tensor,
+                                      rest: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """forward_kinematics's joint positions (..., 24, 3) and each joint's global rotation
+    (..., 24, 3, 3): what points fixed to a bone (markers, a skull, toes) move with."""
     if local_rotmats.shape[-3:] != (NUM_JOINTS, 3, 3) or root_translation.shape[-1] != 3:
         raise ValueError(f"expected (..., 3) and (..., {NUM_JOINTS}, 3, 3), got "
                          f"{tuple(root_translation.shape)} and {tuple(local_rotmats.shape)}")
@@ -26,10 +33,11 @@ def forward_kinematics(root_translation: torch.Tensor, local_rotmats: torch.Tens
     rest = torch.as_tensor(rest_positions() if rest is None else rest, dtype=dtype, device=device)
     rotmats = local_rotmats.reshape(-1, NUM_JOINTS, 3, 3)
     parents = torch.tensor(PARENTS, dtype=torch.long, device=device)
-    posed, _ = batch_rigid_transform(rotmats, rest.expand(rotmats.shape[0], NUM_JOINTS, 3), parents)
+    posed, transforms = batch_rigid_transform(rotmats, rest.expand(rotmats.shape[0], NUM_JOINTS, 3), parents)
     posed = posed.reshape(*batch_shape, NUM_JOINTS, 3)
+    global_rotmats = transforms[..., :3, :3].reshape(*batch_shape, NUM_JOINTS, 3, 3)
     # batch_rigid_transform rotates about the rest pelvis; move the pelvis to the root translation.
-    return posed + (root_translation - rest[0])[..., None, :]
+    return posed + (root_translation - rest[0])[..., None, :], global_rotmats
 
 
 def foot_contacts(joints: torch.Tensor, threshold: float = CONTACT_SPEED) -> torch.Tensor:

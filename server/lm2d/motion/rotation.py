@@ -134,7 +134,8 @@ def quaternion_make_continuous(quaternion: torch.Tensor, dim: int = 0) -> torch.
     dots = (q[1:] * q[:-1]).sum(dim=-1, keepdim=True)
     # The sign of frame t is the product of every flip up to t.
     flips = torch.where(dots < 0, -1.0, 1.0).to(q.dtype)
-    signs = torch.cat([torch.ones_like(flips[:1]), torch.cumprod(flips, dim=0)], dim=0)
+    # The first frame keeps its sign (q[:1], not flips[:1], which is empty for a single frame).
+    signs = torch.cat([torch.ones_like(q[:1, ..., :1]), torch.cumprod(flips, dim=0)], dim=0)
     return (q * signs).movedim(0, dim)
 
 

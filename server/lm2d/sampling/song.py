@@ -16,6 +16,7 @@ from torch import Tensor
 
 from lm2d.distill.consistency import consistency_settings
 from lm2d.errors import LM2DError
+from lm2d.limits import MAX_GUIDANCE, MAX_SEED
 from lm2d.model.checkpoint import LoadedModel
 from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning
 from lm2d.motion.representation import FPS, Motion
@@ -24,6 +25,7 @@ from lm2d.sampling.inpainting import Kept
 from lm2d.sampling.samplers import DDIM_STEPS, Known, Plan
 from lm2d.sampling.windows import (check_music_features, stitch_windows, tie_overlaps, window_conditioning,
                                    window_starts)
+from lm2d.validate.numbers import check_number
 
 MAX_BATCH = 64                     # windows per network call: bounds memory on long songs
 
@@ -44,6 +46,11 @@ class SamplingSettings:
                  else loaded.config.diffusion_steps)
         if not 1 <= steps <= limit:
             raise LM2DError(f"steps must be between 1 and {limit} for this {loaded.kind} model, got {steps}")
+        for name, weight in (("music guidance", music_guidance), ("lyrics guidance", lyrics_guidance)):
+            if weight is not None:   # NaN or huge weights give an all-NaN dance
+                check_number(weight, name, -MAX_GUIDANCE, MAX_GUIDANCE)
+        if seed is not None:
+            check_number(seed, "seed", 0, MAX_SEED, integer=True)
         return cls(steps, MUSIC_GUIDANCE if music_guidance is None else float(music_guidance),
                    LYRICS_GUIDANCE if lyrics_guidance is None else float(lyrics_guidance),
                    None if seed is None else int(seed))

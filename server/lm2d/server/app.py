@@ -42,7 +42,8 @@ class Server:
         self.current: Request | None = None
         self.cancel_event = threading.Event()
         self.stopping = threading.Event()
-        self._cancelled_ids: set = set()
+        self._cancelled_ids: set = set()     # queued requests to answer "cancelled" when their turn comes
+        self._queued_ids: dict = {}           # id -> how many queued requests carry it
         self._lock = threading.Lock()
 
     # -- main thread -----------------------------------------------------------------------
@@ -63,10 +64,15 @@ class Server:
             if request.type == "hello":
                 self.send("hello", request.id, **self.handlers.describe())
             elif request.type == "cancel":
-                self._cancel(request.body)
+                found = self._cancel(request.body)
+                if request.id is not None:   # a cancel with an id gets its own final event
+                    self._answer_cancel(request, found)
             elif request.type == "shutdown":
                 break
             else:
+                with self._lock:
+                    if request.id is not None:
+                        self._queued_ids[request.id] = self._queued_ids.get(request.id, 0) + 1
                 self.jobs.put(request)
         # shutdown, or stdin closed (the client is gone): stop the running job, drop the queue.
         self.stopping.set()
@@ -75,21 +81,39 @@ class Server:
         worker.join()
         self.send("bye")
 
-    def _cancel(self, target) -> None:
-        """Cancel the running job (target None or its id) and drop queued ones with that id."""
+    def _cancel(self, target) -> bool:
+        """Cancel the running job (target None or its id) and queued ones with that id; returns
+        whether anything matched. An id that is neither running nor queued is not remembered:
+        a later request that happens to reuse it runs normally."""
         with self._lock:
             running = self.current
+            found = False
             if running is not None and (target is None or target == running.id):
                 self.cancel_event.set()
-            if target is not None and (running is None or running.id != target):
+                found = True
+            if target is not None and self._queued_ids.get(target):
                 self._cancelled_ids.add(target)
+                found = True
+            return found
+
+    def _answer_cancel(self, request: Request, found: bool) -> None:
+        if found:
+            self.send("cancelled", request.id)
+        else:
+            what = "no request is running" if request.body is None else f"no request {request.body!r} is running or queued"
+            self.send("error", request.id, code="not_found", message=f"nothing to cancel: {what}")
 
     # -- worker thread ---------------------------------------------------------------------
     def _work(self) -> None:
         while (request := self.jobs.get()) is not None:
             with self._lock:
+                if request.id is not None:
+                    self._queued_ids[request.id] -= 1
+                    if not self._queued_ids[request.id]:
+                        del self._queued_ids[request.id]
                 if self.stopping.is_set() or (request.id is not None and request.id in self._cancelled_ids):
-                    self._cancelled_ids.discard(request.id)
+                    if not self._queued_ids.get(request.id):
+                        self._cancelled_ids.discard(request.id)
                     self.send("cancelled", request.id)
                     continue
                 self.current = request
@@ -120,6 +144,9 @@ class Server:
                 self.send("cancelled", request.id)
             else:
                 self.send("error", request.id, code=err.code, message=str(err))
+        except OSError as err:   # a file the request named (permission, full disk): the user's to fix
+            where = f"{err.filename}: " if err.filename else ""
+            self.send("error", request.id, code="io_error", message=f"{where}{err.strerror or err}")
         except Exception as err:  # a bug must not kill the server
             self._internal_error(request.id, err)
 
@@ -151,6 +178,12 @@ class Handlers:
         if request.type == "prepare":
             payload = self.engine.prepare(request.body.audio)
             return "prepared", payload | {"seconds": round(time.perf_counter() - started, 3)}
+        if request.type == "video2motion":
+            from lm2d.video.convert import convert_video
+
+            payload = convert_video(request.body.video, request.body.output, request.body.audio_output,
+                                    request.body.field_of_view, progress)
+            return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}
         if request.type == "generate":
             payload = self.engine.generate(request.body, progress, should_stop)
             return "result", payload | {"seconds": round(time.perf_counter() - started, 3)}

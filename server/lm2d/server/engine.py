@@ -18,8 +18,8 @@ import lm2d
 from lm2d.features import FPS, extract_features, warm_up
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path
 from lm2d.motion.skeleton import JOINT_NAMES
-from lm2d.pipeline import (Resources, check_output_path, load_model, max_audio_seconds, model_name,
-                           resolve_device, write_result)
+from lm2d.pipeline import (Resources, check_output_path, checkpoint_inputs, load_model, max_audio_seconds,
+                           model_name, resolve_device, write_result)
 from lm2d.server.protocol import GenerateRequest
 from lm2d.server.warmup import PENDING, READY, RUNNING, Warmup
 from lm2d.structure.repeat import generate_with_repeats
@@ -50,6 +50,7 @@ class Engine:
         self.device: str | None = None
         self.loads = 0                      # checkpoints actually read from disk
         self._key: _LoadKey | None = None
+        self._checkpoint: str | None = None     # what was loaded (None: the shipped default)
         self._loading = False
         # Features first: every song needs them, only songs with lyrics need the encoder.
         self.warmup = Warmup([("features", warm_up), ("lyrics", self.resources.text_encoder)])
@@ -73,14 +74,16 @@ class Engine:
                 loaded = load_model(checkpoint, device)
             finally:
                 self._loading = False
-            self.loaded, self._key, self.device = loaded, key, device
+            self.loaded, self._key, self.device, self._checkpoint = loaded, key, device, checkpoint
             self.model_name = model_name(checkpoint)
             self.loads += 1
         return {"model": self.model_name, "device": self.device, "kind": self.loaded.kind, "loads": self.loads}
 
     def generate(self, request: GenerateRequest, progress, should_stop) -> dict:
         """Generate and write request.output (.npz) atomically; the output path is checked first."""
-        output = check_output_path(request.output)
+        edited = None if request.edit is None else request.edit.motion
+        output = check_output_path(request.output, inputs=[request.audio, request.lyrics, edited,
+                                                           *checkpoint_inputs(self._checkpoint)])
         if self.loaded is None:
             self.load(None, "auto")
         motion, lyric_lines, sections = generate_with_repeats(

@@ -11,22 +11,28 @@ requests   hello
                          continue_frames?, apply_to_repeats?}
            lyrics{path, audio?}                  parse a lyrics file for display
            prepare{audio}                        compute (and cache) a song's features ahead of generate
-           cancel{target?}                       the running request (or the one with id target)
+           video2motion{video, output, audio_output?, field_of_view?}   the dance in a video
+           cancel{target?}                       the running request (or the running/queued ones with
+                                                 id target); with its own id: answered cancelled|error
            shutdown                              stop the running job, answer queued ones "cancelled", exit
 events     hello{protocol, lm2d, torch, device, model, kind, loads, warmup}   answered at once, even mid-job
                     warmup{features, lyrics, model}: pending | running | ready | failed each
            loaded{model, device, kind, loads, seconds}
-           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), repeats, writing
+           progress{stage, fraction}     stage: features, lyrics, sampling (one per step), repeats, writing;
+                                         video2motion: landmarks, fit, ground, writing
            warning{message}              something the user should know; the job goes on
-           result{path, frames, fps, joint_names, seconds}
+           result{path, frames, fps, joint_names, seconds}   video2motion adds audio (the WAV
+                                         written, or null when the video has no sound) and
+                                         missing_spans [[start, end] seconds where nobody was seen]
            lyrics{segments: [{start, end, text, words: [{start, end, text}]}]}
            prepared{frames, seconds}
            cancelled · error{code, message} · bye (the server is exiting)
 
 Every request ends with exactly one final event: hello, loaded, result, lyrics, prepared,
 cancelled or error. Error codes: "bad_request" (the line itself: not JSON, unknown type or field, wrong type;
-it carries the request's id when the line had a usable one), "bad_input" / "not_found" (a file:
-the message names it and what is wrong), "internal" (a bug; traceback on stderr), "startup".
+it carries the request's id when the line had a usable one; numbers out of range, ids over 200
+characters or 64 bits), "bad_input" / "not_found" (a file: the message names it and what is
+wrong), "io_error" (a file could not be written), "internal" (a bug; traceback on stderr), "startup".
 Nothing a client sends stops the server except shutdown or closing stdin (which counts as
 shutdown: a server whose client is gone has nobody to report to). Requests run one at a time in
 order; the model stays loaded between them. Events are ASCII JSON (non-ASCII text escaped).
@@ -35,12 +41,14 @@ This module only parses and validates: it knows nothing of models or threads.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from lm2d.limits import (MAX_FRAMES, MAX_GUIDANCE, MAX_ID, MAX_ID_CHARS, MAX_LYRIC_LINES, MAX_SEED,
+                         MAX_SONG_SECONDS, MAX_STEPS)
+from lm2d.validate.numbers import number_problem
+
 PROTOCOL_VERSION = 1
-MAX_SEED = 2**63 - 1   # torch generators take 64-bit seeds
 
 
 class BadRequest(Exception):
@@ -104,6 +112,14 @@ class PrepareRequest:
 
 
 @dataclass
+class Video2MotionRequest:
+    video: str
+    output: str                        # .npz result file
+    audio_output: str | None = None    # .wav: the video's sound track, when it has one
+    field_of_view: float | None = None
+
+
+@dataclass
 class Request:
     type: str
     id: str | int | None = None
@@ -111,27 +127,45 @@ class Request:
 
 
 _SIMPLE_TYPES = ("hello", "cancel", "shutdown")
-_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest, "prepare": PrepareRequest}
+_BODIES = {"generate": GenerateRequest, "load": LoadRequest, "lyrics": LyricsRequest, "prepare": PrepareRequest,
+           "video2motion": Video2MotionRequest}
 
 
 def _check(value, expected, name):
-    """Type-check one field; bool is not accepted as a number, ints are accepted as floats."""
-    if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
+    """Type-check one field (and range-check it when _RANGES has it); bool is not accepted as a
+    number, ints are accepted as floats, numbers must be finite."""
+    if expected in (int, float):
+        low, high = _RANGES.get(name.rsplit(".", 1)[-1].split("[")[0], (None, None))
+        problem = number_problem(value, low, high, integer=expected is int)
+        if problem:
+            raise BadRequest(f"field '{name}' {problem}")
+        return float(value) if expected is float else value
+    if not isinstance(value, expected):
         raise BadRequest(f"field '{name}' must be {expected.__name__}, got {type(value).__name__}")
-    return float(value) if expected is float else value
+    return value
 
 
-def _finite(number: int | float) -> bool:
-    try:
-        return math.isfinite(number)
-    except OverflowError:  # an int too large for a float
-        return False
+# Numeric fields -> (low, high); the same bounds as the CLI's (lm2d.commands.generate).
+_RANGES = {
+    "seed": (0, MAX_SEED), "steps": (1, MAX_STEPS),
+    "music_guidance": (-MAX_GUIDANCE, MAX_GUIDANCE), "lyrics_guidance": (-MAX_GUIDANCE, MAX_GUIDANCE),
+    "start_seconds": (0, MAX_SONG_SECONDS), "end_seconds": (0, MAX_SONG_SECONDS), "beat_accent": (0, 1),
+    "start": (0, MAX_SONG_SECONDS), "end": (0, MAX_SONG_SECONDS),
+    "regenerate": (0, MAX_FRAMES), "continue_frames": (0, MAX_FRAMES),
+}
+
+
+def check_request_id(value, name: str = "id"):
+    """An id is a string of at most MAX_ID_CHARS characters or an integer of at most 64 bits."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID:
+        return value
+    what = "the id of the request to cancel" if name == "target" else "an id"
+    raise BadRequest(f"field '{name}' must be {what}: a string of at most {MAX_ID_CHARS} characters or a "
+                     "64-bit integer")
 
 
 def _frame_range(value, name) -> tuple[int, int]:
@@ -170,6 +204,8 @@ def _parse_edit(raw) -> EditSpec:
 def _parse_segments(raw) -> list[LyricSegment]:
     if not isinstance(raw, list):
         raise BadRequest("field 'segments' must be a list of {start, end, text}")
+    if len(raw) > MAX_LYRIC_LINES:
+        raise BadRequest(f"field 'segments' has {len(raw)} lines; at most {MAX_LYRIC_LINES}")
     segments = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or set(item) - {"start", "end", "text"} or len(item) != 3:
@@ -198,6 +234,7 @@ _FIELD_TYPES = {
     LoadRequest: {"checkpoint": str, "device": str},
     LyricsRequest: {"path": str, "audio": str},
     PrepareRequest: {"audio": str},
+    Video2MotionRequest: {"video": str, "output": str, "audio_output": str, "field_of_view": float},
 }
 
 
@@ -218,15 +255,14 @@ def _parse_body(kind: str, raw: dict):
 
 
 def _validate(body) -> None:
+    if isinstance(body, Video2MotionRequest) and body.field_of_view is not None \
+            and not 10 <= body.field_of_view <= 150:
+        raise BadRequest("field 'field_of_view' must be between 10 and 150 degrees")
     if isinstance(body, LoadRequest) and body.device not in ("auto", "cpu", "cuda"):
         raise BadRequest(f"field 'device' must be auto, cpu or cuda, got '{body.device}'")
     if isinstance(body, GenerateRequest):
         if body.lyrics is not None and body.segments is not None:
             raise BadRequest("give either 'lyrics' (a file) or 'segments', not both")
-        if body.steps is not None and not 1 <= body.steps <= 1000:
-            raise BadRequest("field 'steps' must be between 1 and 1000")
-        if not 0 <= body.seed <= MAX_SEED:
-            raise BadRequest(f"field 'seed' must be between 0 and {MAX_SEED}")
         if body.start_seconds < 0 or (body.end_seconds is not None and body.end_seconds <= body.start_seconds):
             raise BadRequest("need 0 <= start_seconds < end_seconds")
         if body.repeat_sections is not None and not 0 <= body.repeat_sections <= 1:
@@ -237,13 +273,11 @@ def parse_request(line: str) -> Request:
     """Parse one line of the protocol; raises BadRequest with a human sentence."""
     try:
         raw = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise BadRequest(f"not valid JSON: {err}") from None
+    except (ValueError, RecursionError) as err:   # also 5,000-digit numbers (Python's int limit)
+        raise BadRequest(f"not valid JSON: {' '.join(str(err).split())[:200]}") from None
     if not isinstance(raw, dict):
         raise BadRequest("a request must be a JSON object")
-    request_id = raw.pop("id", None)
-    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
-        raise BadRequest("field 'id' must be a string or an integer")
+    request_id = check_request_id(raw.pop("id", None))
     try:
         return _parse_typed(raw, request_id)
     except BadRequest as err:
@@ -256,9 +290,7 @@ def _parse_typed(raw: dict, request_id) -> Request:
     if not isinstance(kind, str):
         raise BadRequest("field 'type' is required and must be a string")
     if kind in _SIMPLE_TYPES:
-        target = raw.pop("target", None) if kind == "cancel" else None
-        if target is not None and (isinstance(target, bool) or not isinstance(target, (str, int))):
-            raise BadRequest("field 'target' must be the id (string or integer) of the request to cancel")
+        target = check_request_id(raw.pop("target", None), "target") if kind == "cancel" else None
         if raw:
             raise BadRequest(f"unknown field(s) in '{kind}' request: {', '.join(sorted(raw))}")
         return Request(kind, request_id, target)

@@ -27,6 +27,7 @@ from lm2d.model.config import ModelConfig
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.io import load_motion
 from lm2d.motion.kinematics import CONTACT_SPEED
+from lm2d.safe_write import write_npz
 from lm2d.song import Song
 
 AUDIO_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")
@@ -175,7 +176,7 @@ def load_clip(files: ClipFiles, encoder: TextEncoder | None, cache: bool = True)
     if arrays is None:
         x, music = motion_and_music(files)
         if cache:
-            _write_npz(clip_cache_entry(files), x=x, music=music)
+            _cache(clip_cache_entry(files), lambda path: write_npz(path, {"x": x, "music": music}))
     else:
         x, music = arrays["x"], arrays["music"]
     lyrics = None
@@ -190,7 +191,7 @@ def _song_tokens(files: ClipFiles, encoder: TextEncoder, cache: bool) -> SongLyr
         return SongLyricTokens.load(entry)
     tokens = encode_song_lyrics(load_lyrics(files.lyrics, Song(files.audio)), encoder)
     if entry is not None:
-        _atomic(entry, tokens.save)
+        _cache(entry, tokens.save)
     return tokens
 
 
@@ -204,19 +205,13 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _write_npz(path: Path, **arrays: np.ndarray) -> None:
-    _atomic(path, lambda target: np.savez(target, **arrays))
-
-
-def _atomic(path: Path, write) -> None:
-    """write(tmp) then rename, so concurrent readers never see half a file; a failing cache only warns."""
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+def _cache(path: Path, write) -> None:
+    """write(path), which writes atomically (concurrent readers never see half a file); a cache
+    that cannot be written only warns."""
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as err:
-        warn(f"could not cache: {err}", path=path)
-        temporary.unlink(missing_ok=True)
+        write(path)
+    except LM2DError as err:
+        warn(f"could not cache: {err.message}", path=path)
 
 
 # --- the dataset --------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from lm2d.errors import LM2DError
+from lm2d.safe_write import write_tensors, write_text
 
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
@@ -46,8 +47,8 @@ def save_train_state(directory: str | os.PathLike, state: TrainState) -> None:
     meta = {"format_version": FORMAT_VERSION, "step": state.step, "config": state.config,
             "optimizer": optimizer_meta, "notes": state.notes}
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(directory / TENSORS))
-    (directory / STATE).write_text(json.dumps(meta, indent=1))
+    write_tensors(directory / TENSORS, tensors)
+    write_text(directory / STATE, json.dumps(meta, indent=1))
 
 
 def load_train_state(directory: str | os.PathLike) -> TrainState:

@@ -1,0 +1,1 @@
+"""Video -> SMPL motion: decode, landmarks, fit, camera, ground, convert (the one path), dataset from videos."""

@@ -1,0 +1,132 @@
+"""Where the fitted body is in the room: the floor, and feet that stay put while they stand on it.
+
+The pelvis path comes from the fit (lm2d.video.fit: the camera-frame path that makes the markers
+project onto the image landmarks), smoothed. The floor is the level of the toes when they are
+lowest (z = 0). A foot is planted while its toe is on the floor and not above the other toe; a last
+optimisation pulls each planted foot's ankle and toe to one spot per contact (a fitted unknown)
+with the toe on the floor, moving the path and the poses as little as the markers allow, and the
+millimetres it leaves are taken out of the path exactly: no skating while a foot is planted.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.ndimage import binary_closing, binary_opening
+from scipy.signal import savgol_filter
+
+from lm2d.video.fit import SkeletonFit, optimise
+from lm2d.video.landmarks import Landmarks
+
+FOOT_CHAINS = ((7, 10), (8, 11))  # (ankle, toe) of the left and right foot
+CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
+MIN_CONTACT_FRAMES = 3
+FLOOR_PERCENTILE = 5.0
+
+
+def smooth_path(path: np.ndarray, fps: float) -> np.ndarray:
+    """Depth from image size is jittery: a half-second Savitzky-Golay keeps the travel, not the noise."""
+    window = int(round(0.5 * fps)) | 1
+    return savgol_filter(path, window, 2, axis=0) if len(path) > window else path
+
+
+def foot_contacts(joints: np.ndarray) -> np.ndarray:
+    """(N, 2) bool: the left / right foot is planted: its toe is on the floor (below CONTACT_HEIGHT)
+    and no more than CONTACT_HEIGHT above the other toe. Depth from one camera is too unsure to
+    judge a foot still by its speed; a foot that travels lifts (or the dancer slides, which this
+    does not model). Flickers shorter than MIN_CONTACT_FRAMES are removed."""
+    toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
+    low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
+    structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
+    return np.stack([binary_opening(binary_closing(side, structure), structure) for side in low.T], axis=1)
+
+
+def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last + 1) of each run of True."""
+    edges = np.diff(np.concatenate([[0], planted.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:
+    """The path moved up or down so the toes' low level (a percentile, robust to a bad frame) is z = 0."""
+    toes = (root[:, None] + joints_relative)[:, [toe for _, toe in FOOT_CHAINS], 2].min(axis=1)
+    return root - np.array([0.0, 0.0, np.percentile(toes, FLOOR_PERCENTILE)])
+
+
+class GroundedFit(torch.nn.Module):
+    """The skeleton fit plus a pelvis path; each planted foot's ankle and toe are pulled to one spot
+    per contact (a fitted unknown: where the foot stands), the toe's on the floor."""
+
+    def __init__(self, fit: SkeletonFit, root: np.ndarray, planted: np.ndarray, joints: np.ndarray,
+                 root_weight: float = 0.05, contact_weight: float = 100.0):
+        super().__init__()
+        self.fit = fit
+        self.root = torch.nn.Parameter(torch.as_tensor(root, dtype=torch.float32))
+        self.root_estimate = torch.as_tensor(root, dtype=torch.float32)
+        self.root_weight, self.contact_weight = root_weight, contact_weight
+        frames, joint_ids, spot_ids, spots, on_floor = [], [], [], [], []
+        for side, chain in enumerate(FOOT_CHAINS):
+            for start, end in contact_spans(planted[:, side]):
+                for joint in chain:
+                    spot = joints[start:end, joint].mean(axis=0)
+                    if joint == chain[1]:
+                        spot[2] = 0.0
+                    frames.extend(range(start, end))
+                    joint_ids.extend([joint] * (end - start))
+                    spot_ids.extend([len(spots)] * (end - start))
+                    spots.append(spot)
+                    on_floor.append(joint == chain[1])
+        self.pin_frames = torch.tensor(frames, dtype=torch.long)
+        self.pin_joints = torch.tensor(joint_ids, dtype=torch.long)
+        self.pin_spots = torch.tensor(spot_ids, dtype=torch.long)
+        self.spots = torch.nn.Parameter(torch.as_tensor(np.array(spots, dtype=np.float32).reshape(-1, 3)))
+        self.on_floor = torch.tensor(on_floor, dtype=torch.bool)
+
+    def spot_positions(self) -> torch.Tensor:
+        """The spots, toes' heights held at the floor."""
+        floor = torch.zeros_like(self.spots)
+        floor[:, :2] = self.spots[:, :2]
+        return torch.where(self.on_floor[:, None], floor, self.spots)
+
+    def losses(self) -> dict[str, torch.Tensor]:
+        terms = self.fit.losses()
+        terms["root"] = self.root_weight * ((self.root - self.root_estimate) ** 2).sum(-1).mean()
+        if len(self.root) > 2:
+            acceleration = self.root[2:] - 2 * self.root[1:-1] + self.root[:-2]
+            terms["root_smoothness"] = self.fit.weights.smoothness * (acceleration ** 2).sum(-1).mean()
+        if len(self.pin_frames):
+            feet = self.fit.markers(self.root)[0][self.pin_frames, self.pin_joints]
+            terms["contacts"] = self.contact_weight * ((feet - self.spot_positions()[self.pin_spots]) ** 2).sum(-1).mean()
+        return terms
+
+    def pinned_root(self) -> np.ndarray:
+        """The path moved, frame by frame, by what the planted joints still miss their spots by on
+        average (the optimiser leaves millimetres, which at 30 FPS would still read as sliding);
+        between contacts the shift is interpolated, so the path never jumps."""
+        with torch.no_grad():
+            root = self.root.numpy().astype(np.float64)
+            if not len(self.pin_frames):
+                return root
+            feet = self.fit.markers(self.root)[0][self.pin_frames, self.pin_joints]
+            miss = (self.spot_positions()[self.pin_spots] - feet).double().numpy()
+        frames = self.pin_frames.numpy()
+        count = np.bincount(frames, minlength=len(root))
+        pinned = np.flatnonzero(count)
+        shift = np.stack([np.bincount(frames, miss[:, axis], len(root))[pinned] / count[pinned] for axis in range(3)], 1)
+        every = np.arange(len(root))
+        return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
+
+
+def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
+                  progress: Callable[[int, int], None] | None = None):
+    """The pelvis path (N, 3), world Z-up with the floor at z = 0, and the contacts (N, 2) of a fitted
+    skeleton; refines `fit` in place so planted feet do not slide."""
+    with torch.no_grad():
+        joints_relative = fit.markers()[0].numpy()
+    root = smooth_path(fit.camera_root.detach().numpy().astype(np.float64), landmarks.fps)
+    root = place_on_floor(root, joints_relative)
+    planted = foot_contacts(root[:, None] + joints_relative)
+    grounded = GroundedFit(fit, root, planted, root[:, None] + joints_relative)
+    optimise(grounded, grounded.losses, iterations, progress, learning_rate=0.01)
+    return grounded.pinned_root(), planted
