@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import bpy
 import numpy as np
 import pytest
@@ -113,6 +114,9 @@ def test_the_preview_movie_and_contact_sheet_show_the_dance(demo_run):
     assert tuple(clip.size) == (640, 360)
     assert clip.frame_duration == round(PREVIEW_SECONDS * PREVIEW_FPS)
     assert b"avc1" in (out / "dance.mp4").read_bytes() and b"mp4a" in (out / "dance.mp4").read_bytes()  # H.264 + AAC
+    with av.open(str(out / "dance.mp4")) as movie:                  # the song plays, not silence
+        sound = np.concatenate([frame.to_ndarray().reshape(-1) for frame in movie.decode(audio=0)])
+    assert np.sqrt(np.mean(sound.astype(np.float64) ** 2)) > 0.01
 
     sheet = bpy.data.images.load(str(out / "dance_contact_sheet.png"))
     assert tuple(sheet.size) == (3 * 640, 2 * 360)   # six lyric lines: two rows of three

@@ -210,10 +210,22 @@ def render_preview(scene, path: Path, fps: int, seconds: float | None) -> int:
     render.fps, render.frame_map_old, render.frame_map_new = fps, step, 1
     scene.frame_end = scene.frame_start + (last - scene.frame_start) // step
     set_movie_output(scene, path)
+    # Blender mixes the song into the movie only while the sequencer renders; with every picture
+    # strip (lyrics, sections) muted the sequencer gives no image, so the 3-D scene shows.
+    from lm2d_blender.lyrics_track import top_level_strips
+
+    editor = scene.sequence_editor
+    pictures = [strip for strip in top_level_strips(editor) if strip.type != 'SOUND' and not strip.mute] if editor else []
+    render.use_sequencer = True
+    for strip in pictures:
+        strip.mute = True
     try:
         bpy.ops.render.render(animation=True)
         return scene.frame_end - scene.frame_start + 1
     finally:
+        for strip in pictures:
+            strip.mute = False
+        render.use_sequencer = False
         render.fps, render.frame_map_old, render.frame_map_new, scene.frame_start, scene.frame_end = saved
 
 
