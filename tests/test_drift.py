@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lm2d import limits as server_limits
-from lm2d.corpus import rig as server_rig
+from lm2d.corpus import render as server_rig
 from lm2d.motion import rotation as server
 from lm2d.motion.representation import Motion, resample as server_resample
 from lm2d.validate import motion as server_result_checks

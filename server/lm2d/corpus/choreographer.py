@@ -29,7 +29,8 @@ from lm2d.corpus import poses as P
 from lm2d.corpus.gestures import GESTURE_BY_NAME, GestureEvent, gesture_events, perform
 from lm2d.corpus.moves import ARM_PATTERNS, DANCE_STYLES, GROOVES, LEG_PATTERNS, ArmPattern, DanceStyle, FootMove, \
     LegBeat, LegPattern
-from lm2d.corpus.rig import GROOVE_HEAD, HOME, NO_GROOVE, STANDING, DancePlan, Groove, render, rotate_xy, step_turn
+from lm2d.corpus.render import render
+from lm2d.corpus.rig import GROOVE_HEAD, HOME, NO_GROOVE, STANDING, DancePlan, Groove, rotate_xy, step_turn
 from lm2d.errors import LM2DError, warn
 from lm2d.lyrics import Lyrics
 from lm2d.motion.representation import FPS, Motion

@@ -1,7 +1,7 @@
 """Lyric-word gestures: which words trigger which movement, and how each is performed.
 
 A gesture is performed inside its word's time window. Arm gestures override the base dance's
-upper body through a weight that ramps in and out (slerp in rig.render); whole-body gestures
+upper body through a weight that ramps in and out (slerp in render.render); whole-body gestures
 (jump, spin, run, crouch) also take over the feet and hips for their window, and the base dance
 resumes after it. GESTURE_KEYWORDS is the keyword -> gesture table; the evaluation's gesture
 classifier trains on it, and the corpus records every performed event (keyword, start, end,

@@ -1,7 +1,7 @@
 """Named arm shapes (left arm; the right arm is their mirror image) and upper-body poses.
 
 An ArmShape is a wrist target relative to the shoulder in the chest frame (out, forward, up),
-where the elbow points, and a wrist rotation; rig.two_bone_ik turns it into joint rotations.
+where the elbow points, and a wrist rotation; render.two_bone_ik turns it into joint rotations.
 Reach (upper arm + forearm) is about 0.52 m.
 """
 from __future__ import annotations
