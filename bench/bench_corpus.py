@@ -26,7 +26,8 @@ def _timed(function):
 def run() -> list[tuple[str, str]]:
     from lm2d.corpus.build import build_corpus, make_synth_song
     from lm2d.corpus.choreographer import choreograph, frame_count
-    from lm2d.corpus.music_synth import plan_song, random_spec, render_song
+    from lm2d.corpus.music_synth import plan_song, random_spec
+    from lm2d.corpus.song_audio import render_song
     from lm2d.evaluation.beat_align import beat_alignment_score, beat_times_to_frames
     from lm2d.evaluation.foot_contact import physical_foot_contact
     from lm2d.motion.skeleton import FOOT_JOINTS

@@ -16,7 +16,8 @@ from lm2d.corpus.build import build_corpus, make_synth_song, real_clip, shared_s
 from lm2d.corpus.choreographer import choreograph, frame_count
 from lm2d.corpus.gestures import GESTURE_BY_NAME, GESTURE_KEYWORDS, gesture_events, keyword_of
 from lm2d.corpus.lyrics_writer import GESTURE_LINES, NEUTRAL_LINES, Region, write_lyrics
-from lm2d.corpus.music_synth import SongSpec, plan_song, write_audio
+from lm2d.corpus.music_synth import SongSpec, plan_song
+from lm2d.corpus.song_audio import write_audio
 from lm2d.corpus.rig import ANKLE_HEIGHT
 from lm2d.errors import LM2DError
 from lm2d.evaluation.beat_align import beat_alignment_score, beat_times_to_frames

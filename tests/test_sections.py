@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from lm2d.corpus.music_synth import SongSpec, plan_song, render_song, write_audio
+from lm2d.corpus.music_synth import SongSpec, plan_song
+from lm2d.corpus.song_audio import render_song, write_audio
 from lm2d.features import BEAT_COLUMN, extract_features
 from lm2d.song import Song
 from lm2d.structure import repeats, section_map

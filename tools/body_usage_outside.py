@@ -21,7 +21,8 @@ import numpy as np
 
 from lm2d.corpus.build import make_synth_song
 from lm2d.corpus.choreographer import choreograph, frame_count
-from lm2d.corpus.music_synth import random_spec, write_audio
+from lm2d.corpus.music_synth import random_spec
+from lm2d.corpus.song_audio import write_audio
 from lm2d.evaluation.body_usage import FIELD_NAMES, FIELDS, body_usage, mean_body_usage
 from lm2d.lyrics import lyrics_to_lrc
 from lm2d.motion.io import load_result_npz

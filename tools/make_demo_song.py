@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from lm2d.corpus.build import make_synth_song
-from lm2d.corpus.music_synth import SongSpec, write_audio
+from lm2d.corpus.music_synth import SongSpec
+from lm2d.corpus.song_audio import write_audio
 from lm2d.lyrics import lyrics_to_lrc
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "server" / "lm2d" / "assets" / "demo"

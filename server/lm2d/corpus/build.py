@@ -26,7 +26,8 @@ import numpy as np
 from lm2d.corpus.choreographer import DANCE_STYLES, choreograph, frame_count
 from lm2d.corpus.gestures import GESTURES, GESTURE_KEYWORDS, gesture_events
 from lm2d.corpus.lyrics_writer import Region, default_regions, lyrics_syllables, write_lyrics
-from lm2d.corpus.music_synth import SongPlan, SongSpec, plan_song, random_spec, render_song, write_audio
+from lm2d.corpus.music_synth import SongPlan, SongSpec, plan_song, random_spec
+from lm2d.corpus.song_audio import render_song, write_audio
 from lm2d.errors import LM2DError
 from lm2d.features import ONSET_COLUMN, extract_features
 from lm2d.lyrics import Lyrics, load_lyrics, lyrics_to_lrc
