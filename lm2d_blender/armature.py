@@ -1,23 +1,20 @@
-"""The SMPL armature: 24 bones with SMPL names, hierarchy and rest pose (Z-up), plus a preview mesh.
+"""The SMPL armature: 24 bones with SMPL names, hierarchy and rest pose (Z-up), plus a mannequin body.
 
 Bones have their heads at the joints and roll 0. Rotations still transfer exactly whatever the
 roll: keys.py conjugates each SMPL local rotation by the bone's own rest rotation (see there).
-Optional SMPL skinning (a real body mesh through smplx and the user's SMPL model files) is not
-done here: the add-on never ships or needs those licence-restricted files."""
+The body is the add-on's own mannequin (mannequin.py), or the real SMPL mesh from the user's own
+licensed model files (smpl_body.py, from `lm2d smpl-body`), which the add-on never ships or needs."""
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
-import bmesh
 import bpy
 import numpy as np
-from mathutils import Matrix
 
 from .skeleton import Skeleton
 
 SKELETON_PROP = "lm2d_skeleton"      # on the Armature data: the skeleton as JSON
-PREVIEW_PROP = "lm2d_preview_of"     # on preview mesh objects: the armature's name
+PREVIEW_PROP = "lm2d_preview_of"     # on mannequin objects: the armature's name
 LEAF_LENGTH_FRACTION = 0.5           # leaf bone length, as a fraction of the joint's offset from its parent
 MIN_LEAF_LENGTH = 0.08               # metres; keeps hands, feet and head grabbable in the viewport
 MIN_BONE_LENGTH = 1e-4               # Blender deletes zero-length bones when leaving edit mode
@@ -102,7 +99,7 @@ def missing_bones(obj, skeleton: Skeleton) -> list[str]:
 
 def armature_for_take(context, skeleton: Skeleton, target: str):
     """Where a take goes. target 'ACTIVE': the active object when it has a bone for every joint,
-    otherwise a new armature; 'NEW': always a new armature (with a preview mesh, at the 3D cursor)."""
+    otherwise a new armature; 'NEW': always a new armature (with a mannequin body, at the 3D cursor)."""
     active = context.active_object
     if target == 'ACTIVE' and not missing_bones(active, skeleton):
         return active
@@ -110,48 +107,18 @@ def armature_for_take(context, skeleton: Skeleton, target: str):
 
 
 def new_dancer(context, skeleton: Skeleton, preview_mesh: bool = True):
-    """A new SMPL armature at the 3D cursor, selected and active, with a preview mesh by default."""
+    """A new SMPL armature at the 3D cursor, selected and active, with a body by default (the
+    mannequin, or the SMPL body the preferences name; shown or hidden as the Mannequin toggle says)."""
+    from .body import body_shown, build_body   # body.py imports this module
+
     obj = create_smpl_armature(context, "LM2D Dancer", *skeleton)
     obj.location = context.scene.cursor.location
     if preview_mesh:
-        add_preview_mesh(obj)
+        hidden = not body_shown(context.scene)
+        for body in build_body(context, obj):
+            body.hide_viewport = body.hide_render = hidden
     for other in context.selected_objects:
         other.select_set(False)
     obj.select_set(True)
     context.view_layer.objects.active = obj
     return obj
-
-
-def _limb_mesh(name: str, length: float):
-    """A tapered cylinder along +Y from 0 to `length`: the bone's own frame."""
-    radius = min(max(0.22 * length, 0.025), 0.07)
-    mesh = bpy.data.meshes.new(name)
-    bm = bmesh.new()
-    try:
-        # create_cone builds along Z centred on the origin; turn Z into Y and move the base to 0.
-        placement = Matrix.Translation((0.0, length / 2, 0.0)) @ Matrix.Rotation(-math.pi / 2, 4, 'X')
-        bmesh.ops.create_cone(bm, cap_ends=True, segments=10, radius1=radius, radius2=0.75 * radius,
-                              depth=length, matrix=placement)
-        bm.to_mesh(mesh)
-    finally:
-        bm.free()
-    return mesh
-
-
-def add_preview_mesh(armature_obj) -> list:
-    """One mesh object per bone, bone-parented, so renders and playblasts show the dancer
-    (armature bones themselves never render). Returns the new objects."""
-    objects = []
-    for bone in armature_obj.data.bones:
-        name = f"{armature_obj.name}.{bone.name}"
-        obj = bpy.data.objects.new(name, _limb_mesh(name, bone.length))
-        for collection in armature_obj.users_collection:
-            collection.objects.link(obj)
-        obj.parent = armature_obj
-        obj.parent_type = 'BONE'
-        obj.parent_bone = bone.name
-        # A bone parent's frame sits at the bone's tail; step back so the mesh starts at the head.
-        obj.location = (0.0, -bone.length, 0.0)
-        obj[PREVIEW_PROP] = armature_obj.name
-        objects.append(obj)
-    return objects

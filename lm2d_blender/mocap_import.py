@@ -30,6 +30,7 @@ from .skeleton import shipped_skeleton
 
 FORMATS = (".bvh", ".fbx")
 REST_TOLERANCE = 1e-4    # pose-bone basis entries this close to identity: the bone is at rest
+JUMP_FRACTION = 0.3      # of the rig's size: further than any joint moves in one captured frame
 # Without these the body cannot be placed: pelvis, legs to the ankles, arms to the wrists, head.
 REQUIRED_PARTS = ("pelvis", "head", *(f"{side}_{part}" for side in ("left", "right")
                                       for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")))
@@ -81,14 +82,21 @@ def bone_pairs(source_obj, smpl_obj) -> list[tuple[str, str]]:
     return auto_map(armature_rig(source_obj), armature_rig(smpl_obj))
 
 
-def leading_rest_frames(basis: np.ndarray) -> int:
-    """How many first frames of (T, B, 4, 4) pose-bone basis matrices hold the bare rest pose before
-    the capture moves: converters key the T-pose at the first frame (CMU's FBX files do), and a
-    dancer who jumps from it to the first captured pose in 1/120 s is no part of the dance (it
-    would add 20 to the clip's jerk and 7°/s to its hip yaw rate)."""
+def leading_rest_frames(basis: np.ndarray, heads: np.ndarray) -> int:
+    """How many first frames hold a T-pose the capture then leaves in one jump: converters key the
+    rig's rest pose at frame 1 (CMU's FBX files do) and the dancer appears in the first captured pose
+    a frame later, a jump no body makes (it would add 20 to the clip's jerk and 7°/s to its hip yaw
+    rate). Such frames have every pose-bone basis at identity (`basis` (T, B, 4, 4)) and some bone
+    head (`heads` (T, B, 3)) moves over JUMP_FRACTION of the rig's size into the next frame. A first
+    frame that is merely the rig's rest (an FBX whose bind pose is its first frame) moves on smoothly."""
     at_rest = np.all(np.abs(basis - np.eye(4)) < REST_TOLERANCE, axis=(1, 2, 3))
     moving = np.flatnonzero(~at_rest)
-    return int(moving[0]) if len(moving) else 0
+    if not len(moving) or moving[0] == 0:
+        return 0
+    first = int(moving[0])
+    size = np.ptp(heads[first - 1], axis=0).max()
+    jump = np.linalg.norm(heads[first] - heads[first - 1], axis=-1).max()
+    return first if jump > JUMP_FRACTION * size else 0
 
 
 def smpl_motion(source_obj, smpl_obj, pairs) -> tuple[np.ndarray, np.ndarray, int]:
@@ -98,10 +106,10 @@ def smpl_motion(source_obj, smpl_obj, pairs) -> tuple[np.ndarray, np.ndarray, in
     action = source_obj.animation_data.action
     source, target = armature_rest(source_obj), armature_rest(smpl_obj)
     source_basis = sample_pose_basis(source_obj, action, source.rig, take_frames(action))
-    held = leading_rest_frames(source_basis)
-    source_basis[:held] = source_basis[held]      # time 0 stays the capture's time 0
-    frames = len(source_basis)
     source_pose = forward_kinematics(source.rest, source.rig.parents, source_basis)
+    held = leading_rest_frames(source_basis, source_pose[..., :3, 3])
+    source_pose[:held] = source_pose[held]        # time 0 stays the capture's time 0
+    frames = len(source_pose)
     solved = solve_target_motion(source, source_pose, target, pairs, plant_feet=True)
     basis = np.broadcast_to(np.eye(4), (frames, len(target.rig.names), 4, 4)).copy()
     basis[:, solved.bones] = solved.basis

@@ -19,8 +19,8 @@ class LM2D_OT_add_smpl_armature(bpy.types.Operator):
     bl_options = {'REGISTER', 'UNDO'}
 
     preview_mesh: BoolProperty(
-        name="Preview Mesh", default=True,
-        description="Give every bone a simple mesh so the dancer shows in renders and playblasts")
+        name="Mannequin Body", default=True,
+        description="Give the dancer a wooden mannequin body so it shows in renders and playblasts")
 
     @classmethod
     def poll(cls, context):

@@ -61,6 +61,7 @@ class VIEW3D_PT_lm2d_dance(LM2DPanelBase, bpy.types.Panel):
         settings = scene_settings(context.scene)
 
         layout.prop(settings, "target")
+        layout.prop(settings, "show_mannequin")
         if settings.target == 'ACTIVE' and armature_skeleton(context.active_object) is None:
             draw_operator(layout, ADD_ARMATURE)
 

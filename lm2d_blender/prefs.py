@@ -23,12 +23,19 @@ class LM2DPreferences(bpy.types.AddonPreferences):
                ('CPU', "CPU", "Always the CPU"),
                ('CUDA', "CUDA", "An NVIDIA GPU (fails when the server's torch has none)")])
 
+    smpl_body_path: StringProperty(
+        name="SMPL Body",
+        description="Optional: a body file written by `lm2d smpl-body` from your licensed SMPL model; new "
+                    "dancers then wear the real SMPL body (skinned) instead of the wooden mannequin",
+        subtype='FILE_PATH')
+
     def draw(self, context):
         layout = self.layout
         layout.use_property_split = True
         layout.prop(self, "python_path")
         layout.prop(self, "checkpoint_path")
         layout.prop(self, "device")
+        layout.prop(self, "smpl_body_path")
 
 
 def addon_preferences(context):

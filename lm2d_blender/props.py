@@ -8,12 +8,17 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .armature import armature_skeleton
 from .lyrics_track import LYRICS_CHANNEL, top_level_strips
+from .body import show_bodies
 
 TARGET_ITEMS = [
     ('ACTIVE', "Active Armature",
      "Key the active armature when it has the SMPL bones, otherwise create a new SMPL armature"),
     ('NEW', "New Armature", "Create a new SMPL armature for every take"),
 ]
+
+
+def _show_bodies(settings, context) -> None:
+    show_bodies(context, settings.show_mannequin)
 
 
 class LM2DSceneSettings(bpy.types.PropertyGroup):
@@ -32,6 +37,9 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     lyrics_path: StringProperty(name="Lyrics File", description="Timed lyrics for the song", subtype='FILE_PATH')
     lyrics_channel: IntProperty(name="Channel", description="Video Sequencer channel holding the lyric text strips",
                                 default=LYRICS_CHANNEL, min=1, max=128)
+    show_mannequin: BoolProperty(name="Mannequin", default=True, update=_show_bodies,
+                                 description="Show the wooden mannequin body on the scene's SMPL dancers "
+                                             "(built where missing); off hides it from viewport and renders")
     target: EnumProperty(name="Target", description="Armature that receives the take", items=TARGET_ITEMS)
     seed: IntProperty(name="Seed", description="Random seed: the same inputs and seed give the same dance",
                       default=0, min=0)

@@ -16,6 +16,7 @@ import pytest
 
 from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.lyrics_track import text_strips_in_channel
+from lm2d_blender.mannequin import mannequins_of
 from lm2d_blender.skeleton import shipped_skeleton
 from test_server import write_tiny_checkpoint
 from test_takes import keys_of, take_fcurves
@@ -70,6 +71,7 @@ def test_the_blend_reopens_with_the_take_the_song_and_the_lyrics(demo_run):
     takes = [action for action in bpy.data.actions if TAKE_PROP in action]
     assert len(takes) == 1
     dancer = bpy.data.objects["LM2D Dancer"]
+    assert len(mannequins_of(dancer)) == 24      # the wooden body rides on the bones
     fcurves = take_fcurves(dancer, takes[0])
     assert {fc.data_path.split('"')[1] for fc in fcurves} == set(shipped_skeleton().joint_names)
     assert all(len(keys_of(fc)) == frames for fc in fcurves)
@@ -104,12 +106,12 @@ def test_the_preview_movie_and_contact_sheet_show_the_dance(demo_run):
     out, _ = demo_run
     bpy.ops.wm.read_factory_settings(use_empty=True)
     clip = bpy.data.movieclips.load(str(out / "dance.mp4"))
-    assert tuple(clip.size) == (320, 240)
+    assert tuple(clip.size) == (640, 360)
     assert clip.frame_duration == round(PREVIEW_SECONDS * PREVIEW_FPS)
     assert b"avc1" in (out / "dance.mp4").read_bytes() and b"mp4a" in (out / "dance.mp4").read_bytes()  # H.264 + AAC
 
     sheet = bpy.data.images.load(str(out / "dance_contact_sheet.png"))
-    assert tuple(sheet.size) == (4 * 320, 2 * 240)   # six lyric lines: two rows of four
+    assert tuple(sheet.size) == (3 * 640, 2 * 360)   # six lyric lines: two rows of three
     pixels = np.empty(sheet.size[0] * sheet.size[1] * 4, dtype=np.float32)
     sheet.pixels.foreach_get(pixels)
     assert pixels.reshape(-1, 4)[:, :3].std(axis=0).min() > 0.02   # a picture, not a blank

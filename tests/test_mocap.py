@@ -97,6 +97,33 @@ def test_mixamo_names_and_an_a_pose_rest_import_to_the_same_joints(sample, tmp_p
     assert error[:, [22, 23]].max() < 0.01, error[:, [22, 23]].max()
 
 
+def test_fbx_in_centimetres_on_a_turned_object(sample, tmp_path):
+    """A Mixamo-named rig saved from Blender as FBX: centimetre bones under a 0.01-scaled object turned
+    1 rad about Z. An armature-only FBX has no bind pose, so Blender's importer takes the exported
+    frame (the first) as the rest: that first frame must not be mistaken for a T-pose frame, and the
+    posed rest costs the rest alignment (which assumes an upright rest) a few centimetres."""
+    import bpy
+
+    motion, offsets = a_posed(sample)
+    capture, fbx = tmp_path / "mixamo.bvh", tmp_path / "mixamo.fbx"
+    write_bvh(motion, capture, names=[f"mixamorig:{MIXAMO_NAMES[name]}" for name in JOINT_NAMES], offsets=offsets)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.fps = 30
+    assert bpy.ops.import_anim.bvh(filepath=str(capture), global_scale=100.0) == {'FINISHED'}
+    rig = bpy.context.scene.objects[0]
+    rig.scale, rig.rotation_euler = (0.01, 0.01, 0.01), (0.0, 0.0, 1.0)
+    assert bpy.ops.export_scene.fbx(filepath=str(fbx), bake_anim=True, add_leaf_bones=False,
+                                    bake_anim_simplify_factor=0.0) == {'FINISHED'}
+    imported = import_mocap(fbx)
+    assert imported.rest_frames == 0 and imported.source_frames == sample.n_frames
+    turn = rotation_about((0.0, 0.0, 1.0), np.degrees(1.0))
+    expected = place_on_floor(Motion(sample.root_translation @ turn.T.astype(np.float32),
+                                     np.concatenate([turn[None, None] @ sample.local_rotmats[:, :1],
+                                                     sample.local_rotmats[:, 1:]], axis=1), 30.0))
+    error = np.linalg.norm(imported.motion.joints() - expected.joints(), axis=-1)
+    assert error.max() < 0.04, error.max()
+
+
 def test_resampled_cut_and_written_as_bvh(sample, tmp_path):
     capture, clip = tmp_path / "sample.bvh", tmp_path / "clip15.bvh"
     write_bvh(sample, capture)

@@ -10,8 +10,7 @@ import pytest
 from bpy_extras import anim_utils
 from scipy.spatial.transform import Rotation, Slerp
 
-from lm2d_blender.armature import (PREVIEW_PROP, add_preview_mesh, armature_skeleton, bone_tails,
-                                   create_smpl_armature)
+from lm2d_blender.armature import armature_skeleton, bone_tails, create_smpl_armature
 from lm2d_blender.keys import write_take
 from lm2d_blender.takes import TAKE_PROP
 from lm2d_blender.result_file import ResultFileError, read_result
@@ -134,22 +133,6 @@ def test_armature_has_the_smpl_bones_hierarchy_and_rest_pose(scene):
     stored = armature_skeleton(obj)
     assert stored.joint_names == skeleton.joint_names and stored.parents == skeleton.parents
     np.testing.assert_allclose(stored.rest_positions, skeleton.rest_positions)
-
-
-def test_preview_mesh_follows_the_bones(scene):
-    obj = new_armature()
-    meshes = add_preview_mesh(obj)
-    assert len(meshes) == 24 and all(m.parent == obj and m.parent_type == 'BONE' for m in meshes)
-    assert {m.parent_bone for m in meshes} == {bone.name for bone in obj.data.bones}
-    assert all(m[PREVIEW_PROP] == obj.name for m in meshes)
-    write_take(obj, make_result(frames=10), scene)
-    heads = posed_heads(obj, 6)
-    for mesh in meshes:
-        joint = shipped_skeleton().joint_names.index(mesh.parent_bone)
-        np.testing.assert_allclose(mesh.matrix_world.translation, heads[joint], atol=1e-5)
-        extent = np.array([v.co.y for v in mesh.data.vertices])
-        assert extent.min() == pytest.approx(0.0, abs=1e-6)
-        assert extent.max() == pytest.approx(obj.data.bones[mesh.parent_bone].length, rel=1e-5)
 
 
 # --- keys and poses -------------------------------------------------------------------------

@@ -9,8 +9,9 @@ the server and load the model, import the lyrics as text strips, generate, key t
 
     demo_out/dance.blend               the scene: dancer with the take, song (packed), lyric strips, camera
     demo_out/dance.bvh                 the take through Blender's own BVH exporter
-    demo_out/dance.mp4                 a Workbench preview with the song (H.264 + AAC)
-    demo_out/dance_contact_sheet.png   the pose at the start of each lyric line, labelled with it
+    demo_out/dance.mp4                 a Workbench preview with the song and the lyric line as a caption
+                                       (H.264 + AAC): the mannequin, a camera keeping it in frame
+    demo_out/dance_contact_sheet.png   the pose early in each lyric line, one tile each, labelled with the time
     demo_out/dance.npz                 the server's result file (what the take was keyed from)
 
 Exit status: 0 done; 2 when something to start from is missing (the default model until the team
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_ASSETS = ROOT / "server" / "lm2d" / "assets" / "demo"
 DEFAULT_CHECKPOINT = ROOT / "server" / "lm2d" / "checkpoints" / "default"
 MODEL_FPS = 30
-CONTACT_SHEET_POSES = 8
-CONTACT_SHEET_COLUMNS = 4
 
 
 class DemoError(Exception):
@@ -56,7 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     parser.add_argument("--preview-fps", type=int, choices=(10, 15, 30), default=15,
                         help="frame rate of the MP4 preview (default 15: half the frames to render)")
-    parser.add_argument("--preview-size", default="320x240", metavar="WxH", help="MP4 frame size (default 320x240)")
+    parser.add_argument("--preview-size", default="640x360", metavar="WxH", help="MP4 frame size (default 640x360)")
     parser.add_argument("--preview-seconds", type=float, metavar="S",
                         help="render only the first S seconds into the MP4 (default: the whole dance)")
     return parser.parse_args(argv)
@@ -76,7 +74,7 @@ def check_inputs(args: argparse.Namespace) -> Path:
     try:
         width, height = (int(side) for side in args.preview_size.lower().split("x"))
     except ValueError:
-        raise DemoError(f"--preview-size {args.preview_size!r}: expected WIDTHxHEIGHT, e.g. 320x240", status=2)
+        raise DemoError(f"--preview-size {args.preview_size!r}: expected WIDTHxHEIGHT, e.g. 640x360", status=2)
     args.preview_size = (width, height)
     return checkpoint
 
@@ -87,7 +85,7 @@ class Console:
 
     def __init__(self):
         self.stream = sys.stdout
-        self.stages: list[tuple[str, float]] = []
+        self.stages: list[tuple[str, float, float]] = []   # name, wall seconds, CPU seconds of this process
 
     def say(self, line: str = "") -> None:
         print(line, file=self.stream, flush=True)
@@ -95,9 +93,9 @@ class Console:
     @contextmanager
     def stage(self, name: str):
         self.say(f"demo: {name} …")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         yield
-        self.stages.append((name, time.perf_counter() - started))
+        self.stages.append((name, time.perf_counter() - started, time.process_time() - cpu_started))
 
     @contextmanager
     def blender_output_to(self, log_path: Path):
@@ -168,55 +166,7 @@ def generate(context, args, checkpoint: Path, console: Console):
                        "generating the dance", console)
 
 
-# --- the scene around the dancer ------------------------------------------------------------------
-
-def add_camera_and_floor(scene, armature, floor_height: float):
-    """A camera that follows the pelvis sideways (the dancer may travel) and a floor to stand on."""
-    import bpy
-
-    camera = bpy.data.objects.new("Preview Camera", bpy.data.cameras.new("Preview Camera"))
-    camera.data.lens = 40
-    camera.location = (0.0, -4.5, floor_height + 1.0)
-    camera.rotation_euler = (math.radians(84), 0.0, 0.0)
-    follow = camera.constraints.new('COPY_LOCATION')
-    follow.target, follow.subtarget = armature, "pelvis"
-    follow.use_z, follow.use_offset = False, True
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-
-    floor = bpy.data.objects.new("Floor", bpy.data.meshes.new("Floor"))
-    half = 30.0
-    floor.data.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [],
-                           [(0, 1, 2, 3)])
-    floor.location.z = floor_height
-    scene.collection.objects.link(floor)
-
-
-def lowest_point(result_path: Path) -> float:
-    """Height of the lowest joint over the whole take: where the floor goes."""
-    import numpy as np
-
-    with np.load(result_path) as result:
-        return float(result["joint_positions"][..., 2].min())
-
-
-def set_up_render(scene, size: tuple[int, int]) -> None:
-    import bpy
-
-    render = scene.render
-    render.engine = 'BLENDER_WORKBENCH'
-    render.resolution_x, render.resolution_y = size
-    render.resolution_percentage = 100
-    render.use_sequencer = False      # the sequencer holds the song and lyric strips, not the picture
-    shading = scene.display.shading
-    shading.light, shading.color_type = 'STUDIO', 'RANDOM'
-    # Render time per frame with Mesa's software OpenGL: shadows cost a third more, 8× anti-aliasing
-    # (the default) twice what FXAA does.
-    shading.show_shadows = False
-    scene.display.render_aa = 'FXAA'
-    scene.world = scene.world or bpy.data.worlds.new("Preview Sky")
-    scene.world.color = (0.55, 0.6, 0.68)   # Workbench renders the world colour behind the dancer
-
+# --- outputs -------------------------------------------------------------------------------------
 
 def set_movie_output(scene, path: Path) -> None:
     settings = scene.render.image_settings
@@ -228,15 +178,6 @@ def set_movie_output(scene, path: Path) -> None:
     ffmpeg.constant_rate_factor = 'MEDIUM'
     scene.render.filepath = str(path)
 
-
-def set_image_output(scene) -> None:
-    settings = scene.render.image_settings
-    if hasattr(settings, "media_type"):
-        settings.media_type = 'IMAGE'
-    settings.file_format = 'PNG'
-
-
-# --- outputs -------------------------------------------------------------------------------------
 
 def save_blend(path: Path) -> None:
     import bpy
@@ -276,59 +217,6 @@ def render_preview(scene, path: Path, fps: int, seconds: float | None) -> int:
         render.fps, render.frame_map_old, render.frame_map_new, scene.frame_start, scene.frame_end = saved
 
 
-def contact_sheet_frames(scene, count: int) -> list[int]:
-    """Frames of the first `count` lyric lines (markers), or evenly spaced frames without lyrics."""
-    markers = sorted({marker.frame for marker in scene.timeline_markers
-                      if scene.frame_start <= marker.frame <= scene.frame_end})
-    if markers:
-        return markers[:count]
-    span = scene.frame_end - scene.frame_start
-    return [scene.frame_start + round(span * (i + 0.5) / count) for i in range(count)]
-
-
-def render_contact_sheet(scene, path: Path, frames: list[int], scratch: Path) -> None:
-    """One still per frame, stamped with the lyric line starting there, tiled into one PNG."""
-    import bpy
-    import numpy as np
-
-    render = scene.render
-    set_image_output(scene)
-    render.use_stamp = True
-    for option in ("date", "time", "render_time", "frame", "frame_range", "camera", "lens", "scene",
-                   "filename", "memory", "hostname", "sequencer_strip", "note"):
-        setattr(render, f"use_stamp_{option}", False)
-    render.use_stamp_marker = render.use_stamp_time = True
-    render.use_stamp_labels = False
-    render.stamp_font_size = 10
-    tiles = []
-    for frame in frames:
-        scene.frame_set(frame)
-        still = scratch / f"pose_{frame:05d}.png"
-        render.filepath = str(still)
-        bpy.ops.render.render(write_still=True)
-        image = bpy.data.images.load(str(still))
-        width, height = image.size
-        pixels = np.empty(width * height * 4, dtype=np.float32)
-        image.pixels.foreach_get(pixels)
-        tiles.append(pixels.reshape(height, width, 4))
-        bpy.data.images.remove(image)
-        still.unlink()
-    render.use_stamp = False
-    columns = min(CONTACT_SHEET_COLUMNS, len(tiles))
-    rows = math.ceil(len(tiles) / columns)
-    height, width = tiles[0].shape[:2]
-    sheet = np.full((rows * height, columns * width, 4), (0.2, 0.2, 0.2, 1.0), dtype=np.float32)
-    for index, tile in enumerate(tiles):
-        row, column = divmod(index, columns)
-        top = (rows - 1 - row) * height          # Blender images start at the bottom row
-        sheet[top:top + height, column * width:(column + 1) * width] = tile
-    image = bpy.data.images.new("LM2D contact sheet", columns * width, rows * height, alpha=True)
-    image.pixels.foreach_set(sheet.ravel())
-    image.filepath_raw, image.file_format = str(path), 'PNG'
-    image.save()
-    bpy.data.images.remove(image)
-
-
 # --- main ------------------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> int:
@@ -343,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
 
             sys.path.insert(0, str(ROOT))   # the add-on package lives at the repository root
             import lm2d_blender
+            from lm2d_blender.contact_sheet import render_contact_sheet
+            from lm2d_blender.preview import build_stage
 
             bpy.ops.wm.read_factory_settings(use_empty=True)
             lm2d_blender.register()
@@ -350,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             job = generate(context, args, checkpoint, console)
             scene = context.scene
-            add_camera_and_floor(scene, job.armature, lowest_point(outputs["npz"]))
-            set_up_render(scene, args.preview_size)
+            with console.stage("setting the stage (camera, floor, captions)"):
+                build_stage(scene, job.armature, args.preview_size)
             set_movie_output(scene, outputs["mp4"])
             with console.stage("saving the .blend"):
                 save_blend(outputs["blend"])
@@ -360,8 +250,7 @@ def run(args: argparse.Namespace) -> int:
             with console.stage(f"rendering the MP4 preview ({args.preview_fps} fps)"):
                 rendered = render_preview(scene, outputs["mp4"], args.preview_fps, args.preview_seconds)
             with console.stage("rendering the contact sheet"):
-                render_contact_sheet(scene, outputs["png"], contact_sheet_frames(scene, CONTACT_SHEET_POSES),
-                                     args.out)
+                tiles = render_contact_sheet(scene, outputs["png"])
         finally:
             lm2d_blender.unregister()   # stops the server
     frames = scene.frame_end - scene.frame_start + 1
@@ -371,13 +260,15 @@ def run(args: argparse.Namespace) -> int:
     console.say(f"dance     {frames} frames at {MODEL_FPS} FPS on '{job.armature.name}' ({job.action.name}), "
                 f"model {job.model}, seed {args.seed}")
     console.say(f"preview   {rendered} frames at {args.preview_fps} fps, "
-                f"{args.preview_size[0]}x{args.preview_size[1]}")
-    for name, seconds in console.stages:
-        console.say(f"  {seconds:7.2f} s  {name}")
+                f"{args.preview_size[0]}x{args.preview_size[1]}; contact sheet {tiles} tiles")
+    # CPU seconds are this process's (Blender and its render threads), not the server's: on a busy
+    # machine they say what a stage costs when the wall time does not.
+    for name, seconds, cpu in console.stages:
+        console.say(f"  {seconds:7.2f} s  {name}  ({cpu:.1f} CPU-s)")
         if name == "generating the dance":
             for stage, stage_seconds in job.stage_seconds.items():
                 console.say(f"  {'':9}  {stage_seconds:7.2f} s  server: {stage}")
-    console.say(f"  {sum(seconds for _, seconds in console.stages):7.2f} s  total")
+    console.say(f"  {sum(seconds for _, seconds, _ in console.stages):7.2f} s  total")
     for path in outputs.values():
         console.say(f"wrote     {path}")
     console.log_exit_noise(args.out / "blender.log")

@@ -23,6 +23,7 @@ COMMANDS = [
     "train-gesture-classifier",
     "evaluate",
     "corpus",
+    "smpl-body",
 ]
 
 

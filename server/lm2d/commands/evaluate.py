@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr, flush=True)
 
     accent = DEFAULT_STRENGTH if args.beat_accent is None else check_strength(args.beat_accent)
-    reference_dances = [(f"real: {path.stem}", load_reference_motion(path)) for path in args.reference_motion]
+    reference_dances = [(label, load_reference_motion(path)) for path, label in
+                        zip(args.reference_motion, unique_names([f"real: {p.stem}" for p in args.reference_motion]))]
     encoder = TextEncoder(args.text_model)
     say(f"evaluate: loading the {args.split!r} split of {args.data}")
     songs = ev.load_songs(args.data, args.split, encoder, limit=args.max_songs)

@@ -19,7 +19,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from lm2d.errors import LM2DError
 from lm2d.features import ONSET_COLUMN, extract_features
 from lm2d.lyrics import Lyrics, load_lyrics, lyrics_to_lrc
 from lm2d.motion.io import save_result_npz
-from lm2d.motion.representation import FPS
+from lm2d.motion.representation import FPS, Motion
 
 CORPUS_VERSION = 2
 TEST_FRACTION = 0.1
@@ -75,6 +75,7 @@ class Clip:
     write_audio: Callable[[Path], Path]
     info: dict = field(default_factory=dict)
     beats_per_bar: int | None = None
+    motion: Motion | None = None        # a real dance (corpus/danced.py): written as it is, not choreographed
 
 
 @dataclass(frozen=True)
@@ -195,11 +196,13 @@ def write_clip(clip: Clip, folder: Path) -> dict:
     clip.write_audio(folder)
     if clip.lyrics.segments:
         (folder / "lyrics.lrc").write_text(lyrics_to_lrc(clip.lyrics), encoding="utf-8")
-    motion = choreograph(clip.beat_times, clip.duration, clip.lyrics, energy=clip.energy, style=clip.style,
-                         seed=clip.seed, beats_per_bar=clip.beats_per_bar, n_frames=clip.n_frames)
+    motion = clip.motion
+    if motion is None:
+        motion = choreograph(clip.beat_times, clip.duration, clip.lyrics, energy=clip.energy, style=clip.style,
+                             seed=clip.seed, beats_per_bar=clip.beats_per_bar, n_frames=clip.n_frames)
     lines = [(segment.start, segment.end, segment.text) for segment in clip.lyrics.segments]
     save_result_npz(motion, folder / "motion.npz", lines)
-    events = gesture_events(clip.lyrics, clip.duration, clip.seed)
+    events = gesture_events(clip.lyrics, clip.duration, clip.seed) if clip.motion is None else []
     return {"id": clip.clip_id, "duration": round(clip.duration, 3), "frames": motion.n_frames,
             "dance_style": clip.style, "seed": clip.seed, "beats": len(clip.beat_times), **clip.info,
             "gesture_events": [event.to_json() for event in events]}
@@ -207,8 +210,9 @@ def write_clip(clip: Clip, folder: Path) -> dict:
 
 def build_corpus(out: str | os.PathLike, songs: int = 40, seconds: float | None = None, seed: int = 0,
                  shared_data: str | os.PathLike | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict:
-    """Writes the corpus into `out` (which must be empty or absent) and returns its metadata."""
+                 progress: Callable[[str], None] | None = None, extra_sources: Sequence[ClipSource] = ()) -> dict:
+    """Writes the corpus into `out` (which must be empty or absent) and returns its metadata;
+    `extra_sources` (e.g. corpus.danced's real dances) join the synthesised and shared clips."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LM2DError("the corpus folder must be empty or not exist yet", path=out)
@@ -219,8 +223,9 @@ def build_corpus(out: str | os.PathLike, songs: int = 40, seconds: float | None 
     say = progress or (lambda message: None)
     sources = [synth_source(index, seed, seconds) for index in range(songs)]
     sources += shared_sources(Path(shared_data), seed) if shared_data is not None else []
+    sources += extra_sources
     if not sources:
-        raise LM2DError("nothing to build: --songs is 0 and no shared data was given")
+        raise LM2DError("nothing to build: --songs is 0 and no shared data or danced songs were given")
     held_out = test_songs([source.clip_id for source in sources], seed)
     metadata_clips = []
     for number, source in enumerate(sources, start=1):

@@ -41,7 +41,7 @@ class ImportedMocap:
 def import_mocap(path: str | os.PathLike, fps: float = FPS, addon: str | os.PathLike = DEFAULT_ADDON,
                  start: float = 0.0, end: float | None = None) -> ImportedMocap:
     """Read a BVH or FBX capture and retarget it onto SMPL (module docstring), keeping the capture's
-    seconds [start, end) (end None: to its end). Raises LM2DError naming the file when it cannot be
+    seconds [start, end) (end None or past the capture: to its end). Raises LM2DError naming the file when it cannot be
     read, its armature is not a recognisable humanoid or the span is empty."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -62,8 +62,8 @@ def import_mocap(path: str | os.PathLike, fps: float = FPS, addon: str | os.Path
         raise LM2DError(f"the capture has {len(root)} frame(s): nothing to dance", path=path)
     motion = resample(Motion(root, local, source_fps), fps)
     first = int(np.ceil(start * fps - 1e-6))
-    last = motion.n_frames if end is None else int(np.ceil(end * fps - 1e-6))
-    if last - first < 2 or last > motion.n_frames:
+    last = motion.n_frames if end is None else min(int(np.ceil(end * fps - 1e-6)), motion.n_frames)
+    if last - first < 2:
         raise LM2DError(f"the span {start:g}..{'end' if end is None else f'{end:g}'} s is not inside the "
                         f"capture's {motion.duration:.2f} s (or shorter than two frames)", path=path)
     motion = place_on_floor(Motion(motion.root_translation[first:last], motion.local_rotmats[first:last], fps))

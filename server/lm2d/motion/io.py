@@ -191,8 +191,12 @@ def save_result_npz(motion: Motion, path: str | os.PathLike,
         arrays["lyric_lines"] = np.array([str(text) for _, _, text in lines], dtype=str)
         arrays["lyric_starts"] = np.array([start for start, _, _ in lines], dtype=np.float64)
         arrays["lyric_ends"] = np.array([end for _, end, _ in lines], dtype=np.float64)
+    save_npz_atomically(path, arrays)
+
+
+def save_npz_atomically(path: Path, arrays: dict) -> None:
+    """np.savez, but a reader (the add-on) never sees half a file: write beside it, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A reader (the add-on) must never see half a file: write beside it, then rename.
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
