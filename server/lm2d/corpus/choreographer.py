@@ -40,7 +40,8 @@ FALLBACK_TEMPO = 100.0    # used when a song has too few beats to dance to
 LEAD = 0.35               # seconds before a whole-body gesture when the base dance lets go
 SETTLE = 0.35             # seconds after it before the next base step lands
 DEFAULT_ENERGY = 0.6
-MAX_STRIDE = 0.35        # metres the dancer's centre moves in one beat
+MAX_STANCE = 0.6         # metres between the ankles at the widest
+MAX_STRIDE = 0.45        # metres the dancer's centre moves in one beat
 FOLLOW_DISTANCE = 0.25   # metres a foot may be left from its spot before it steps back under the body
 HEAD_LAG = 0.1            # seconds the head's nods and turns follow the torso's
 
@@ -286,6 +287,10 @@ class _Choreographer:
         target = self.plan.stage_to_world(HOME[move.side] + offset)
         interval = time - previous
         if move.kind == "step":
+            # Never wider than a lunge: the step lands within MAX_STANCE of the other foot.
+            other, _ = self.plan.foot_at("R" if move.side == "L" else "L", time)
+            apart = target - other
+            target = other + apart * min(1.0, MAX_STANCE / max(float(np.linalg.norm(apart)), 1e-9))
             # The foot travels through most of the interval, so its stillness centres on the beat.
             self.plan.step_to(move.side, target, self.plan.heading, time - 0.8 * interval, time,
                               height=0.05 + 0.05 * energy)

@@ -64,7 +64,7 @@ def _swing(side, kind, left=0.0, forward=0.0):
     return FootMove(side, (left, forward), kind)
 
 
-TRAVEL_SCALE = 1.3     # the travel paths below are drawn at 1/1.3 of their size
+TRAVEL_SCALE = 2.2     # the travel paths below are drawn at 1/2.2 of their size
 
 
 def _travel(points: list[tuple[float, float]], weights: tuple[float, float] = (0.8, 0.2)) -> tuple[LegBeat, ...]:
@@ -197,26 +197,26 @@ class DanceStyle:
 
 
 DANCE_STYLES: dict[str, DanceStyle] = {
-    "pop": DanceStyle({"step_touch": 3, "bounce": 2, "rock": 2, "tap": 2, "kick": 1, "travel_side": 3,
-                       "travel_forward": 2, "travel_circle": 2, "turn": 0.6, "pivot": 1, "half_turns": 0.5},
+    "pop": DanceStyle({"step_touch": 3, "bounce": 2, "rock": 2, "tap": 2, "kick": 1, "travel_side": 4,
+                       "travel_forward": 3, "travel_circle": 3, "travel_diagonal": 2, "turn": 0.6, "pivot": 1, "half_turns": 0.5},
                       {"clap": 1, "groove": 2, "punch": 1, "point_up": 2, "open": 1, "roll": 1, "throw": 2, "windmill": 1},
                       {"contract": 2, "twist": 3, "side": 2, "chest_pop": 1, "roll": 1}, 4, 1.0, 0.08),
-    "hiphop": DanceStyle({"bounce": 4, "tap": 2, "rock": 2, "step_touch": 1, "travel_side": 2, "travel_diagonal": 2,
+    "hiphop": DanceStyle({"bounce": 4, "tap": 2, "rock": 2, "step_touch": 1, "travel_side": 3, "travel_diagonal": 3, "travel_forward": 1,
                           "turn": 0.3, "pivot": 1},
                          {"pump": 2, "groove": 2, "roll": 2, "punch": 2, "throw": 1, "wings": 1},
                          {"nod": 3, "chest_pop": 2, "roll": 2, "twist": 2}, 4, 1.4, 0.14),
-    "electronic": DanceStyle({"bounce": 3, "march": 2, "kick": 2, "step_touch": 1, "travel_side": 2,
-                              "travel_forward": 2, "turn": 0.5, "spin": 0.5, "pivot": 1},
+    "electronic": DanceStyle({"bounce": 3, "march": 2, "kick": 2, "step_touch": 1, "travel_side": 3,
+                              "travel_forward": 3, "travel_diagonal": 2, "turn": 0.5, "spin": 0.5, "pivot": 1},
                              {"pump": 3, "point_up": 2, "punch": 2, "open": 1, "windmill": 2, "throw": 1},
                              {"contract": 2, "nod": 2, "twist": 2, "chest_pop": 1}, 4, 1.2, 0.1),
-    "ballad": DanceStyle({"sway": 4, "rock": 1, "step_touch": 1, "travel_circle": 1, "pivot": 1},
+    "ballad": DanceStyle({"sway": 3, "rock": 1, "step_touch": 1, "travel_circle": 2, "travel_side": 2, "pivot": 1},
                          {"overhead_sway": 2, "open": 2, "groove": 2, "wings": 2},
                          {"lean": 3, "side": 2, "roll": 1, "twist": 1}, 4, 0.6, 0.06),
-    "waltz": DanceStyle({"box": 3, "balance": 3, "sway": 1, "travel_circle": 1, "turn": 0.5, "half_turns": 0.5},
+    "waltz": DanceStyle({"box": 3, "balance": 3, "sway": 1, "travel_circle": 2, "travel_side": 1, "turn": 0.5, "half_turns": 0.5},
                         {"open": 2, "overhead_sway": 1, "groove": 1, "wings": 1},
                         {"lean": 2, "side": 2, "twist": 1}, 3, 0.8, 0.06),
-    "folk": DanceStyle({"step_touch": 2, "kick": 2, "balance": 1, "march": 1, "tap": 1, "travel_side": 2,
-                        "travel_forward": 1, "pivot": 1},
+    "folk": DanceStyle({"step_touch": 2, "kick": 2, "balance": 1, "march": 1, "tap": 1, "travel_side": 3,
+                        "travel_forward": 2, "travel_circle": 1, "pivot": 1},
                        {"clap": 2, "groove": 2, "open": 1, "throw": 1},
                        {"side": 2, "twist": 2, "contract": 1}, 4, 1.0, 0.08),
 }
