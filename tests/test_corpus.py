@@ -289,6 +289,8 @@ def test_joints_stay_within_human_limits(every_style):
 def test_travelling_dances_cross_the_floor_and_come_back(every_style):
     for style, motion in every_style.items():
         path = motion.root_translation[:, :2].astype(np.float64)
+        # It starts standing on the stage's origin, wherever the dance ends.
+        assert np.linalg.norm(path[0]) < 0.1 and motion.root_translation[:, 2].min() > 0.5, style
         away = np.linalg.norm(path - path[0], axis=-1)
         assert away.max() < 1.5, f"{style} wanders {away.max():.2f} m off its spot"
         # Back near the spot at least once in every 8 seconds.

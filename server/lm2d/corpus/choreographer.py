@@ -121,7 +121,7 @@ class _Choreographer:
         self.pace = float(np.clip(self.period / 0.5, 0.65, 1.0))
         self.phrases = [self._pick_phrase(index) for index in range(len(beats) // self.phrase_beats + 1)]
         self.plan = DancePlan()
-        self.spot = self.plan.center.copy()      # where travelling phrases start and come back to
+        self.spot = self.plan.origin.copy()      # where travelling phrases start and come back to
 
     # --- choices
     def _energy_at(self, time: float) -> float:
@@ -242,17 +242,21 @@ class _Choreographer:
         self.plan.center = self.plan.center + shift * min(1.0, MAX_STRIDE / max(distance, 1e-9))
 
     def _follow_centre(self, beat: LegBeat, previous: float, time: float, energy: float) -> None:
-        """A foot left far from its spot by travel (and not moved on this beat) steps back under
-        the body, so the stance never stretches into a split."""
-        moving = {move.side for move in beat.moves}
-        for side in ("L", "R"):
-            if side in moving:
-                continue
-            home = self.plan.stage_to_world(HOME[side])
-            if np.linalg.norm(self.plan.foot_at(side, time)[0] - home) > FOLLOW_DISTANCE:
-                self.plan.step_to(side, home, self.plan.heading, time - 0.8 * (time - previous), time,
-                                  height=0.05 + 0.05 * energy)
-                return
+        """The foot travel has left farthest from its spot (and not moved on this beat) steps back
+        under the body, never wider than a lunge, so the stance does not stretch into a split."""
+        still = [side for side in ("L", "R") if side not in {move.side for move in beat.moves}]
+        away = {side: float(np.linalg.norm(self.plan.foot_at(side, time)[0] - self.plan.stage_to_world(HOME[side])))
+                for side in still}
+        if away and max(away.values()) > FOLLOW_DISTANCE:
+            side = max(away, key=away.get)
+            self.plan.step_to(side, self._within_stance(side, self.plan.stage_to_world(HOME[side]), time),
+                              self.plan.heading, time - 0.8 * (time - previous), time, height=0.05 + 0.05 * energy)
+
+    def _within_stance(self, side: str, target: np.ndarray, time: float) -> np.ndarray:
+        """`target` for a step of `side`, brought within MAX_STANCE of the other foot."""
+        other, _ = self.plan.foot_at("R" if side == "L" else "L", time)
+        apart = target - other
+        return other + apart * min(1.0, MAX_STANCE / max(float(np.linalg.norm(apart)), 1e-9))
 
     def _groove(self, phrase: _Phrase, in_phrase: int, time: float, energy: float) -> None:
         """The torso's key on the beat; the head's follows it a moment later."""
@@ -287,15 +291,15 @@ class _Choreographer:
         target = self.plan.stage_to_world(HOME[move.side] + offset)
         interval = time - previous
         if move.kind == "step":
-            # Never wider than a lunge: the step lands within MAX_STANCE of the other foot.
-            other, _ = self.plan.foot_at("R" if move.side == "L" else "L", time)
-            apart = target - other
-            target = other + apart * min(1.0, MAX_STANCE / max(float(np.linalg.norm(apart)), 1e-9))
+            target = self._within_stance(move.side, target, time)
             # The foot travels through most of the interval, so its stillness centres on the beat.
             self.plan.step_to(move.side, target, self.plan.heading, time - 0.8 * interval, time,
                               height=0.05 + 0.05 * energy)
             return
         half = min(0.45 * interval, 0.3)
         height = {"kick": 0.3, "lift": 0.28, "tap": 0.05, "stamp": 0.06}[move.kind] * (0.5 + 0.5 * amplitude)
-        self.plan.swing_and_return(move.side, target, height, time - half, time + half,
+        # A kick or tap reaches out from where the foot stands, which travel may have left off its spot.
+        here, _ = self.plan.foot_at(move.side, time - half)
+        apex = here + rotate_xy(self.plan.heading, offset)
+        self.plan.swing_and_return(move.side, apex, height, time - half, time + half,
                                    toe_point=0.6 if move.kind == "kick" else 0.35)

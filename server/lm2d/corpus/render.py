@@ -59,7 +59,7 @@ def _global_transforms(local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray,
 
 def _render_feet(plan: DancePlan, times: np.ndarray, side: str):
     """Per frame: ankle xy, height above the plant, yaw, toe point (rad) of one foot."""
-    start_xy, start_yaw = plan.center + HOME[side], 0.0
+    start_xy, start_yaw = plan.origin + HOME[side], 0.0
     xy = np.broadcast_to(start_xy, (len(times), 2)).copy()
     yaw = np.full(len(times), start_yaw)
     height = np.zeros(len(times))

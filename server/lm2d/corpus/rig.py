@@ -227,7 +227,8 @@ class DancePlan:
     groove: KeyTrack = field(default_factory=lambda: KeyTrack(NO_GROOVE))
     arcs: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
     airborne: list[tuple[float, float]] = field(default_factory=list)
-    center: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(2))   # where the dancer stands at the start
+    center: np.ndarray = field(default_factory=lambda: np.zeros(2))   # the spot the feet are placed around now
     heading: float = 0.0          # the facing the dance has reached (advanced by turns)
 
     # --- feet
