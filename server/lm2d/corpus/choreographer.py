@@ -170,11 +170,9 @@ class _Choreographer:
                 perform(self.plan, event, self.beats)
 
     def _hand_over(self, event: GestureEvent) -> None:
-        """A whole-body gesture takes over: the groove settles first, and the dancer does it from
-        the spot (a travelling phrase it interrupts does not continue)."""
+        """A whole-body gesture takes over where the dancer stands; the groove settles first."""
         self.plan.groove.key(event.start - LEAD, NO_GROOVE)
         self.plan.groove.key(event.end, NO_GROOVE)
-        self.plan.center = self.spot.copy()
         perform(self.plan, event, self.beats)
 
     def _idle_ends(self) -> None:
@@ -279,7 +277,6 @@ class _Choreographer:
         if last > len(self.beats):
             return None
         direction = 1.0 if phrase.mirror else -1.0
-        self.plan.center = self.spot.copy()
         for first, length, turns in segments:
             start, end = self.beats[first], self.beats[first + length - 1]
             self.plan.groove.key(start, NO_GROOVE)
@@ -299,7 +296,7 @@ class _Choreographer:
         half = min(0.45 * interval, 0.3)
         height = {"kick": 0.3, "lift": 0.28, "tap": 0.05, "stamp": 0.06}[move.kind] * (0.5 + 0.5 * amplitude)
         # A kick or tap reaches out from where the foot stands, which travel may have left off its spot.
-        here, _ = self.plan.foot_at(move.side, time - half)
+        here, _ = self.plan.plant_for(move.side, time - half)
         apex = here + rotate_xy(self.plan.heading, offset)
         self.plan.swing_and_return(move.side, apex, height, time - half, time + half,
                                    toe_point=0.6 if move.kind == "kick" else 0.35)

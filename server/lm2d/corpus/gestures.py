@@ -259,7 +259,7 @@ def _run(plan, event, beats):
     keys = [(event.start, P.RELAXED)]
     for index, lift in enumerate(times):
         side = SIDES[index % 2]
-        here, _ = plan.foot_at(side, lift)
+        here, _ = plan.plant_for(side, lift)
         forward = rotate_xy(plan.heading, np.array([0.0, -0.08]))
         plan.swing_and_return(side, here + forward, 0.22, lift, lift + stride, toe_point=0.5)
         plan.pelvis.key(lift + 0.5 * stride, [0.2 if side == "R" else 0.8, 0.06, 0.0, 0.12, 0.0])

@@ -242,6 +242,11 @@ class DancePlan:
     def last_land(self, side: str) -> float:
         return self.steps[side][-1].land if self.steps[side] else -np.inf
 
+    def plant_for(self, side: str, time: float) -> tuple[np.ndarray, float]:
+        """Where a foot will stand for a move starting at `time`: its plant then, or where its step
+        still in the air at `time` lands (a new move waits for that landing)."""
+        return self.foot_at(side, max(time, self.last_land(side)))
+
     def stage_to_world(self, xy_stage: np.ndarray) -> np.ndarray:
         """A point given in the dancer's stage frame (left, back) at the current heading."""
         return self.center + rotate_xy(self.heading, xy_stage)
@@ -270,7 +275,7 @@ class DancePlan:
     def swing_and_return(self, side: str, apex_world: np.ndarray, height: float, lift: float,
                          land: float, toe_point: float = 0.35) -> None:
         """A kick, knee lift or tap: out to `apex_world` at mid-swing and back to the same plant."""
-        here, here_yaw = self.foot_at(side, lift)
+        here, here_yaw = self.plant_for(side, lift)
         self.add_step(side, Step(lift, land, tuple(here), here_yaw, height,
                                  tuple(np.asarray(apex_world) - here), toe_point))
 
