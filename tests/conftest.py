@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dance_data import write_tiny_checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LM2D_SHARED_DATA") or REPO.parent / "shared" / "data")
 REQUIRE_SHARED_DATA = os.environ.get("LM2D_REQUIRE_SHARED_DATA", "") not in ("", "0")
@@ -150,3 +152,15 @@ def student(student_run):
     from lm2d.model.checkpoint import load_checkpoint
 
     return load_checkpoint(student_run / "checkpoint")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, shared_data) -> Path:
+    """An untrained tiny checkpoint, one per test module (the CLI's model in its tests)."""
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny", shared_data)
+
+
+@pytest.fixture
+def private_cache(tmp_path_factory, monkeypatch):
+    """lm2d's cache in this test run's own folder, shared by the CLI tests."""
+    monkeypatch.setenv("LM2D_CACHE", str(tmp_path_factory.getbasetemp() / "cli_cache"))

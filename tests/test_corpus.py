@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dance_data import write_audio, write_clip
-
 from lm2d.cli import main as lm2d_main
 from lm2d.corpus.build import build_corpus, make_synth_song, real_clip, shared_sources, write_clip
 from lm2d.corpus.choreographer import choreograph, frame_count

@@ -5,7 +5,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 
 from lm2d.cli import main as lm2d_main
 from lm2d.motion.io import load_motion, load_result_npz, save_result_npz

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from lm2d.cli import main
-from test_server import write_tiny_checkpoint
+from dance_data import write_tiny_checkpoint
 
 TRUMPET = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
 VIBE = "music/Kevin_MacLeod_-_Vibe_Ace.ogg"         # 61.5 s: its first 6 s make a second song

@@ -11,21 +11,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dance_data import write_tiny_checkpoint
 
 from lm2d.cli import main
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, shared_data) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny", shared_data)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("LM2D_CACHE", str(tmp_path_factory.getbasetemp() / "cli_cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def generate(*args) -> int:

@@ -17,9 +17,10 @@ import pytest
 from lm2d.cli import main
 from lm2d.errors import LM2DError
 from lm2d.safe_write import TEMP_PREFIX, atomic_open, atomic_output, check_output
-from test_generate_cli import SONG, checkpoint, private_cache  # noqa: F401 (fixtures: tiny model, own cache)
 
 SAMPLE = "motion/smpl_sample_127f.pkl"
+SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s: the shortest real song
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def one_line_exit_2(capsys, *argv, fragment: str = "") -> str:

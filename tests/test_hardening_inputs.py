@@ -22,7 +22,8 @@ from lm2d.lyrics import load_lyrics
 from lm2d.motion.io import load_result_npz, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.validate import motion as lm2d_reader
-from test_server import RawServer, server_environment, write_tiny_checkpoint
+from dance_data import server_environment
+from raw_server import RawServer
 
 # 60 examples per target keeps the suite fast; LM2D_FUZZ_EXAMPLES=100000 is a long fuzz run.
 FUZZ = settings(max_examples=int(os.environ.get("LM2D_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -270,9 +271,18 @@ def test_fuzzed_result_files_are_read_or_refused_by_both_readers_alike(tmp_path,
         assert addon_ok == lm2d_ok, (key, value)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, shared_data) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("fuzz_ckpt") / "tiny", shared_data)
+def test_a_config_key_with_a_line_break_is_reported_on_one_line(checkpoint, tmp_path):
+    """Found by a 10-minute fuzz run: quoted input must not break the one-line message."""
+    from lm2d.model.checkpoint import load_checkpoint
+
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    meta = json.loads((broken / "model.json").read_text())
+    meta["config"]["bad\nkey"] = 1
+    (broken / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(LM2DError) as caught:
+        load_checkpoint(broken)
+    assert "\n" not in str(caught.value) and "bad\\nkey" in str(caught.value)
 
 
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats() | st.text(max_size=5),
@@ -282,13 +292,13 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-10**30, 10**
 
 @FUZZ
 @given(data=st.data())
-def test_fuzzed_model_json_loads_or_is_one_line(tiny_checkpoint, tmp_path, data):
+def test_fuzzed_model_json_loads_or_is_one_line(checkpoint, tmp_path, data):
     from lm2d.model.checkpoint import load_checkpoint
 
     copy = tmp_path / "fuzzed"
     if not copy.exists():
-        shutil.copytree(tiny_checkpoint, copy)
-    meta = json.loads((tiny_checkpoint / "model.json").read_text())
+        shutil.copytree(checkpoint, copy)
+    meta = json.loads((checkpoint / "model.json").read_text())
     section = data.draw(st.sampled_from([meta, meta["config"], meta["text_encoder"]]))
     section[data.draw(st.sampled_from(sorted(section) + ["extra"]))] = data.draw(JSON_VALUES)
     (copy / "model.json").write_text(json.dumps(meta))

@@ -16,7 +16,7 @@ from lm2d_blender.generation_settings import scene_generation_settings
 from lm2d_blender.jobs import FINISHED, start_generation
 from lm2d_blender.props import session_state
 from lm2d_blender.server_session import ServerSettings
-from test_server import write_tiny_checkpoint
+from dance_data import write_tiny_checkpoint
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"
 

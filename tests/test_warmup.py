@@ -17,7 +17,8 @@ import pytest
 
 from lm2d.errors import LM2DError
 from lm2d.server.warmup import FAILED, PENDING, READY, RUNNING, Warmup
-from test_server import RawServer, server_environment, write_tiny_checkpoint
+from dance_data import server_environment, write_tiny_checkpoint
+from raw_server import RawServer
 
 SONG = "music/sorohanro_-_solo-trumpet-06.ogg"   # 5.3 s
 SEGMENTS = [{"start": 0.5, "end": 2.5, "text": "warm it up"}, {"start": 3.0, "end": 5.0, "text": "and go"}]

@@ -5,6 +5,12 @@ import os
 import warnings
 
 
+def one_line(text: str) -> str:
+    """`text` with its line breaks shown as escapes: input quoted into a message (a file name, a
+    config key) must not break the message over lines."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class LM2DError(Exception):
     """Bad input from the user. The CLI prints str(err) as one line and exits 2; the server
     turns it into an error event with `code`. Never raised for bugs in lm2d itself."""
@@ -21,7 +27,7 @@ class LM2DError(Exception):
         where = self.path or ""
         if where and self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.message}" if where else self.message
+        return one_line(f"{where}: {self.message}" if where else self.message)
 
 
 class LM2DWarning(UserWarning):
@@ -30,7 +36,7 @@ class LM2DWarning(UserWarning):
 
 def warn(message: str, path: str | os.PathLike | None = None, line: int | None = None) -> None:
     where = "" if path is None else os.fspath(path) + ("" if line is None else f":{line}")
-    warnings.warn(f"{where}: {message}" if where else message, LM2DWarning, stacklevel=2)
+    warnings.warn(one_line(f"{where}: {message}" if where else message), LM2DWarning, stacklevel=2)
 
 
 class Cancelled(LM2DError):
