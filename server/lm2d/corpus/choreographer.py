@@ -121,7 +121,6 @@ class _Choreographer:
         self.pace = float(np.clip(self.period / 0.5, 0.65, 1.0))
         self.phrases = [self._pick_phrase(index) for index in range(len(beats) // self.phrase_beats + 1)]
         self.plan = DancePlan()
-        self.spot = self.plan.origin.copy()      # where travelling phrases start and come back to
 
     # --- choices
     def _energy_at(self, time: float) -> float:
@@ -218,7 +217,8 @@ class _Choreographer:
         previous = self.beats[index - self.every] if index >= self.every else time - self.period * self.every
         if in_phrase % self.every == 0:
             at = np.array([beat.at[0], -beat.at[1]]) * (0.7 + 0.3 * energy)     # stage axes (left, back)
-            self._move_centre(self.spot + rotate_xy(self.plan.heading, at))
+            # Travelling phrases are drawn around the origin, so they come back to it.
+            self._move_centre(self.plan.origin + rotate_xy(self.plan.heading, at))
             for move in beat.moves:
                 self._foot(move, previous, time, amplitude, energy)
             self._follow_centre(beat, previous, time, energy)
