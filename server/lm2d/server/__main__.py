@@ -1,5 +1,12 @@
+import os
 import sys
 
 from lm2d.server.app import main
 
-sys.exit(main())
+code = main()
+# Exit without interpreter finalization: the warm-up thread may still be inside a numba compile or
+# an encoder load, or writing to stderr, and finalizing under a busy daemon thread can abort the
+# process (SIGABRT) after a clean "bye". Every output file was already written atomically.
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)
