@@ -29,6 +29,7 @@ class GenerationSettings:
     lyrics_guidance: float | None = None
     end_seconds: float | None = None        # dance the song up to here (None: to its end)
     beat_accent: float | None = None        # how firmly the body settles on each beat (None: the server's default)
+    foot_lock: bool = True                  # planted feet stay where they were put down
     repeat_sections: float | None = None    # 0 off .. 1 repeated sections dance alike (None: the server's default)
     start_frame: int = 1                    # scene frame where the song's time 0 lies
     armature: str | None = None             # armature that receives the take; None: a new one
@@ -40,7 +41,7 @@ class GenerationSettings:
                   "segments": None if self.segments is None else list(self.segments), "steps": self.steps,
                   "music_guidance": self.music_guidance, "lyrics_guidance": self.lyrics_guidance,
                   "end_seconds": self.end_seconds, "beat_accent": self.beat_accent,
-                  "repeat_sections": self.repeat_sections, "edit": self.edit}
+                  "foot_lock": self.foot_lock, "repeat_sections": self.repeat_sections, "edit": self.edit}
         return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -83,5 +84,6 @@ def scene_generation_settings(context, audio: str | None = None, start_frame: in
     return GenerationSettings(audio=audio, lyrics=lyrics, segments=segments, seed=settings.seed,
                               steps=int(settings.steps), music_guidance=settings.music_guidance,
                               lyrics_guidance=settings.lyrics_guidance, end_seconds=settings.dance_seconds or None,
-                              beat_accent=settings.beat_accent, repeat_sections=settings.repeat_sections,
+                              beat_accent=settings.beat_accent, foot_lock=settings.foot_lock,
+                              repeat_sections=settings.repeat_sections,
                               start_frame=start, armature=armature)

@@ -112,6 +112,7 @@ class VIEW3D_PT_lm2d_generate(LM2DPanelBase, bpy.types.Panel):
         guidance.prop(settings, "music_guidance")
         guidance.prop(settings, "lyrics_guidance")
         column.prop(settings, "beat_accent")
+        column.prop(settings, "foot_lock")
         column.prop(settings, "repeat_sections")
 
         row = layout.row(align=True)

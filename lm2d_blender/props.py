@@ -110,6 +110,9 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     beat_accent: FloatProperty(name="Beat Accent", description="How firmly the body settles on each beat "
                                "(a retiming: poses are unchanged; 0 keeps the model's own timing)",
                                default=0.25, min=0.0, max=0.9, subtype='FACTOR')
+    foot_lock: BoolProperty(name="Lock Feet", description="Planted feet stay where the dance put them down "
+                            "(the legs reach them by IK); off keeps the model's feet as they are, sliding a little",
+                            default=True)
     # 1.0 = lm2d.structure.repeat.DEFAULT_STRENGTH.
     repeat_sections: FloatProperty(name="Repeat Sections", description="Repeated sections (every chorus, ...) "
                                    "dance alike: 1 the same moves, 0 off, in between a variation of them",

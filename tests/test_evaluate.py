@@ -56,7 +56,7 @@ def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, c
 
     rows = read_csv(out / "results.csv")
     # The network's row and, from the same samples, the dances as lm2d generate writes them.
-    assert [row["label"] for row in rows] == ["ground truth", label, f"{label}+accent0.25"]
+    assert [row["label"] for row in rows] == ["ground truth", label, f"{label}+accent0.25+footlock"]
     assert rows[2]["bas"] != rows[1]["bas"]
     for row in rows:
         for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g", "sm_cosine", "sm_top1", "sm_top3"):
@@ -111,7 +111,7 @@ def test_evaluate_saves_generated_dances_as_result_files(tmp_path, dataset_root,
 
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(dataset_root), "--ddim-steps", "1", "--max-songs", "1",
-                 "--save-motions", "--beat-accent", "0", "--out", str(out), str(checkpoint)]) == 0
+                 "--save-motions", "--beat-accent", "0", "--no-foot-lock", "--out", str(out), str(checkpoint)]) == 0
     assert [p.name for p in (out / "motions").iterdir()] == [f"{checkpoint.parent.name}_ddim1"]
     motion, lines = load_result_npz(out / "motions" / f"{checkpoint.parent.name}_ddim1" / "sugar.npz")
     assert motion.n_frames == 240 and [text for _, _, text in lines] == ["Tiptoe softly", "twirl like snow"]
@@ -126,7 +126,7 @@ def test_steps_before_the_checkpoints_leaves_them_checkpoints(tmp_path, dataset_
     student = REPO / "server" / "lm2d" / "checkpoints" / "default"   # the shipped distilled model
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(dataset_root), "--max-songs", "1", "--ddim-steps", "1", "--beat-accent",
-                 "0", "--out", str(out), "--steps", "1", str(student), str(checkpoint)]) == 0
+                 "0", "--no-foot-lock", "--out", str(out), "--steps", "1", str(student), str(checkpoint)]) == 0
     assert [row["label"] for row in read_csv(out / "results.csv")] == [
         "ground truth", "default/cm1", f"{checkpoint.parent.name}/ddim1"]
     err = capsys.readouterr().err

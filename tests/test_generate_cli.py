@@ -99,6 +99,23 @@ def test_beat_accent_retimes_between_the_beats_and_keeps_the_beat_poses(checkpoi
     assert np.abs(takes[0.6][between] - takes[0][between]).max() > 1e-3
 
 
+def test_foot_lock_changes_only_the_legs_and_never_adds_skating(checkpoint, shared_data, tmp_path):
+    from lm2d.evaluation.video_accuracy import foot_skating
+    from lm2d.motion.skeleton import JOINT_NAMES
+
+    takes = {}
+    for flag in ((), ("--no-foot-lock",)):
+        output = tmp_path / f"take{len(flag)}.npz"
+        assert generate(shared_data / SONG, "--checkpoint", checkpoint, "-o", output, "--steps", 1, *flag) == 0
+        with np.load(output) as take:
+            takes[bool(flag)] = take["joint_positions"]
+    locked, free = takes[False], takes[True]
+    legs = [i for i, name in enumerate(JOINT_NAMES) if name.split("_")[-1] in ("hip", "knee", "ankle", "foot")]
+    body = [i for i in range(len(JOINT_NAMES)) if i not in legs]
+    np.testing.assert_allclose(locked[:, body], free[:, body], atol=1e-5)
+    assert foot_skating(locked) <= foot_skating(free) + 1e-4
+
+
 @pytest.fixture
 def bad(tmp_path) -> dict[str, Path]:
     corrupt = tmp_path / "corrupt.wav"

@@ -248,7 +248,7 @@ def test_regenerate_range_keeps_every_frame_outside_it(addon, shared_data):
     addon.scene.lm2d.beat_accent = 0.5
     request = take_edit_settings(addon, panel_range_edit(addon)).request_fields("out.npz")
     assert request["edit"] == {"motion": first[TAKE_SOURCE_PROP], "regenerate": [39, 80]}
-    assert request["beat_accent"] == 0.5
+    assert request["beat_accent"] == 0.5 and request["foot_lock"] is True
     assert request["audio"] == str(shared_data / SONG) and "end_seconds" not in request
 
     assert bpy.ops.lm2d.regenerate_range() == {'FINISHED'}

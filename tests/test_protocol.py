@@ -16,7 +16,7 @@ json_values = st.recursive(
     max_leaves=12)
 field_names = st.sampled_from(["type", "id", "audio", "output", "lyrics", "segments", "seed", "steps",
                                "music_guidance", "lyrics_guidance", "start_seconds", "end_seconds", "edit",
-                               "beat_accent", "repeat_sections",
+                               "beat_accent", "foot_lock", "repeat_sections",
                                "checkpoint", "device", "path", "target", "bogus"])
 request_types = st.sampled_from(["hello", "load", "generate", "lyrics", "cancel", "shutdown", "nope", ""])
 requests = st.builds(lambda kind, body: {"type": kind, **body}, request_types,
@@ -26,7 +26,7 @@ requests = st.builds(lambda kind, body: {"type": kind, **body}, request_types,
 def test_a_full_generate_request_parses():
     line = json.dumps({"type": "generate", "id": 7, "audio": "song.ogg", "output": "take.npz", "seed": 3,
                        "steps": 2, "music_guidance": 2, "lyrics_guidance": 1.5, "beat_accent": 0.5,
-                       "repeat_sections": 0.6, "segments": [{"start": 0.5, "end": 2.0, "text": "wave hello"}],
+                       "foot_lock": False, "repeat_sections": 0.6, "segments": [{"start": 0.5, "end": 2.0, "text": "wave hello"}],
                        "edit": {"motion": "take0.npz", "regenerate": [30, 90], "keep_joints": ["left_hip"],
                                 "apply_to_repeats": True}})
     request = parse_request(line)
@@ -35,7 +35,8 @@ def test_a_full_generate_request_parses():
     assert isinstance(body, GenerateRequest)
     assert (body.audio, body.output, body.seed, body.steps) == ("song.ogg", "take.npz", 3, 2)
     assert body.music_guidance == 2.0 and isinstance(body.music_guidance, float)
-    assert body.beat_accent == 0.5 and body.repeat_sections == 0.6
+    assert body.beat_accent == 0.5 and body.repeat_sections == 0.6 and body.foot_lock is False
+    assert parse_request(json.dumps({"type": "generate", "audio": "a", "output": "o"})).body.foot_lock
     assert body.segments[0].text == "wave hello"
     assert body.edit == EditSpec(motion="take0.npz", regenerate=(30, 90), keep_joints=("left_hip",),
                                  apply_to_repeats=True)
@@ -56,6 +57,7 @@ def test_a_full_generate_request_parses():
     ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "edit": {"motion": "m", "regenerate": [9, 3]}}',
      "first < end"),
     ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "repeat_sections": 1.5}', "between 0 (off) and 1"),
+    ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "foot_lock": 0}', "'foot_lock' must be bool"),
     ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "edit": {"motion": "m", "continue_frames": 9, '
      '"apply_to_repeats": true}}', "needs 'edit.regenerate'"),
     ('{"type": "generate", "audio": "a.ogg", "output": "o.npz", "edit": {"motion": "m", "regenerate": [1, 3], '

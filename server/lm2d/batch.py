@@ -101,7 +101,8 @@ def generate_batch(args, loaded, jobs: list[SongJob], songs: list, started: floa
             motion, lyric_lines, sections = generate_with_repeats(
                 loaded, song, lyrics, seed=args.seed, steps=args.steps, music_guidance=args.music_guidance,
                 lyrics_guidance=args.lyrics_guidance, start_seconds=args.start, end_seconds=args.end,
-                beat_accent=args.beat_accent, repeat_sections=args.repeat_sections, resources=resources)
+                beat_accent=args.beat_accent, foot_lock=args.foot_lock, repeat_sections=args.repeat_sections,
+                resources=resources)
             write_result(motion, job.output, lyric_lines, sections)
             progress.update(1, note=job.audio.name)
             lyrics_note = "" if job.lyrics is None else f" with {job.lyrics.name}"

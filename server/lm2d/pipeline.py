@@ -27,6 +27,7 @@ from lm2d.features import BEAT_COLUMN, FPS
 from lm2d.limits import MAX_SONG_SECONDS, MIN_RESULT_FRAMES
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
 from lm2d.motion import retime
+from lm2d.motion.footlock import lock_feet
 from lm2d.motion.io import LyricLine, save_result_npz
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
@@ -116,7 +117,7 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
                    lyrics: str | os.PathLike | Sequence | None = None, *, seed: int = 0,
                    steps: int | None = None, music_guidance: float | None = None,
                    lyrics_guidance: float | None = None, start_seconds: float = 0.0,
-                   end_seconds: float | None = None, edit=None, beat_accent: float | None = None,
+                   end_seconds: float | None = None, edit=None, beat_accent: float | None = None, foot_lock: bool = True,
                    on_progress: ProgressCallback | None = None, should_stop: StopCallback | None = None,
                    resources: Resources | None = None, max_seconds: float | None = None,
                    cache: bool = True) -> tuple[Motion, list[LyricLine]]:
@@ -129,7 +130,8 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
     result of this song and regenerate the rest; it covers that motion's frames (plus
     continue_frames new ones) from start_seconds, so end_seconds does not apply. beat_accent: 0..1
     (lm2d.motion.retime; None: its DEFAULT_STRENGTH, 0: the network's timing as it is); an edit
-    retimes only the frames it regenerates.
+    retimes only the frames it regenerates. foot_lock: pin planted feet (lm2d.motion.footlock), on the
+    regenerated frames only for an edit.
     on_progress(stage, fraction); should_stop() -> True cancels (LM2DError code "cancelled")."""
     def report(stage: str, fraction: float) -> None:
         if on_progress is not None:
@@ -173,6 +175,8 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
     beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
     hold = None if edit is None else frames_to_hold(edit, source.n_frames)
     motion = retime.accent_beats(motion, beats, beat_accent, hold)
+    if foot_lock:
+        motion = lock_feet(motion, hold)
     if not (np.isfinite(motion.root_translation).all() and np.isfinite(motion.local_rotmats).all()):
         raise LM2DError("the model produced NaN or infinite values for this song: the checkpoint or its "
                         "settings are broken (guidance, steps); nothing was written")
@@ -278,7 +282,7 @@ def kept_frames(edit, motion_frames: int) -> np.ndarray:
 
 
 def frames_to_hold(edit, motion_frames: int) -> np.ndarray:
-    """The frames of an edit's result that beat accent must not retime: its kept frames, or every
+    """The frames of an edit's result that beat accent and foot lock must not change: its kept frames, or every
     frame when it keeps joints, since those are kept on all of them."""
     if edit.keep_joints:
         return np.ones(edit_length(edit, motion_frames), bool)

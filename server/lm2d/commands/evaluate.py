@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="step counts for consistency checkpoints, comma-separated (default: 1,2,4)")
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="also score every run's dances after beat accent A, as lm2d generate writes "
-                             "them (default 0.25, lm2d generate's; 0: the network's rows only)")
+                             "them (default 0.25, lm2d generate's; 0 and --no-foot-lock: the network's rows only)")
+    parser.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
+                        help="score the written dances without foot lock (lm2d generate --no-foot-lock)")
     parser.add_argument("--reference-motion", type=Path, action="append", default=[], metavar="FILE",
                         help="real dance for the body-usage table's reference rows: an imported clip (.npz from "
                              "`lm2d import-mocap`), a .bvh/.fbx capture (imported on the fly, needs bpy) or an "
@@ -96,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             motion_set = ev.generate_set(model_run, loaded, songs, args.seed,
                                          on_song=lambda song, label=model_run.label: progress.update(
                                              1, f"{label}: {song}"))
-            run_sets = [motion_set] + ([ev.accented_set(motion_set, songs, accent)] if accent else [])
+            written = [ev.as_written_set(motion_set, songs, accent, args.foot_lock)] if accent or args.foot_lock else []
+            run_sets = [motion_set] + written
             sets.extend(run_sets)
             if args.save_motions:
                 for saved in run_sets:

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-accent", type=cli_number(), metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.25): a retiming, poses are unchanged")
+    parser.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
+                        help="leave the network's feet as they are (default: planted feet are pinned where "
+                             "they were put down, by leg IK; lm2d.motion.footlock)")
     parser.add_argument("--repeat-sections", type=cli_number(), metavar="S",
                         help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
                              "0 off, in between a variation of them (lm2d.structure.repeat)")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         motion, lyric_lines, sections = generate_with_repeats(
             loaded, song, lyrics, seed=args.seed, steps=args.steps,
             music_guidance=args.music_guidance, lyrics_guidance=args.lyrics_guidance,
-            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent,
+            start_seconds=args.start, end_seconds=args.end, beat_accent=args.beat_accent, foot_lock=args.foot_lock,
             repeat_sections=args.repeat_sections, on_progress=stages.show)
         stages.writing(motion.n_frames)
         write_result(motion, output, lyric_lines, sections)

@@ -152,18 +152,21 @@ def generate_set(run: ModelRun, loaded, songs: Sequence[EvalSong], seed: int,
     return MotionSet(run.label, run.sampler, run.steps, [m.joints() for m in results], seconds, results)
 
 
-def accented_set(motion_set: MotionSet, songs: Sequence[EvalSong], strength: float) -> MotionSet:
-    """The same dances through beat accent (lm2d.motion.retime), as the pipeline writes them:
-    a row beside the network's own, from the very same samples. Times include the retiming."""
+def as_written_set(motion_set: MotionSet, songs: Sequence[EvalSong], strength: float, foot_lock: bool) -> MotionSet:
+    """The same dances through beat accent (lm2d.motion.retime) and foot lock (lm2d.motion.footlock),
+    as the pipeline writes them: a row beside the network's own, from the very same samples. Times
+    include both steps."""
+    from lm2d.motion.footlock import lock_feet
     from lm2d.motion.retime import accent_beats
 
     results, seconds = [], []
     for motion, song, generated in zip(motion_set.results, songs, motion_set.seconds):
         started = time.perf_counter()
-        results.append(accent_beats(motion, song.beat_frames, strength))
+        motion = accent_beats(motion, song.beat_frames, strength)
+        results.append(lock_feet(motion) if foot_lock else motion)
         seconds.append(generated + time.perf_counter() - started)
-    return MotionSet(f"{motion_set.label}+accent{strength:g}", motion_set.sampler, motion_set.steps,
-                     [m.joints() for m in results], seconds, results)
+    label = f"{motion_set.label}+accent{strength:g}" + ("+footlock" if foot_lock else "")
+    return MotionSet(label, motion_set.sampler, motion_set.steps, [m.joints() for m in results], seconds, results)
 
 
 # --- scoring ------------------------------------------------------------------------------------

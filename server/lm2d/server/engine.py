@@ -91,8 +91,8 @@ class Engine:
             seed=request.seed, steps=request.steps, music_guidance=request.music_guidance,
             lyrics_guidance=request.lyrics_guidance, start_seconds=request.start_seconds,
             end_seconds=request.end_seconds, edit=request.edit, beat_accent=request.beat_accent,
-            repeat_sections=request.repeat_sections, on_progress=progress, should_stop=should_stop,
-            resources=self.resources)
+            foot_lock=request.foot_lock, repeat_sections=request.repeat_sections, on_progress=progress,
+            should_stop=should_stop, resources=self.resources)
         progress("writing", 0.0)
         write_result(motion, output, lyric_lines, sections)
         progress("writing", 1.0)

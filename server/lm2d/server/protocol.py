@@ -6,7 +6,7 @@ carry an "id" (string or integer) that the events answering it repeat. Version 1
 requests   hello
            load{checkpoint?, device?}            checkpoint folder (None: the shipped default), auto|cpu|cuda
            generate{audio, output, lyrics? | segments?, seed?, steps?, music_guidance?,
-                    lyrics_guidance?, start_seconds?, end_seconds?, beat_accent?, repeat_sections?, edit?}
+                    lyrics_guidance?, start_seconds?, end_seconds?, beat_accent?, foot_lock?, repeat_sections?, edit?}
                     edit{motion, regenerate?: [first, end), keep_joints?: [names | "lower_body" | "root"],
                          continue_frames?, apply_to_repeats?}
            lyrics{path, audio?}                  parse a lyrics file for display
@@ -90,6 +90,7 @@ class GenerateRequest:
     start_seconds: float = 0.0
     end_seconds: float | None = None              # None: to the end of the song
     beat_accent: float | None = None              # 0..1 (lm2d.motion.retime); None: its default
+    foot_lock: bool = True                        # planted feet pinned (lm2d.motion.footlock)
     repeat_sections: float | None = None          # 0 off .. 1 exact copy (lm2d.structure.repeat); None: 1
     edit: EditSpec | None = None
 
@@ -230,7 +231,7 @@ _CUSTOM = {"segments": _parse_segments, "edit": _parse_edit}
 _FIELD_TYPES = {
     GenerateRequest: {"audio": str, "output": str, "lyrics": str, "seed": int, "steps": int,
                       "music_guidance": float, "lyrics_guidance": float, "start_seconds": float,
-                      "end_seconds": float, "beat_accent": float, "repeat_sections": float},
+                      "end_seconds": float, "beat_accent": float, "foot_lock": bool, "repeat_sections": float},
     LoadRequest: {"checkpoint": str, "device": str},
     LyricsRequest: {"path": str, "audio": str},
     PrepareRequest: {"audio": str},
