@@ -5,12 +5,14 @@ nothing in the loss pins a foot to one spot), which reads as skating and which E
 foot-contact score (PFC) punishes. Animation tools clean this up the same way for mocap:
 
 1. contacts: per foot, the frames where the ankle or the toe is near its floor height and moves
-   slower than CONTACT_SPEED horizontally; one-frame gaps are closed, blips shorter than
-   MIN_CONTACT_FRAMES dropped;
+   slower than CONTACT_SPEED horizontally, and lasting while the foot stays down and level and
+   slides slower than RELEASE_SPEED (hysteresis); breaks of up to MAX_GAP_FRAMES with the foot
+   kept flat on the floor are closed, blips shorter than MIN_CONTACT_FRAMES dropped;
 2. pins: during each contact the foot is shifted horizontally so that its planted point (the
    ankle or the toe, whichever slides less: a pivot turns on the ball of the foot) stays at its
-   median spot; the shift eases in and out over BLEND_FRAMES either side, so a step still lifts
-   and lands where the dance put it;
+   median spot, for as long as the leg can reach that spot (else the contact is split); the shift
+   eases in and out over BLEND_FRAMES either side, so a step still lifts and lands where the
+   dance put it;
 3. the leg reaches the shifted ankle by two-bone IK from the unchanged hip, bending in the leg's
    own plane; the foot keeps its orientation, heights are never changed.
 
@@ -30,10 +32,14 @@ from lm2d.motion.skeleton import PARENTS
 # (hip, knee, ankle, toe) joints of each leg
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 CONTACT_SPEED = 0.3          # m/s horizontally: EDGE's contact threshold (0.01 m per frame at 30 FPS)
+RELEASE_SPEED = 1.5          # m/s: a planted foot sliding faster than this is taken to be stepping
+LIFT_SPEED = 0.25            # m/s vertically: a foot rising or landing faster than this is stepping
 FLOOR_MARGIN = 0.05          # m above the joint's floor height (its 5th percentile over the dance)
 FLOOR_PERCENTILE = 5
 MIN_CONTACT_FRAMES = 4
+MAX_GAP_FRAMES = 4           # a break in contact this short is a slip, not a step (a step takes 6+ frames)
 BLEND_FRAMES = 4
+REACH = 0.995                # of the leg's length: how far from the hip a planted foot may stay
 
 
 def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
@@ -47,7 +53,8 @@ def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
     freedom = _freedom(hold, motion.n_frames)
     local = motion.local_rotmats.astype(np.float64).copy()
     for hip, knee, ankle, toe in LEGS:
-        shift = _pin_shift(joints[:, ankle], joints[:, toe], motion.fps) * freedom[:, None]
+        reach = REACH * (np.linalg.norm(joints[0, knee] - joints[0, hip]) + np.linalg.norm(joints[0, ankle] - joints[0, knee]))
+        shift = _pin_shift(joints[:, ankle], joints[:, toe], joints[:, hip], reach, motion.fps) * freedom[:, None]
         moved = np.flatnonzero(np.abs(shift).max(axis=1) > 1e-6)
         if moved.size == 0:
             continue
@@ -66,11 +73,30 @@ def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
 def foot_contacts(ankle: np.ndarray, toe: np.ndarray, fps: float) -> np.ndarray:
     """(T,) bool: the foot is planted (the module docstring's rule 1), from its ankle and toe
     positions (T, 3), Z-up."""
-    planted = np.zeros(len(ankle), dtype=bool)
+    still = np.zeros(len(ankle), dtype=bool)
+    gliding = np.zeros(len(ankle), dtype=bool)
+    lift = np.full(len(ankle), np.inf)          # the lower of ankle and toe above its floor
     for point in (ankle, toe):
-        floor = np.percentile(point[:, 2], FLOOR_PERCENTILE)
-        planted |= (point[:, 2] < floor + FLOOR_MARGIN) & (_horizontal_speed(point, fps) < CONTACT_SPEED)
-    return _drop_short(_close_gaps(planted, 1), MIN_CONTACT_FRAMES)
+        above = point[:, 2] - np.percentile(point[:, 2], FLOOR_PERCENTILE)
+        down = above < FLOOR_MARGIN
+        speed = _horizontal_speed(point, fps)
+        level = np.abs(np.gradient(point[:, 2])) * fps < LIFT_SPEED
+        still |= down & (speed < CONTACT_SPEED)
+        gliding |= down & level & (speed < RELEASE_SPEED)
+        lift = np.minimum(lift, above)
+    # Hysteresis: a contact starts where the foot is down and still, and lasts while it stays down
+    # and level, sliding slower than RELEASE_SPEED: a network's planted foot drifts faster than a
+    # still one, while a step, however low, lifts the foot.
+    planted = np.zeros(len(ankle), dtype=bool)
+    for first, last in contact_spans(gliding | still):
+        if still[first:last + 1].any():
+            planted[first:last + 1] = True
+    # A short break with the foot kept flat on the floor is a slip inside one contact, not a step.
+    for first, last in contact_spans(~planted):
+        if 0 < first and last < len(planted) - 1 and last - first < MAX_GAP_FRAMES \
+                and lift[first:last + 1].max() < FLOOR_MARGIN / 2:
+            planted[first:last + 1] = True
+    return _drop_short(planted, MIN_CONTACT_FRAMES)
 
 
 def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
@@ -79,25 +105,49 @@ def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
-def _pin_shift(ankle: np.ndarray, toe: np.ndarray, fps: float) -> np.ndarray:
+def _pin_shift(ankle: np.ndarray, toe: np.ndarray, hip: np.ndarray, reach: float, fps: float) -> np.ndarray:
     """(T, 2) horizontal shift of the foot that holds each contact's planted point still."""
     frames = len(ankle)
+    pins = _pins(ankle, toe, hip, reach, fps)
     shift = np.zeros((frames, 2))
-    weight = np.zeros(frames)
-    for first, last in contact_spans(foot_contacts(ankle, toe, fps)):
+    for first, last, pin, pivot in pins:
+        shift[first:last + 1] = pin - pivot
+    planted = np.zeros(frames, dtype=bool)
+    for first, last, _, _ in pins:
+        planted[first:last + 1] = True
+    # Ease in before each contact and out after it, from the contact's first and last shift,
+    # never over another contact's own frames.
+    for first, last, pin, pivot in pins:
+        for edge, index, away in ((first, first - np.arange(1, BLEND_FRAMES + 1), np.arange(1, BLEND_FRAMES + 1)),
+                                  (last, last + np.arange(1, BLEND_FRAMES + 1), np.arange(1, BLEND_FRAMES + 1))):
+            inside = (index >= 0) & (index < frames)
+            index, away = index[inside], away[inside]
+            free = ~planted[index]
+            ease = _smoothstep(1 - away[free] / (BLEND_FRAMES + 1))
+            shift[index[free]] += ease[:, None] * (pin - pivot[0 if edge == first else -1])
+    return shift
+
+
+def _pins(ankle, toe, hip, reach: float, fps: float) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """(first, last, pinned spot (2,), the pivot's own path (n, 2)) of each contact. A foot stays
+    planted only while the leg can reach its spot: a contact is split where the hip has moved
+    too far from it (else the foot would be dragged along at full stretch)."""
+    pins = []
+    pending = contact_spans(foot_contacts(ankle, toe, fps))
+    while pending:
+        first, last = pending.pop()
         span = slice(first, last + 1)
+        # The planted point is whichever of ankle and toe slides less (a pivot turns on the ball).
         pivot = min((ankle, toe), key=lambda p: np.abs(np.diff(p[span, :2], axis=0)).sum())[span, :2]
         pin = np.median(pivot, axis=0)
-        shift[span] = pin - pivot
-        weight[span] = 1.0
-        # Ease in before the contact and out after it, from the contact's first and last shift.
-        for edge, frames_away in ((first, np.arange(BLEND_FRAMES, 0, -1)), (last, np.arange(1, BLEND_FRAMES + 1))):
-            index = edge - frames_away if edge == first else edge + frames_away
-            inside = (index >= 0) & (index < frames)
-            index, ease = index[inside], _smoothstep(1 - frames_away[inside] / (BLEND_FRAMES + 1))
-            free = weight[index] < 1.0     # never ease over another contact's own frames
-            shift[index[free]] += ease[free, None] * (pin - pivot[0 if edge == first else -1])
-    return shift
+        target = ankle[span].copy()
+        target[:, :2] += pin - pivot
+        reachable = np.linalg.norm(target - hip[span], axis=1) <= reach
+        if reachable.all():
+            pins.append((first, last, pin, pivot))
+            continue
+        pending += [(first + a, first + b) for a, b in contact_spans(reachable) if b - a + 1 >= MIN_CONTACT_FRAMES]
+    return sorted(pins, key=lambda pin: pin[0])
 
 
 def _two_bone_ik(hip, knee, ankle, target, hip_rotation, knee_rotation):
@@ -147,14 +197,6 @@ def _freedom(hold: np.ndarray | None, frames: int) -> np.ndarray:
 
 def _horizontal_speed(point: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(point[:, :2], axis=0), axis=1) * fps
-
-
-def _close_gaps(mask: np.ndarray, longest: int) -> np.ndarray:
-    out = mask.copy()
-    for first, last in contact_spans(~mask):
-        if first > 0 and last < len(mask) - 1 and last - first + 1 <= longest:
-            out[first:last + 1] = True
-    return out
 
 
 def _drop_short(mask: np.ndarray, shortest: int) -> np.ndarray:
