@@ -48,8 +48,8 @@ def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
     they are."""
     if motion.n_frames < MIN_CONTACT_FRAMES:
         return motion
-    joints, global_rotations = (t.numpy() for t in forward_kinematics_with_rotations(
-        torch.from_numpy(motion.root_translation).double(), torch.from_numpy(motion.local_rotmats).double()))
+    joints, global_rotations = (t.numpy().astype(np.float64) for t in forward_kinematics_with_rotations(
+        torch.from_numpy(motion.root_translation), torch.from_numpy(motion.local_rotmats)))
     freedom = _freedom(hold, motion.n_frames)
     local = motion.local_rotmats.astype(np.float64).copy()
     for hip, knee, ankle, toe in LEGS:
