@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lm2d.motion.ik import smoothstep
 from lm2d.motion.representation import FPS
 from lm2d.motion.rotation import axis_angle_to_matrix, to_numpy
 from lm2d.motion.skeleton import rest_positions
@@ -57,12 +58,6 @@ HOME = {s: REST[LEG[s][2]][:2].copy() for s in SIDES}
 GRAVITY = 9.81
 # Fraction of a swing at each end in which the foot only moves vertically.
 LIFT_FIRST = 0.2
-
-
-def smoothstep(s: np.ndarray) -> np.ndarray:
-    """Ease in and out: 0 -> 1 with zero slope at both ends."""
-    s = np.clip(s, 0.0, 1.0)
-    return s * s * (3.0 - 2.0 * s)
 
 
 def rotvec_matrix(rotvec: np.ndarray) -> np.ndarray:

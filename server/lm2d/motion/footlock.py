@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.representation import Motion
-from lm2d.motion.skeleton import PARENTS
+from lm2d.motion.skeleton import PARENTS, rest_positions
 
 # (hip, knee, ankle, toe) joints of each leg
 LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
@@ -40,6 +41,7 @@ MIN_CONTACT_FRAMES = 4
 MAX_GAP_FRAMES = 4           # a break in contact this short is a slip, not a step (a step takes 6+ frames)
 BLEND_FRAMES = 4
 REACH = 0.995                # of the leg's length: how far from the hip a planted foot may stay
+KNEE_FORWARD = np.array([0.0, -1.0, 0.0])   # where a rest-pose knee bends (the body faces -Y)
 
 
 def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
@@ -50,23 +52,26 @@ def lock_feet(motion: Motion, hold: np.ndarray | None = None) -> Motion:
         return motion
     joints, global_rotations = (t.numpy().astype(np.float64) for t in forward_kinematics_with_rotations(
         torch.from_numpy(motion.root_translation), torch.from_numpy(motion.local_rotmats)))
+    rest = rest_positions()
     freedom = _freedom(hold, motion.n_frames)
     local = motion.local_rotmats.astype(np.float64).copy()
     for hip, knee, ankle, toe in LEGS:
-        reach = REACH * (np.linalg.norm(joints[0, knee] - joints[0, hip]) + np.linalg.norm(joints[0, ankle] - joints[0, knee]))
+        thigh, shin = rest[knee] - rest[hip], rest[ankle] - rest[knee]
+        reach = REACH * (np.linalg.norm(thigh) + np.linalg.norm(shin))
         shift = _pin_shift(joints[:, ankle], joints[:, toe], joints[:, hip], reach, motion.fps) * freedom[:, None]
         moved = np.flatnonzero(np.abs(shift).max(axis=1) > 1e-6)
         if moved.size == 0:
             continue
         target = joints[moved, ankle].copy()
         target[:, :2] += shift[moved]
-        hip_rotation, knee_rotation = _two_bone_ik(
-            joints[moved, hip], joints[moved, knee], joints[moved, ankle], target,
-            global_rotations[moved, hip], global_rotations[moved, knee])
-        parent = global_rotations[moved, PARENTS[hip]]
-        local[moved, hip] = _transpose(parent) @ hip_rotation
+        # The knee keeps bending the way it bent; the thigh's forward axis breaks the tie of a straight leg.
+        parent_rotation = global_rotations[moved, PARENTS[hip]]
+        bend = joints[moved, knee] - joints[moved, hip] + 0.01 * global_rotations[moved, hip] @ KNEE_FORWARD
+        hip_rotation, knee_rotation, _ = two_bone_ik(joints[moved, hip], target, bend, np.linalg.norm(thigh),
+                                                     np.linalg.norm(shin), thigh, shin, KNEE_FORWARD)
+        local[moved, hip] = _transpose(parent_rotation) @ hip_rotation
         local[moved, knee] = _transpose(hip_rotation) @ knee_rotation
-        local[moved, ankle] = _transpose(knee_rotation) @ global_rotations[moved, ankle]   # foot keeps its turn
+        local[moved, ankle] = _transpose(knee_rotation) @ global_rotations[moved, ankle]   # the foot keeps its turn
     return Motion(motion.root_translation, local.astype(np.float32), motion.fps)
 
 
@@ -123,7 +128,7 @@ def _pin_shift(ankle: np.ndarray, toe: np.ndarray, hip: np.ndarray, reach: float
             inside = (index >= 0) & (index < frames)
             index, away = index[inside], away[inside]
             free = ~planted[index]
-            ease = _smoothstep(1 - away[free] / (BLEND_FRAMES + 1))
+            ease = smoothstep(1 - away[free] / (BLEND_FRAMES + 1))
             shift[index[free]] += ease[:, None] * (pin - pivot[0 if edge == first else -1])
     return shift
 
@@ -150,48 +155,15 @@ def _pins(ankle, toe, hip, reach: float, fps: float) -> list[tuple[int, int, np.
     return sorted(pins, key=lambda pin: pin[0])
 
 
-def _two_bone_ik(hip, knee, ankle, target, hip_rotation, knee_rotation):
-    """Global hip and knee rotations (N, 3, 3) that put the ankle on `target` (clamped to the
-    leg's reach), the knee staying in the plane of hip, knee and target (the leg's own bend)."""
-    thigh = np.linalg.norm(knee - hip, axis=1)
-    shin = np.linalg.norm(ankle - knee, axis=1)
-    to_target = target - hip
-    distance = np.clip(np.linalg.norm(to_target, axis=1), np.abs(thigh - shin) + 1e-4, thigh + shin - 1e-4)
-    along = _unit(to_target)
-    # The bend direction: the original knee's offset across the hip-target line, or, for a
-    # straight leg, the knee's forward axis (-Y in the rest pose) across it.
-    bend = knee - hip - along * np.einsum("ij,ij->i", knee - hip, along)[:, None]
-    forward = -hip_rotation[:, :, 1]
-    forward = forward - along * np.einsum("ij,ij->i", forward, along)[:, None]
-    bend = np.where((np.linalg.norm(bend, axis=1) > 0.01)[:, None], bend, forward)
-    bend = _unit(bend)
-    cos_hip = np.clip((thigh ** 2 + distance ** 2 - shin ** 2) / (2 * thigh * distance), -1.0, 1.0)
-    new_knee = hip + thigh[:, None] * (cos_hip[:, None] * along + np.sqrt(1 - cos_hip ** 2)[:, None] * bend)
-    new_ankle = hip + distance[:, None] * along
-    swing_thigh = _rotation_between(knee - hip, new_knee - hip)
-    new_hip_rotation = swing_thigh @ hip_rotation
-    turned_shin = np.einsum("nij,nj->ni", swing_thigh, ankle - knee)
-    new_knee_rotation = _rotation_between(turned_shin, new_ankle - new_knee) @ swing_thigh @ knee_rotation
-    return new_hip_rotation, new_knee_rotation
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) shortest rotations taking directions a to b (Rodrigues)."""
-    a, b = _unit(a), _unit(b)
-    axis = np.cross(a, b)
-    cos = np.einsum("ij,ij->i", a, b)
-    skew = np.zeros((len(a), 3, 3))
-    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
-    skew -= _transpose(skew)
-    return np.eye(3) + skew + skew @ skew / (1.0 + np.maximum(cos, -1 + 1e-9))[:, None, None]
-
-
 def _freedom(hold: np.ndarray | None, frames: int) -> np.ndarray:
     """(T,) 0 on held frames, rising to 1 over BLEND_FRAMES away from them."""
     if hold is None or not np.any(hold):
         return np.ones(frames)
     held = np.flatnonzero(hold)
-    nearest = np.abs(np.arange(frames)[:, None] - held[None, :]).min(axis=1)
+    frame = np.arange(frames)
+    after = np.searchsorted(held, frame).clip(max=len(held) - 1)      # the held frames either side
+    before = (after - 1).clip(min=0)
+    nearest = np.minimum(np.abs(frame - held[after]), np.abs(frame - held[before]))
     return np.clip(nearest / (BLEND_FRAMES + 1), 0.0, 1.0)
 
 
@@ -205,14 +177,6 @@ def _drop_short(mask: np.ndarray, shortest: int) -> np.ndarray:
         if last - first + 1 < shortest:
             out[first:last + 1] = False
     return out
-
-
-def _smoothstep(u: np.ndarray) -> np.ndarray:
-    return u * u * (3 - 2 * u)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def _transpose(m: np.ndarray) -> np.ndarray:
