@@ -27,6 +27,7 @@ def _best_of(fn, repeats: int = 5) -> float:
 
 def run() -> list[tuple[str, str]]:
     from lm2d.motion.bvh import write_bvh
+    from lm2d.motion.footlock import lock_feet
     from lm2d.motion.io import load_motion, load_result_npz, save_result_npz
     from lm2d.motion.kinematics import forward_kinematics
     from lm2d.motion.representation import Motion, motion_vector_to_parts, resample
@@ -55,6 +56,7 @@ def run() -> list[tuple[str, str]]:
             (f"resample 30 -> 24 FPS, {FRAMES} frames", f"{_best_of(lambda: resample(song, 24)) * 1e3:.1f} ms"),
             (f"beat accent {DEFAULT_STRENGTH:g} at 120 BPM, {FRAMES} frames",
              f"{_best_of(lambda: accent_beats(song, np.arange(0, FRAMES, 15), DEFAULT_STRENGTH)) * 1e3:.1f} ms"),
+            (f"foot lock, {FRAMES} frames", f"{_best_of(lambda: lock_feet(song)) * 1e3:.0f} ms"),
             (f"write_bvh, {FRAMES} frames", f"{_best_of(lambda: write_bvh(song, bvh)) * 1e3:.0f} ms"),
             (f"save_result_npz, {FRAMES} frames", f"{_best_of(lambda: save_result_npz(song, npz)) * 1e3:.0f} ms"),
             (f"load_result_npz, {FRAMES} frames", f"{_best_of(lambda: load_result_npz(npz)) * 1e3:.0f} ms"),
