@@ -8,8 +8,8 @@
 
 Run `python build.py demo` first (it writes demo_out/), then
     .venv/bin/python tools/make_doc_images.py [--demo-out demo_out]
-Each image is kept well under 1.5 MB. Training curves need a run's metrics.csv
-(`lm2d train` writes one): pass --metrics PATH to add docs/images/training.png."""
+Each image is kept well under 1.5 MB. Training curves need the runs' metrics.csv
+(`lm2d train` and `lm2d distill` write one): pass --metrics PATH (repeatable) to add docs/images/training.png."""
 from __future__ import annotations
 
 import argparse
@@ -154,20 +154,29 @@ def plot_evaluation(card: Path, out: Path) -> None:
     plt.close(figure)
 
 
-def plot_training(metrics: Path, out: Path) -> None:
+NOT_LOSSES = ("step", "lr", "windows_per_s")
+
+
+def plot_training(runs: list[Path], out: Path) -> None:
+    """One panel per run's metrics.csv (`lm2d train`: total and its terms; `lm2d distill`: loss),
+    each loss as its logged points and a running mean over 10 of them."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(metrics, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    steps = np.array([float(row["step"]) for row in rows])
-    losses = [name for name in rows[0] if name.startswith("loss")]
-    figure, axis = plt.subplots(figsize=(7, 3), dpi=100)
-    for name in losses:
-        axis.plot(steps, [float(row[name]) for row in rows], lw=1, label=name)
-    axis.set(xlabel="step", ylabel="loss", yscale="log", title=f"Training: {metrics.parent.name}")
-    axis.legend(fontsize=8)
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.2), dpi=100, squeeze=False)
+    for axis, metrics in zip(axes[0], runs):
+        with open(metrics, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        steps = np.array([float(row["step"]) for row in rows])
+        for name in [name for name in rows[0] if name not in NOT_LOSSES]:
+            values = np.array([float(row[name]) for row in rows])
+            line, = axis.plot(steps, values, lw=0.6, alpha=0.35)
+            kernel = np.ones(min(10, len(values))) / min(10, len(values))
+            axis.plot(steps[len(kernel) - 1:], np.convolve(values, kernel, mode="valid"), lw=1.4,
+                      color=line.get_color(), label=name)
+        axis.set(xlabel="step", ylabel="loss", yscale="log", title=metrics.parent.name)
+        axis.legend(fontsize=7, ncol=2)
     figure.tight_layout()
     figure.savefig(out)
     plt.close(figure)
@@ -176,7 +185,8 @@ def plot_training(metrics: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo-out", type=Path, default=ROOT / "demo_out", help="what `build.py demo` wrote")
-    parser.add_argument("--metrics", type=Path, help="a training run's metrics.csv, for training curves")
+    parser.add_argument("--metrics", type=Path, action="append", default=[],
+                        help="a training or distillation run's metrics.csv, for training curves (repeatable)")
     args = parser.parse_args(argv)
     needed = [args.demo_out / name for name in ("dance.blend", "dance.npz", "dance_contact_sheet.png")]
     missing = [str(path) for path in needed if not path.is_file()]
