@@ -31,6 +31,8 @@ NAMES = (
     "left_foot_index", "right_foot_index",
 )
 INDEX = {name: i for i, name in enumerate(NAMES)}
+# Each landmark's mirror twin (left_knee <-> right_knee; the nose is its own).
+MIRROR = np.array([INDEX[n.replace("left_", "R_").replace("right_", "left_").replace("R_", "right_")] for n in NAMES])
 # MediaPipe's camera-frame world axes (x right, y down, z away) to Z-up (x right, y away, z up).
 CAMERA_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 SMOOTHING_SECONDS = 0.25     # Savitzky-Golay window: keeps beats (~0.5 s) and removes jitter
@@ -122,6 +124,7 @@ def estimate_landmarks(path: str | os.PathLike, progress: Callable[[int, int], N
     else:
         landmarks = _run_pose_model(path, info, progress)
         _store(landmarks, cached)
+    make_sides_consistent(landmarks)
     fill_missing(landmarks)
     smooth(landmarks)
     return landmarks
@@ -158,6 +161,48 @@ def _run_pose_model(path: Path, info, progress) -> Landmarks:
     return Landmarks(np.asarray(times, dtype=np.float64), np.asarray(world, dtype=np.float64) @ CAMERA_TO_Z_UP.T,
                      np.asarray(image, dtype=np.float64), np.asarray(visibility, dtype=np.float64),
                      found, info.fps, info.width, info.height)
+
+
+# Cost, in torso lengths of image travel, of keeping a frame in the labelling opposite to the pose
+# model's: only a tie-breaker, so that the track as a whole follows the model's majority labelling.
+SIDE_SWAP_COST = 1e-3
+
+
+def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
+    """Undo the pose model's front/back flips, in place; returns (N,) whether each frame was flipped.
+
+    A body seen from the front and its mirror image seen from the back project to the same picture,
+    so when the face says little (a turn, a spin, a back view) MediaPipe can flip from one reading to
+    the other for a few frames: every left landmark is labelled right and the depths are mirrored.
+    In the picture that is a jump (the left wrist leaps to where the right one was), while real
+    motion is continuous; so per frame the labelling (as given, or swapped with the depths mirrored)
+    is chosen by dynamic programming to minimise the image travel of all landmarks between seen
+    frames, per torso length, with SIDE_SWAP_COST per swapped frame as the tie-breaker."""
+    seen = np.flatnonzero(landmarks.found)
+    flipped = np.zeros(landmarks.n_frames, dtype=bool)
+    if len(seen) < 2:
+        return flipped
+    image = landmarks.image[seen] * np.array([landmarks.width, landmarks.height])
+    hips, shoulders = image[:, [INDEX["left_hip"], INDEX["right_hip"]]], image[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]]]
+    torso = np.maximum(np.linalg.norm(shoulders.mean(1) - hips.mean(1), axis=-1), 1.0)
+    scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
+    # travel[k, a, b]: from frame k in labelling a to frame k+1 in labelling b (0 as given, 1 swapped)
+    same = np.linalg.norm(image[1:] - image[:-1], axis=-1).mean(-1) / scale
+    crossed = np.linalg.norm(image[1:, MIRROR] - image[:-1], axis=-1).mean(-1) / scale
+    travel = np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
+    total, back = np.array([0.0, SIDE_SWAP_COST]), []
+    for step in travel:
+        options = total[:, None] + step                          # (from, to)
+        back.append(options.argmin(axis=0))
+        total = options.min(axis=0) + np.array([0.0, SIDE_SWAP_COST])
+    state = [int(total.argmin())]
+    for choice in reversed(back):
+        state.append(int(choice[state[-1]]))
+    flipped[seen] = np.array(state[::-1], dtype=bool)
+    for array in (landmarks.world, landmarks.image, landmarks.visibility):
+        array[flipped] = array[flipped][:, MIRROR]
+    landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
+    return flipped
 
 
 def fill_missing(landmarks: Landmarks) -> None:
