@@ -2,7 +2,8 @@
 
 The pelvis path comes from the fit (lm2d.video.fit: the camera-frame path that makes the markers
 project onto the image landmarks), smoothed. The floor is the level of the toes when they are
-lowest (z = 0). A foot is planted while its toe is on the floor and not above the other toe; a last
+lowest (z = 0). A foot is planted while it stands still in the picture and is not lifted above the
+other foot, or while its toe is on the floor and not above the other toe (foot_contacts); a last
 optimisation pulls each planted foot's ankle and toe to one spot per contact (a fitted unknown)
 with the toe on the floor, moving the path and the poses as little as the markers allow, and the
 millimetres it leaves are taken out of the path exactly: no skating while a foot is planted.
@@ -17,10 +18,12 @@ from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
 from lm2d.video.fit import SkeletonFit, optimise
-from lm2d.video.landmarks import Landmarks
+from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
 
 FOOT_CHAINS = ((7, 10), (8, 11))  # (ankle, toe) of the left and right foot
 CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
+LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
+STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
 MIN_CONTACT_FRAMES = 3
 FLOOR_PERCENTILE = 5.0
 
@@ -31,15 +34,39 @@ def smooth_path(path: np.ndarray, fps: float) -> np.ndarray:
     return savgol_filter(path, window, 2, axis=0) if len(path) > window else path
 
 
-def foot_contacts(joints: np.ndarray) -> np.ndarray:
-    """(N, 2) bool: the left / right foot is planted: its toe is on the floor (below CONTACT_HEIGHT)
-    and no more than CONTACT_HEIGHT above the other toe. Depth from one camera is too unsure to
-    judge a foot still by its speed; a foot that travels lifts (or the dancer slides, which this
-    does not model). Flickers shorter than MIN_CONTACT_FRAMES are removed."""
+def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
+    """(N, 2) bool: the left / right foot is planted. Depth from one camera is too unsure to judge a
+    foot still by its 3-D speed, but the picture is sharp: a foot is planted while its landmarks
+    (ankle, heel, toe) stand still in the image — below STILL_SPEED to enter, above MOVING_SPEED to
+    leave (hysteresis: noise does not make contacts flicker) — and its toe is within LIFT_HEIGHT of
+    the lower toe (a leg held still in the air is not on the floor). A toe on the floor and level
+    with the other also counts (a foot seen end-on barely moves in the image). Flickers shorter than
+    MIN_CONTACT_FRAMES are removed."""
     toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
     low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
+    near_lowest = toes - toes.min(axis=1, keepdims=True) < LIFT_HEIGHT
+    speed = image_foot_speed(landmarks)
     structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
-    return np.stack([binary_opening(binary_closing(side, structure), structure) for side in low.T], axis=1)
+    planted = []
+    for side in range(2):
+        still = np.zeros(len(joints), dtype=bool)
+        for frame in range(len(joints)):
+            previous = still[frame - 1] if frame else False
+            still[frame] = speed[frame, side] < (MOVING_SPEED if previous else STILL_SPEED)
+        contact = (still & near_lowest[:, side]) | low[:, side]
+        planted.append(binary_opening(binary_closing(contact, structure), structure))
+    return np.stack(planted, axis=1)
+
+
+def image_foot_speed(landmarks: Landmarks) -> np.ndarray:
+    """(N, 2) speed of each foot's landmarks in the picture, in metres/s at the dancer's scale
+    (pixels per metre from the image torso against the world one)."""
+    image = pixels(landmarks)
+    feet = np.stack([image[:, [INDEX[f"{side}_{part}"] for part in ("ankle", "heel", "foot_index")]].mean(axis=1)
+                     for side in ("left", "right")], axis=1)                                       # (N, 2, 2)
+    metres_per_pixel = torso_lengths(landmarks.world) / np.maximum(torso_lengths(image), 1.0)
+    step = np.linalg.norm(np.diff(feet, axis=0, prepend=feet[:1]), axis=-1)
+    return step * metres_per_pixel[:, None] * landmarks.fps
 
 
 def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
@@ -126,7 +153,7 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
         joints_relative = fit.markers()[0].numpy()
     root = smooth_path(fit.camera_root.detach().numpy().astype(np.float64), landmarks.fps)
     root = place_on_floor(root, joints_relative)
-    planted = foot_contacts(root[:, None] + joints_relative)
+    planted = foot_contacts(root[:, None] + joints_relative, landmarks)
     grounded = GroundedFit(fit, root, planted, root[:, None] + joints_relative)
     optimise(grounded, grounded.losses, iterations, progress, learning_rate=0.01)
     return grounded.pinned_root(), planted

@@ -163,6 +163,18 @@ def _run_pose_model(path: Path, info, progress) -> Landmarks:
                      found, info.fps, info.width, info.height)
 
 
+def pixels(landmarks: Landmarks) -> np.ndarray:
+    """(N, 33, 2) image landmarks in pixels (x right, y down)."""
+    return landmarks.image * np.array([landmarks.width, landmarks.height])
+
+
+def torso_lengths(points: np.ndarray) -> np.ndarray:
+    """(N,) distance from the hips' midpoint to the shoulders' in (N, 33, D) landmarks."""
+    hips = points[:, [INDEX["left_hip"], INDEX["right_hip"]]].mean(axis=1)
+    shoulders = points[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]]].mean(axis=1)
+    return np.linalg.norm(shoulders - hips, axis=-1)
+
+
 # Cost, in torso lengths of image travel, of keeping a frame in the labelling opposite to the pose
 # model's: only a tie-breaker, so that the track as a whole follows the model's majority labelling.
 SIDE_SWAP_COST = 1e-3
@@ -182,9 +194,8 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     flipped = np.zeros(landmarks.n_frames, dtype=bool)
     if len(seen) < 2:
         return flipped
-    image = landmarks.image[seen] * np.array([landmarks.width, landmarks.height])
-    hips, shoulders = image[:, [INDEX["left_hip"], INDEX["right_hip"]]], image[:, [INDEX["left_shoulder"], INDEX["right_shoulder"]]]
-    torso = np.maximum(np.linalg.norm(shoulders.mean(1) - hips.mean(1), axis=-1), 1.0)
+    image = pixels(landmarks)[seen]
+    torso = np.maximum(torso_lengths(image), 1.0)
     scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
     # travel[k, a, b]: from frame k in labelling a to frame k+1 in labelling b (0 as given, 1 swapped)
     same = np.linalg.norm(image[1:] - image[:-1], axis=-1).mean(-1) / scale
