@@ -175,25 +175,53 @@ def torso_lengths(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(shoulders - hips, axis=-1)
 
 
-# Cost, in torso lengths of image travel, of keeping a frame in the labelling opposite to the pose
-# model's: only a tie-breaker, so that the track as a whole follows the model's majority labelling.
+# Per-frame costs of a labelling, in torso lengths of image travel (what a flip's jump costs, ~0.5-1):
+# SIDE_SWAP_COST for the reading opposite to the pose model's — only a tie-breaker, so the track as a
+# whole keeps the model's majority reading — and up to FACE_COST for a reading whose nose is further
+# from the camera than its ears (a back view) while the model calls the nose visible.
 SIDE_SWAP_COST = 1e-3
+FACE_COST = 0.02
+NOSE_AHEAD = 0.1     # metres the nose stands ahead of the ears: a face turned fully towards or away
 
 
 def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     """Undo the pose model's front/back flips, in place; returns (N,) whether each frame was flipped.
 
     A body seen from the front and its mirror image seen from the back project to the same picture,
-    so when the face says little (a turn, a spin, a back view) MediaPipe can flip from one reading to
-    the other for a few frames: every left landmark is labelled right and the depths are mirrored.
-    In the picture that is a jump (the left wrist leaps to where the right one was), while real
-    motion is continuous; so per frame the labelling (as given, or swapped with the depths mirrored)
-    is chosen by dynamic programming to minimise the image travel of all landmarks between seen
-    frames, per torso length, with SIDE_SWAP_COST per swapped frame as the tie-breaker."""
+    so when the face says little (a turn, a spin, a back view, a figure without a face) MediaPipe can
+    take one reading for the other: every left landmark labelled right and the depths mirrored, for
+    a few frames or for good. In the picture a flip is a jump (the left wrist leaps to where the right
+    one was) while real motion is continuous, and a back view hides the face. So per frame the
+    labelling (as given, or swapped with the depths mirrored) is chosen by dynamic programming: the
+    image travel of all landmarks between seen frames, per torso length, plus the costs above."""
     seen = np.flatnonzero(landmarks.found)
     flipped = np.zeros(landmarks.n_frames, dtype=bool)
     if len(seen) < 2:
         return flipped
+    image = pixels(landmarks)[seen]
+    torso = np.maximum(torso_lengths(image), 1.0)
+    scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
+    # travel[k, a, b]: from frame k in labelling a to frame k+1 in labelling b (0 as given, 1 swapped)
+    same = np.linalg.norm(image[1:] - image[:-1], axis=-1).mean(-1) / scale
+    crossed = np.linalg.norm(image[1:, MIRROR] - image[:-1], axis=-1).mean(-1) / scale
+    travel = np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
+    world = landmarks.world[seen]
+    behind = (world[:, INDEX["nose"], 1] - world[:, [INDEX["left_ear"], INDEX["right_ear"]], 1].mean(-1)) / NOSE_AHEAD
+    face = FACE_COST * landmarks.visibility[seen, INDEX["nose"]][:, None] * np.clip(np.stack([behind, -behind], -1), 0, 1)
+    unary = face + np.array([0.0, SIDE_SWAP_COST])
+    total, back = unary[0], []
+    for step, cost in zip(travel, unary[1:]):
+        options = total[:, None] + step                          # (from, to)
+        back.append(options.argmin(axis=0))
+        total = options.min(axis=0) + cost
+    state = [int(total.argmin())]
+    for choice in reversed(back):
+        state.append(int(choice[state[-1]]))
+    flipped[seen] = np.array(state[::-1], dtype=bool)
+    for array in (landmarks.world, landmarks.image, landmarks.visibility):
+        array[flipped] = array[flipped][:, MIRROR]
+    landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
+    return flipped
     image = pixels(landmarks)[seen]
     torso = np.maximum(torso_lengths(image), 1.0)
     scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
