@@ -85,8 +85,7 @@ def test_video2motion_recovers_a_rendered_dance(rendered, environment, tmp_path)
 
 def test_fit_matches_the_landmarks_and_planted_feet_stay_put(rendered, environment, monkeypatch):
     """The fit and grounding in this process on the landmarks the CLI run cached (no MediaPipe here)."""
-    import torch
-
+    from lm2d.motion.representation import Motion
     from lm2d.video.fit import fit_skeleton
     from lm2d.video.ground import ground_motion
     from lm2d.video.landmarks import estimate_landmarks
@@ -94,9 +93,8 @@ def test_fit_matches_the_landmarks_and_planted_feet_stay_put(rendered, environme
     monkeypatch.setenv("LM2D_CACHE", environment["LM2D_CACHE"])
     landmarks = estimate_landmarks(rendered[1])
     fit = fit_skeleton(landmarks)
-    root, planted = ground_motion(fit, landmarks)
-    with torch.no_grad():
-        joints = fit.markers(torch.as_tensor(root, dtype=torch.float32))[0].numpy()
+    root, local, planted = ground_motion(fit, landmarks)
+    joints = Motion(root, local, landmarks.fps).joints()
     # The fitted skeleton is at least as close to the truth as the landmarks it was fitted to.
     truth = rendered[0][np.round(landmarks.times * 30).astype(int)]
     seen = landmarks.found

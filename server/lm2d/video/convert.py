@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import torch
 
 from lm2d.motion.representation import FPS, Motion, sample_at
-from lm2d.motion.rotation import to_numpy
 from lm2d.video.fit import fit_skeleton
 from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW
 from lm2d.video.ground import ground_motion
@@ -52,9 +50,8 @@ def video_to_motion(path: str | os.PathLike, field_of_view: float = DEFAULT_FIEL
 def landmarks_to_motion(landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW,
                         fit_progress=None, ground_progress=None) -> VideoMotion:
     fit = fit_skeleton(landmarks, field_of_view, FIT_ITERATIONS, progress=fit_progress)
-    root, planted = ground_motion(fit, landmarks, GROUND_ITERATIONS, ground_progress)
-    with torch.no_grad():
-        motion = Motion(root, to_numpy(fit.pose()), landmarks.fps)
+    root, local, planted = ground_motion(fit, landmarks, GROUND_ITERATIONS, ground_progress)
+    motion = Motion(root, local, landmarks.fps)
     # Sample at 30 FPS on the video's own clock (its frame times may be uneven).
     times = landmarks.times - landmarks.times[0]
     target = np.arange(int(np.floor(times[-1] * FPS + 1e-6)) + 1) / FPS

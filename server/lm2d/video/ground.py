@@ -17,10 +17,14 @@ import torch
 from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
+from lm2d.motion.ik import two_bone_ik
+from lm2d.motion.kinematics import forward_kinematics_with_rotations
+from lm2d.motion.skeleton import PARENTS, rest_positions
 from lm2d.video.fit import SkeletonFit, optimise
 from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
 
 FOOT_CHAINS = ((7, 10), (8, 11))  # (ankle, toe) of the left and right foot
+LEG_CHAINS = ((1, 4, 7), (2, 5, 8))  # (hip, knee, ankle)
 CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
@@ -44,6 +48,8 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
     MIN_CONTACT_FRAMES are removed."""
     toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
     low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
+    # Unless the dancer is in the air, the lower foot carries the weight.
+    low |= (toes < LIFT_HEIGHT) & (toes == toes.min(axis=1, keepdims=True))
     near_lowest = toes - toes.min(axis=1, keepdims=True) < LIFT_HEIGHT
     speed = image_foot_speed(landmarks)
     structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
@@ -145,10 +151,37 @@ class GroundedFit(torch.nn.Module):
         return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
 
 
+def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray) -> np.ndarray:
+    """The local rotations (N, 24, 3, 3) with each planted foot held exactly still: through a contact
+    the ankle stays at its mean position and the foot keeps its turn of the contact's middle frame;
+    the hip and knee reach it by two-bone IK, the knee bending the way the thigh faces. (The grounding
+    optimisation only pulls feet towards their spots: a leg that MediaPipe sees wandering keeps
+    centimetres of slide there, which the metric and the eye both catch.)"""
+    local = local.copy()
+    with torch.no_grad():
+        joints, rotations = (x.double().numpy() for x in forward_kinematics_with_rotations(
+            torch.as_tensor(root), torch.as_tensor(local, dtype=torch.float64)))
+    rest = rest_positions().astype(np.float64)
+    forward = np.array([0.0, -1.0, 0.0])          # where a rest-pose knee bends, in the thigh's frame
+    for side, (hip, knee, ankle) in enumerate(LEG_CHAINS):
+        for start, end in contact_spans(planted[:, side]):
+            span = slice(start, end)
+            target = joints[span, ankle].mean(axis=0)
+            foot = rotations[(start + end - 1) // 2, ankle]
+            g_hip, g_knee, _ = two_bone_ik(joints[span, hip], target, rotations[span, hip] @ forward,
+                                           float(np.linalg.norm(rest[knee] - rest[hip])),
+                                           float(np.linalg.norm(rest[ankle] - rest[knee])),
+                                           rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
+            local[span, hip] = np.swapaxes(rotations[span, PARENTS[hip]], -1, -2) @ g_hip
+            local[span, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
+            local[span, ankle] = np.swapaxes(g_knee, -1, -2) @ foot
+    return local
+
+
 def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
                   progress: Callable[[int, int], None] | None = None):
-    """The pelvis path (N, 3), world Z-up with the floor at z = 0, and the contacts (N, 2) of a fitted
-    skeleton; refines `fit` in place so planted feet do not slide."""
+    """The pelvis path (N, 3), world Z-up with the floor at z = 0, the local rotations (N, 24, 3, 3)
+    and the contacts (N, 2) of a fitted skeleton; refines `fit` in place so planted feet do not slide."""
     with torch.no_grad():
         joints_relative = fit.markers()[0].numpy()
     root = smooth_path(fit.camera_root.detach().numpy().astype(np.float64), landmarks.fps)
@@ -156,4 +189,7 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
     planted = foot_contacts(root[:, None] + joints_relative, landmarks)
     grounded = GroundedFit(fit, root, planted, root[:, None] + joints_relative)
     optimise(grounded, grounded.losses, iterations, progress, learning_rate=0.01)
-    return grounded.pinned_root(), planted
+    root = grounded.pinned_root()
+    with torch.no_grad():
+        local = fit.pose().double().numpy()
+    return root, pin_planted_feet(root, local, planted), planted
