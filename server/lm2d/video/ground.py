@@ -17,8 +17,9 @@ import torch
 from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
-from lm2d.motion.ik import two_bone_ik
+from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
+from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
 from lm2d.motion.skeleton import PARENTS, rest_positions
 from lm2d.video.fit import SkeletonFit, optimise
 from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
@@ -29,6 +30,7 @@ CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and th
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
 MIN_CONTACT_FRAMES = 3
+BLEND_SECONDS = 0.15             # a pinned foot eases in and out of its spot over this
 FLOOR_PERCENTILE = 5.0
 
 
@@ -151,30 +153,46 @@ class GroundedFit(torch.nn.Module):
         return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
 
 
-def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray) -> np.ndarray:
+def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray, fps: float) -> np.ndarray:
     """The local rotations (N, 24, 3, 3) with each planted foot held exactly still: through a contact
     the ankle stays at its mean position and the foot keeps its turn of the contact's middle frame;
-    the hip and knee reach it by two-bone IK, the knee bending the way the thigh faces. (The grounding
-    optimisation only pulls feet towards their spots: a leg that MediaPipe sees wandering keeps
-    centimetres of slide there, which the metric and the eye both catch.)"""
+    the hip and knee reach it by two-bone IK, the knee bending the way the thigh faces. Over
+    BLEND_SECONDS either side of a contact the foot eases from the fit's own path to the pinned spot
+    (a snap would be a slide of its own). The grounding optimisation only pulls feet towards their
+    spots: a leg MediaPipe sees wandering keeps centimetres of slide there, which this removes."""
     local = local.copy()
     with torch.no_grad():
         joints, rotations = (x.double().numpy() for x in forward_kinematics_with_rotations(
             torch.as_tensor(root), torch.as_tensor(local, dtype=torch.float64)))
     rest = rest_positions().astype(np.float64)
     forward = np.array([0.0, -1.0, 0.0])          # where a rest-pose knee bends, in the thigh's frame
+    blend = max(1, int(round(BLEND_SECONDS * fps)))
+    frames = np.arange(len(root))
     for side, (hip, knee, ankle) in enumerate(LEG_CHAINS):
-        for start, end in contact_spans(planted[:, side]):
-            span = slice(start, end)
-            target = joints[span, ankle].mean(axis=0)
-            foot = rotations[(start + end - 1) // 2, ankle]
-            g_hip, g_knee, _ = two_bone_ik(joints[span, hip], target, rotations[span, hip] @ forward,
-                                           float(np.linalg.norm(rest[knee] - rest[hip])),
-                                           float(np.linalg.norm(rest[ankle] - rest[knee])),
-                                           rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
-            local[span, hip] = np.swapaxes(rotations[span, PARENTS[hip]], -1, -2) @ g_hip
-            local[span, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
-            local[span, ankle] = np.swapaxes(g_knee, -1, -2) @ foot
+        spans = contact_spans(planted[:, side])
+        if not spans:
+            continue
+        # Per frame: the nearest contact, how far outside it (0 inside), its spot and the foot's turn.
+        centres = np.array([(start + end - 1) / 2 for start, end in spans])
+        nearest = np.abs(frames[:, None] - centres[None]).argmin(axis=1)
+        starts, ends = np.array(spans).T
+        outside = np.maximum(starts[nearest] - frames, frames - (ends[nearest] - 1)).clip(min=0)
+        weight = smoothstep(1.0 - outside / (blend + 1))
+        moved = np.flatnonzero(weight > 0)
+        spots = np.array([joints[start:end, ankle].mean(axis=0) for start, end in spans])
+        turns = rotations[[(start + end - 1) // 2 for start, end in spans], ankle]
+        w = weight[moved]
+        target = w[:, None] * spots[nearest[moved]] + (1 - w[:, None]) * joints[moved, ankle]
+        foot = to_numpy(quaternion_to_matrix(slerp(matrix_to_quaternion(torch.as_tensor(rotations[moved, ankle])),
+                                                   matrix_to_quaternion(torch.as_tensor(turns[nearest[moved]])),
+                                                   torch.as_tensor(w))), np.float64)
+        g_hip, g_knee, _ = two_bone_ik(joints[moved, hip], target, rotations[moved, hip] @ forward,
+                                       float(np.linalg.norm(rest[knee] - rest[hip])),
+                                       float(np.linalg.norm(rest[ankle] - rest[knee])),
+                                       rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
+        local[moved, hip] = np.swapaxes(rotations[moved, PARENTS[hip]], -1, -2) @ g_hip
+        local[moved, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
+        local[moved, ankle] = np.swapaxes(g_knee, -1, -2) @ foot
     return local
 
 
@@ -192,4 +210,4 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
     root = grounded.pinned_root()
     with torch.no_grad():
         local = fit.pose().double().numpy()
-    return root, pin_planted_feet(root, local, planted), planted
+    return root, pin_planted_feet(root, local, planted, landmarks.fps), planted
