@@ -103,6 +103,32 @@ def test_fit_matches_the_landmarks_and_planted_feet_stay_put(rendered, environme
         held = planted[1:, side] & planted[:-1, side]
         speed = np.linalg.norm(np.diff(joints[:, toe, :2], axis=0), axis=-1)[held] * landmarks.fps
         assert held.sum() >= 10 and np.median(speed) < 0.05 and np.abs(joints[planted[:, side], toe, 2]).max() < 0.02
+        assert speed.max() < 0.01        # pinned exactly: IK holds the foot, not only the optimiser
+    # The dancer faces the camera as in the truth (the blank-faced figure is read as a back view by
+    # MediaPipe; the labelling pass turns it round): the hips' left-to-right direction agrees.
+    def hips(points):
+        across = points[:, 2, :2] - points[:, 1, :2]
+        return across / np.linalg.norm(across, axis=-1, keepdims=True)
+    turned = np.degrees(np.arccos(np.clip((hips(joints) * hips(truth)).sum(-1)[seen], -1.0, 1.0)))
+    assert np.median(turned) < 30 and (turned < 90).mean() > 0.9, turned      # a back view: near 180
+
+
+def test_an_injected_front_back_flip_is_undone(rendered, environment, monkeypatch):
+    """Real landmarks (the CLI run's, cached) with frames 40-49 switched to the mirror reading — left
+    and right labels swapped, depths mirrored, as MediaPipe does in a turn — are switched back."""
+    from lm2d.video.landmarks import MIRROR, estimate_landmarks, make_sides_consistent
+
+    monkeypatch.setenv("LM2D_CACHE", environment["LM2D_CACHE"])
+    landmarks = estimate_landmarks(rendered[1])
+    original = (landmarks.world.copy(), landmarks.image.copy())
+    flip = np.zeros(landmarks.n_frames, dtype=bool)
+    flip[40:50] = True
+    for array in (landmarks.world, landmarks.image, landmarks.visibility):
+        array[flip] = array[flip][:, MIRROR]
+    landmarks.world[flip, :, 1] *= -1.0
+    assert np.abs(landmarks.world - original[0]).max() > 0.1
+    assert (make_sides_consistent(landmarks) == flip).all()
+    assert np.allclose(landmarks.world, original[0]) and np.allclose(landmarks.image, original[1])
 
 
 def test_video2motion_errors_are_one_line(tmp_path, environment):

@@ -31,6 +31,7 @@ LIFT_HEIGHT = 0.10               # metres: a still foot this much above the othe
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
 MIN_CONTACT_FRAMES = 3
 BLEND_SECONDS = 0.15             # a pinned foot eases in and out of its spot over this
+REACH = 0.995                    # of thigh + shin: two_bone_ik's straightest knee
 FLOOR_PERCENTILE = 5.0
 
 
@@ -153,14 +154,16 @@ class GroundedFit(torch.nn.Module):
         return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
 
 
-def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray, fps: float) -> np.ndarray:
-    """The local rotations (N, 24, 3, 3) with each planted foot held exactly still: through a contact
-    the ankle stays at its mean position and the foot keeps its turn of the contact's middle frame;
-    the hip and knee reach it by two-bone IK, the knee bending the way the thigh faces. Over
+def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
+                     fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The path (N, 3) and local rotations (N, 24, 3, 3) with each planted foot held exactly still:
+    through a contact the ankle stays at its mean position and the foot keeps its turn of the
+    contact's middle frame; the hip and knee reach it by two-bone IK, the knee bending the way the
+    thigh faces, and where the leg is too short for that the pelvis is moved towards the foot. Over
     BLEND_SECONDS either side of a contact the foot eases from the fit's own path to the pinned spot
     (a snap would be a slide of its own). The grounding optimisation only pulls feet towards their
     spots: a leg MediaPipe sees wandering keeps centimetres of slide there, which this removes."""
-    local = local.copy()
+    root, local = root.copy(), local.copy()
     with torch.no_grad():
         joints, rotations = (x.double().numpy() for x in forward_kinematics_with_rotations(
             torch.as_tensor(root), torch.as_tensor(local, dtype=torch.float64)))
@@ -168,15 +171,16 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray, f
     forward = np.array([0.0, -1.0, 0.0])          # where a rest-pose knee bends, in the thigh's frame
     blend = max(1, int(round(BLEND_SECONDS * fps)))
     frames = np.arange(len(root))
+    legs = []
     for side, (hip, knee, ankle) in enumerate(LEG_CHAINS):
         spans = contact_spans(planted[:, side])
         if not spans:
             continue
         # Per frame: the nearest contact, how far outside it (0 inside), its spot and the foot's turn.
-        centres = np.array([(start + end - 1) / 2 for start, end in spans])
-        nearest = np.abs(frames[:, None] - centres[None]).argmin(axis=1)
         starts, ends = np.array(spans).T
-        outside = np.maximum(starts[nearest] - frames, frames - (ends[nearest] - 1)).clip(min=0)
+        outside = np.maximum(starts[None] - frames[:, None], frames[:, None] - (ends[None] - 1)).clip(min=0)
+        nearest = outside.argmin(axis=1)
+        outside = outside[frames, nearest]
         weight = smoothstep(1.0 - outside / (blend + 1))
         moved = np.flatnonzero(weight > 0)
         spots = np.array([joints[start:end, ankle].mean(axis=0) for start, end in spans])
@@ -186,14 +190,24 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray, f
         foot = to_numpy(quaternion_to_matrix(slerp(matrix_to_quaternion(torch.as_tensor(rotations[moved, ankle])),
                                                    matrix_to_quaternion(torch.as_tensor(turns[nearest[moved]])),
                                                    torch.as_tensor(w))), np.float64)
-        g_hip, g_knee, _ = two_bone_ik(joints[moved, hip], target, rotations[moved, hip] @ forward,
-                                       float(np.linalg.norm(rest[knee] - rest[hip])),
-                                       float(np.linalg.norm(rest[ankle] - rest[knee])),
-                                       rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
+        lengths = (float(np.linalg.norm(rest[knee] - rest[hip])), float(np.linalg.norm(rest[ankle] - rest[knee])))
+        legs.append((hip, knee, ankle, moved, target, foot, lengths))
+    # The pelvis comes down (or over) where a leg cannot reach its spot; a few rounds settle both legs.
+    shift = np.zeros_like(root)
+    for _ in range(3):
+        for hip, _, _, moved, target, _, lengths in legs:
+            to_spot = target - (joints[moved, hip] + shift[moved])
+            distance = np.linalg.norm(to_spot, axis=-1, keepdims=True)
+            excess = np.maximum(distance - REACH * sum(lengths), 0.0)
+            shift[moved] += excess * to_spot / np.maximum(distance, 1e-9)
+    root += shift
+    for hip, knee, ankle, moved, target, foot, lengths in legs:
+        g_hip, g_knee, _ = two_bone_ik(joints[moved, hip] + shift[moved], target, rotations[moved, hip] @ forward,
+                                       *lengths, rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
         local[moved, hip] = np.swapaxes(rotations[moved, PARENTS[hip]], -1, -2) @ g_hip
         local[moved, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
         local[moved, ankle] = np.swapaxes(g_knee, -1, -2) @ foot
-    return local
+    return root, local
 
 
 def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
@@ -210,4 +224,4 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
     root = grounded.pinned_root()
     with torch.no_grad():
         local = fit.pose().double().numpy()
-    return root, pin_planted_feet(root, local, planted, landmarks.fps), planted
+    return (*pin_planted_feet(root, local, planted, landmarks.fps), planted)
