@@ -4,6 +4,9 @@ downloads), gaps filled and smoothed over time.
 MediaPipe gives 33 landmarks per frame twice: normalised image coordinates, and metric "world"
 coordinates centred between the hips (x right, y down, z away from the camera). Here the world
 ones are turned Z-up (x right, y away from the camera, z up) — lm2d's convention for a level camera.
+Before gaps are filled and the tracks smoothed, frames where MediaPipe took the body's mirror reading
+(a front view for a back view: left and right swapped, depths mirrored) are turned back
+(make_sides_consistent): smoothing across such a flip would average two different bodies.
 """
 from __future__ import annotations
 
