@@ -225,26 +225,6 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
         array[flipped] = array[flipped][:, MIRROR]
     landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
     return flipped
-    image = pixels(landmarks)[seen]
-    torso = np.maximum(torso_lengths(image), 1.0)
-    scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
-    # travel[k, a, b]: from frame k in labelling a to frame k+1 in labelling b (0 as given, 1 swapped)
-    same = np.linalg.norm(image[1:] - image[:-1], axis=-1).mean(-1) / scale
-    crossed = np.linalg.norm(image[1:, MIRROR] - image[:-1], axis=-1).mean(-1) / scale
-    travel = np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
-    total, back = np.array([0.0, SIDE_SWAP_COST]), []
-    for step in travel:
-        options = total[:, None] + step                          # (from, to)
-        back.append(options.argmin(axis=0))
-        total = options.min(axis=0) + np.array([0.0, SIDE_SWAP_COST])
-    state = [int(total.argmin())]
-    for choice in reversed(back):
-        state.append(int(choice[state[-1]]))
-    flipped[seen] = np.array(state[::-1], dtype=bool)
-    for array in (landmarks.world, landmarks.image, landmarks.visibility):
-        array[flipped] = array[flipped][:, MIRROR]
-    landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
-    return flipped
 
 
 def fill_missing(landmarks: Landmarks) -> None:
