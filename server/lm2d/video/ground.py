@@ -51,6 +51,9 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
     MIN_CONTACT_FRAMES are removed."""
     toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
     low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
+    # A heel down with the toes raised stands too: the ankle near its own lowest level.
+    ankles = joints[:, [ankle for ankle, _ in FOOT_CHAINS], 2]
+    low |= ankles - np.percentile(ankles, FLOOR_PERCENTILE, axis=0) < CONTACT_HEIGHT
     # Unless the dancer is in the air, the lower foot carries the weight.
     low |= (toes < LIFT_HEIGHT) & (toes == toes.min(axis=1, keepdims=True))
     near_lowest = toes - toes.min(axis=1, keepdims=True) < LIFT_HEIGHT
@@ -63,7 +66,9 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
             previous = still[frame - 1] if frame else False
             still[frame] = speed[frame, side] < (MOVING_SPEED if previous else STILL_SPEED)
         contact = (still & near_lowest[:, side]) | low[:, side]
-        planted.append(binary_opening(binary_closing(contact, structure), structure))
+        # Padded with the end values: a contact at the clip's edge is not trimmed by the filters.
+        padded = np.pad(contact, MIN_CONTACT_FRAMES, mode="edge")
+        planted.append(binary_opening(binary_closing(padded, structure), structure)[MIN_CONTACT_FRAMES:-MIN_CONTACT_FRAMES])
     return np.stack(planted, axis=1)
 
 
