@@ -17,6 +17,7 @@ import torch
 from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
+from lm2d.corpus.rig import rotvec_matrix
 from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
@@ -24,8 +25,8 @@ from lm2d.motion.skeleton import PARENTS, rest_positions
 from lm2d.video.fit import SkeletonFit, optimise
 from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
 
-FOOT_CHAINS = ((7, 10), (8, 11))  # (ankle, toe) of the left and right foot
-LEG_CHAINS = ((1, 4, 7), (2, 5, 8))  # (hip, knee, ankle)
+LEG_CHAINS = ((1, 4, 7, 10), (2, 5, 8, 11))   # (hip, knee, ankle, toe) of the left and right leg
+FOOT_CHAINS = tuple(chain[2:] for chain in LEG_CHAINS)   # (ankle, toe)
 CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
@@ -162,8 +163,8 @@ class GroundedFit(torch.nn.Module):
 def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
                      fps: float) -> tuple[np.ndarray, np.ndarray]:
     """The path (N, 3) and local rotations (N, 24, 3, 3) with each planted foot held exactly still:
-    through a contact the ankle stays at its mean position and the foot keeps its turn of the
-    contact's middle frame; the hip and knee reach it by two-bone IK, the knee bending the way the
+    through a contact the foot lies flat with its toe on the floor, the ankle over its mean position
+    and the foot turned as at the contact's middle frame; the hip and knee reach it by two-bone IK, the knee bending the way the
     thigh faces, and where the leg is too short for that the pelvis is moved towards the foot. Over
     BLEND_SECONDS either side of a contact the foot eases from the fit's own path to the pinned spot
     (a snap would be a slide of its own). The grounding optimisation only pulls feet towards their
@@ -177,7 +178,7 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
     blend = max(1, int(round(BLEND_SECONDS * fps)))
     frames = np.arange(len(root))
     legs = []
-    for side, (hip, knee, ankle) in enumerate(LEG_CHAINS):
+    for side, (hip, knee, ankle, toe) in enumerate(LEG_CHAINS):
         spans = contact_spans(planted[:, side])
         if not spans:
             continue
@@ -188,8 +189,14 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
         outside = outside[frames, nearest]
         weight = smoothstep(1.0 - outside / (blend + 1))
         moved = np.flatnonzero(weight > 0)
+        # The planted foot lies flat (as in the rest pose) with its toe on the floor, turned about the
+        # vertical as at the contact's middle frame, the ankle over its mean position in the contact.
+        toe_offset = rest[toe] - rest[ankle]
+        pointing = rotations[[(start + end - 1) // 2 for start, end in spans], ankle] @ toe_offset
+        yaw = np.arctan2(pointing[:, 1], pointing[:, 0]) - np.arctan2(toe_offset[1], toe_offset[0])
+        turns = rotvec_matrix(yaw[:, None] * np.array([0.0, 0.0, 1.0]))
         spots = np.array([joints[start:end, ankle].mean(axis=0) for start, end in spans])
-        turns = rotations[[(start + end - 1) // 2 for start, end in spans], ankle]
+        spots[:, 2] = -toe_offset[2]
         w = weight[moved]
         target = w[:, None] * spots[nearest[moved]] + (1 - w[:, None]) * joints[moved, ankle]
         foot = to_numpy(quaternion_to_matrix(slerp(matrix_to_quaternion(torch.as_tensor(rotations[moved, ankle])),
@@ -229,4 +236,7 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
     root = grounded.pinned_root()
     with torch.no_grad():
         local = fit.pose().double().numpy()
+        joints = fit.markers(torch.as_tensor(root, dtype=torch.float32))[0].numpy()
+    # Judged again on the grounded body: the optimisation has brought feet down to the floor.
+    planted = foot_contacts(joints, landmarks)
     return (*pin_planted_feet(root, local, planted, landmarks.fps), planted)
