@@ -197,11 +197,13 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
         turns = rotvec_matrix(yaw[:, None] * np.array([0.0, 0.0, 1.0]))
         spots = np.array([joints[start:end, ankle].mean(axis=0) for start, end in spans])
         spots[:, 2] = -toe_offset[2]
-        w = weight[moved]
-        target = w[:, None] * spots[nearest[moved]] + (1 - w[:, None]) * joints[moved, ankle]
+        # A foot rises before it travels (and is set down before it stops): the height eases to and
+        # from the fit's path first, the floor position later.
+        w = weight[moved, None] ** np.array([0.5, 0.5, 1.0])
+        target = w * spots[nearest[moved]] + (1 - w) * joints[moved, ankle]
         foot = to_numpy(quaternion_to_matrix(slerp(matrix_to_quaternion(torch.as_tensor(rotations[moved, ankle])),
                                                    matrix_to_quaternion(torch.as_tensor(turns[nearest[moved]])),
-                                                   torch.as_tensor(w))), np.float64)
+                                                   torch.as_tensor(weight[moved]))), np.float64)
         lengths = (float(np.linalg.norm(rest[knee] - rest[hip])), float(np.linalg.norm(rest[ankle] - rest[knee])))
         legs.append((hip, knee, ankle, moved, target, foot, lengths))
     # The pelvis comes down (or over) where a leg cannot reach its spot; a few rounds settle both legs.
