@@ -18,6 +18,7 @@ from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
 from lm2d.corpus.rig import rotvec_matrix
+from lm2d.motion.footlock import KNEE_FORWARD, LEGS, REACH
 from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
@@ -25,14 +26,12 @@ from lm2d.motion.skeleton import PARENTS, rest_positions
 from lm2d.video.fit import SkeletonFit, optimise
 from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
 
-LEG_CHAINS = ((1, 4, 7, 10), (2, 5, 8, 11))   # (hip, knee, ankle, toe) of the left and right leg
-FOOT_CHAINS = tuple(chain[2:] for chain in LEG_CHAINS)   # (ankle, toe)
+FOOT_CHAINS = tuple(leg[2:] for leg in LEGS)   # (ankle, toe) of the left and right foot
 CONTACT_HEIGHT = 0.04            # metres: a toe this close to the floor (and the other toe) stands on it
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
 MIN_CONTACT_FRAMES = 3
 BLEND_SECONDS = 0.15             # a pinned foot eases in and out of its spot over this
-REACH = 0.995                    # of thigh + shin: two_bone_ik's straightest knee
 FLOOR_PERCENTILE = 5.0
 
 
@@ -68,8 +67,9 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
             still[frame] = speed[frame, side] < (MOVING_SPEED if previous else STILL_SPEED)
         contact = (still & near_lowest[:, side]) | low[:, side]
         # Padded with the end values: a contact at the clip's edge is not trimmed by the filters.
-        padded = np.pad(contact, MIN_CONTACT_FRAMES, mode="edge")
-        planted.append(binary_opening(binary_closing(padded, structure), structure)[MIN_CONTACT_FRAMES:-MIN_CONTACT_FRAMES])
+        pad = MIN_CONTACT_FRAMES
+        padded = np.pad(contact, pad, mode="edge")
+        planted.append(binary_opening(binary_closing(padded, structure), structure)[pad:-pad])
     return np.stack(planted, axis=1)
 
 
@@ -164,21 +164,22 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
                      fps: float) -> tuple[np.ndarray, np.ndarray]:
     """The path (N, 3) and local rotations (N, 24, 3, 3) with each planted foot held exactly still:
     through a contact the foot lies flat with its toe on the floor, the ankle over its mean position
-    and the foot turned as at the contact's middle frame; the hip and knee reach it by two-bone IK, the knee bending the way the
-    thigh faces, and where the leg is too short for that the pelvis is moved towards the foot. Over
-    BLEND_SECONDS either side of a contact the foot eases from the fit's own path to the pinned spot
-    (a snap would be a slide of its own). The grounding optimisation only pulls feet towards their
-    spots: a leg MediaPipe sees wandering keeps centimetres of slide there, which this removes."""
+    and the foot turned as at the contact's middle frame; the hip and knee reach it by two-bone IK,
+    the knee bending the way the thigh faces, and where the leg is too short for that the pelvis is
+    moved towards the foot. Over BLEND_SECONDS either side of a contact the foot eases from the
+    fit's own path to the pinned spot (a snap would be a slide of its own). The grounding
+    optimisation only pulls feet towards their spots: a leg MediaPipe sees wandering keeps
+    centimetres of slide there, which this removes. (lm2d.motion.footlock does the like for
+    generated dances, whose feet are trusted in height; here heights are as unsure as the rest.)"""
     root, local = root.copy(), local.copy()
     with torch.no_grad():
         joints, rotations = (x.double().numpy() for x in forward_kinematics_with_rotations(
             torch.as_tensor(root), torch.as_tensor(local, dtype=torch.float64)))
     rest = rest_positions().astype(np.float64)
-    forward = np.array([0.0, -1.0, 0.0])          # where a rest-pose knee bends, in the thigh's frame
     blend = max(1, int(round(BLEND_SECONDS * fps)))
     frames = np.arange(len(root))
     legs = []
-    for side, (hip, knee, ankle, toe) in enumerate(LEG_CHAINS):
+    for side, (hip, knee, ankle, toe) in enumerate(LEGS):
         spans = contact_spans(planted[:, side])
         if not spans:
             continue
@@ -216,8 +217,8 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
             shift[moved] += excess * to_spot / np.maximum(distance, 1e-9)
     root += shift
     for hip, knee, ankle, moved, target, foot, lengths in legs:
-        g_hip, g_knee, _ = two_bone_ik(joints[moved, hip] + shift[moved], target, rotations[moved, hip] @ forward,
-                                       *lengths, rest[knee] - rest[hip], rest[ankle] - rest[knee], forward)
+        g_hip, g_knee, _ = two_bone_ik(joints[moved, hip] + shift[moved], target, rotations[moved, hip] @ KNEE_FORWARD,
+                                       *lengths, rest[knee] - rest[hip], rest[ankle] - rest[knee], KNEE_FORWARD)
         local[moved, hip] = np.swapaxes(rotations[moved, PARENTS[hip]], -1, -2) @ g_hip
         local[moved, knee] = np.swapaxes(g_hip, -1, -2) @ g_knee
         local[moved, ankle] = np.swapaxes(g_knee, -1, -2) @ foot

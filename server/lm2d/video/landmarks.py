@@ -210,7 +210,8 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     travel = np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
     world = landmarks.world[seen]
     behind = (world[:, INDEX["nose"], 1] - world[:, [INDEX["left_ear"], INDEX["right_ear"]], 1].mean(-1)) / NOSE_AHEAD
-    face = FACE_COST * landmarks.visibility[seen, INDEX["nose"]][:, None] * np.clip(np.stack([behind, -behind], -1), 0, 1)
+    nose_seen = landmarks.visibility[seen, INDEX["nose"]][:, None]
+    face = FACE_COST * nose_seen * np.clip(np.stack([behind, -behind], -1), 0.0, 1.0)
     unary = face + np.array([0.0, SIDE_SWAP_COST])
     total, back = unary[0], []
     for step, cost in zip(travel, unary[1:]):
