@@ -281,6 +281,16 @@ def test_resample():
     assert resample(random_motion(frames=31), 24).n_frames == 25
 
 
+
+def test_a_one_frame_motion_is_read_as_that_frame_held():
+    from lm2d.motion.representation import sample_at
+
+    still = random_motion(frames=1)
+    for frames in ([0.0], [0.0, 0.5, 3.0]):    # one output frame once came back without its time axis
+        held = sample_at(still, frames)
+        assert held.n_frames == len(frames)
+        np.testing.assert_array_equal(held.local_rotmats, np.repeat(still.local_rotmats, len(frames), axis=0))
+
 # --- loaders ------------------------------------------------------------------------------
 
 def test_aist_sample_converts_y_up_to_z_up(shared_data):

@@ -125,7 +125,7 @@ def sample_at(motion: Motion, source_frames, fps: float | None = None) -> Motion
     fps = motion.fps if fps is None else fps
     source_time = torch.as_tensor(np.asarray(source_frames, dtype=np.float64)).clamp(0, motion.n_frames - 1)
     if motion.n_frames < 2:
-        index = torch.zeros(len(source_time), dtype=torch.long)
+        index = np.zeros(len(source_time), dtype=np.int64)   # numpy's index (a 1-element tensor reads as a scalar)
         return Motion(motion.root_translation[index], motion.local_rotmats[index], fps)
     i0 = source_time.floor().long().clamp(max=motion.n_frames - 2)
     weight = source_time - i0
