@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 
 from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
@@ -35,6 +36,7 @@ LEGS = ((1, 4, 7, 10), (2, 5, 8, 11))
 CONTACT_SPEED = 0.3          # m/s horizontally: EDGE's contact threshold (0.01 m per frame at 30 FPS)
 RELEASE_SPEED = 1.5          # m/s: a planted foot sliding faster than this is taken to be stepping
 LIFT_SPEED = 0.25            # m/s vertically: a foot rising or landing faster than this is stepping
+DETECTION_SMOOTHING = 2.0    # frames (Gaussian sigma) of smoothing before contacts are judged
 FLOOR_MARGIN = 0.05          # m above the joint's floor height (its 5th percentile over the dance)
 FLOOR_PERCENTILE = 5
 MIN_CONTACT_FRAMES = 4
@@ -84,7 +86,10 @@ def foot_contacts(ankle: np.ndarray, toe: np.ndarray, fps: float) -> np.ndarray:
     for point in (ankle, toe):
         above = point[:, 2] - np.percentile(point[:, 2], FLOOR_PERCENTILE)
         down = above < FLOOR_MARGIN
-        speed = _horizontal_speed(point, fps)
+        # Horizontal speed on the path smoothed over a few frames: a one-step network's
+        # frame-to-frame jitter would otherwise hide a planted foot behind its noise. Heights and
+        # the lift stay raw, so a quick low step still breaks the contact.
+        speed = _horizontal_speed(gaussian_filter1d(point, DETECTION_SMOOTHING, axis=0, mode="nearest"), fps)
         level = np.abs(np.gradient(point[:, 2])) * fps < LIFT_SPEED
         still |= down & (speed < CONTACT_SPEED)
         gliding |= down & level & (speed < RELEASE_SPEED)
