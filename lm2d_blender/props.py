@@ -95,21 +95,21 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", description="Random seed: the same inputs and seed give the same dance",
                       default=0, min=0)
     steps: EnumProperty(
-        name="Steps", description="Sampling steps of the distilled model: more steps, more detail, slower",
-        items=[('1', "1", "One network evaluation: fastest"),
-               ('2', "2", "Two evaluations"),
-               ('4', "4", "Four evaluations: most detail")],
-        default='2')
+        name="Steps", description="Sampling steps of the distilled model (the shipped one is best at 1)",
+        items=[('1', "1", "One network evaluation: fastest, and the shipped model's most lyric gestures"),
+               ('2', "2", "Two evaluations: a little smoother, fewer lyric gestures"),
+               ('4', "4", "Four evaluations: smoother still, fewer gestures again")],
+        default='1')
     music_guidance: FloatProperty(name="Music Guidance", description="How strongly the dance follows the music "
                                   "(a diffusion model only: a distilled model's guidance is fixed)",
                                   default=3.0, min=0.0, soft_max=10.0)
     lyrics_guidance: FloatProperty(name="Lyrics Guidance", description="How strongly the dance follows the lyrics "
                                    "(a diffusion model only: a distilled model's guidance is fixed)",
                                    default=6.0, min=0.0, soft_max=10.0)
-    # 0.25 = lm2d.motion.retime.DEFAULT_STRENGTH (the add-on cannot import the server package).
+    # 0.15 = lm2d.motion.retime.DEFAULT_STRENGTH (the add-on cannot import the server package).
     beat_accent: FloatProperty(name="Beat Accent", description="How firmly the body settles on each beat "
                                "(a retiming: poses are unchanged; 0 keeps the model's own timing)",
-                               default=0.25, min=0.0, max=0.9, subtype='FACTOR')
+                               default=0.15, min=0.0, max=0.9, subtype='FACTOR')
     foot_lock: BoolProperty(name="Lock Feet", description="Planted feet stay where the dance put them down "
                             "(the legs reach them by IK); off keeps the model's feet as they are, sliding a little",
                             default=True)

@@ -51,7 +51,7 @@ def test_register_unregister_register_leaves_nothing_behind():
         assert all(registered(bpy.types.Operator, name) for name in OPERATOR_CLASSES)
         assert all(registered(bpy.types.Panel, name) for name in PANEL_CLASSES)
         assert registered(bpy.types.AddonPreferences, "LM2DPreferences")
-        assert bpy.context.scene.lm2d.steps == '2'
+        assert bpy.context.scene.lm2d.steps == '1'
         assert len(lm2d_menu_hooks()) >= 3
         lm2d_blender.unregister()
         assert not any(registered(bpy.types.Operator, name) for name in OPERATOR_CLASSES)
@@ -191,14 +191,18 @@ def test_sound_strip_is_added_once_and_feeds_the_audio_setting(addon, shared_dat
         sound_strip_for(scene, str(song.with_name("missing.ogg")))
 
 
-def test_panel_guidance_and_accent_defaults_are_the_servers(addon):
-    """The add-on cannot import lm2d, so its guidance and beat accent defaults are copies: keep them equal."""
+def test_panel_guidance_accent_and_steps_defaults_are_the_servers(addon):
+    """The add-on cannot import lm2d, so its guidance, beat accent and steps defaults are copies
+    (steps: of the shipped model's own default): keep them equal."""
     from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE
     from lm2d.motion.retime import DEFAULT_STRENGTH
+    from lm2d.pipeline import load_model
+    from lm2d.sampling.song import default_steps
 
     settings = bpy.context.scene.lm2d
     assert (settings.music_guidance, settings.lyrics_guidance) == (MUSIC_GUIDANCE, LYRICS_GUIDANCE)
     assert settings.beat_accent == pytest.approx(DEFAULT_STRENGTH)
+    assert settings.steps == str(default_steps(load_model(None, "cpu")))
 
 
 # --- honest controls -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dance_data import CLIPS, write_dataset
 from lm2d.cli import main
 from lm2d.evaluation.body_usage import FIELD_NAMES as BODY_USAGE_FIELDS
 from lm2d.evaluation.evaluate import feature_segments, runs_for_checkpoint
+from lm2d.motion.retime import DEFAULT_STRENGTH
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "configs" / "tiny.json"
@@ -56,7 +57,7 @@ def test_evaluate_scores_ground_truth_and_a_checkpoint(tmp_path, dataset_root, c
 
     rows = read_csv(out / "results.csv")
     # The network's row and, from the same samples, the dances as lm2d generate writes them.
-    assert [row["label"] for row in rows] == ["ground truth", label, f"{label}+accent0.25+footlock"]
+    assert [row["label"] for row in rows] == ["ground truth", label, f"{label}+accent{DEFAULT_STRENGTH:g}+footlock"]
     assert rows[2]["bas"] != rows[1]["bas"]
     for row in rows:
         for metric in ("bas", "pfc", "fid_k", "fid_g", "div_k", "div_g", "sm_cosine", "sm_top1", "sm_top3"):
