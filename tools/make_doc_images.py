@@ -144,11 +144,11 @@ def plot_evaluation(card: Path, out: Path) -> None:
         values = [float(plain[m][column[metric]]) for m in models]
         with_accent = [float(accented[m][column[metric]]) if m in accented else np.nan for m in models]
         axis.bar(positions - 0.2, values, 0.4, color="#8c8c8c", label="network")
-        axis.bar(positions + 0.2, with_accent, 0.4, color="#dd8452", label="+ beat accent")
+        axis.bar(positions + 0.2, with_accent, 0.4, color="#dd8452", label="as written (beat accent, foot lock)")
         axis.set_title(title, fontsize=10)
         axis.set_xticks(positions, [short_label(plain[m], column) for m in models], fontsize=7)
     axes[1].legend(fontsize=8, loc="upper left")
-    figure.suptitle("Held-out evaluation (docs/MODEL_CARD.md)", fontsize=11)
+    figure.suptitle("Held-out evaluation, corpus v2 test split (docs/MODEL_CARD.md)", fontsize=11)
     figure.tight_layout()
     figure.savefig(out)
     plt.close(figure)
