@@ -66,7 +66,7 @@ def test_a_planted_foot_stays_on_one_spot_through_its_contact(dance):
 
 def test_a_clean_dance_keeps_its_feet(dance):
     before, after = dance.joints(), lock_feet(dance).joints()
-    assert np.abs(after - before).max() < 0.03
+    assert np.abs(after - before).max() < 0.005      # its feet never slide: nothing to pin
     assert foot_skating(after) <= foot_skating(before) + 1e-3
 
 
