@@ -98,21 +98,21 @@ def foot_contacts(ankle: np.ndarray, toe: np.ndarray, fps: float) -> np.ndarray:
     # and level, sliding slower than RELEASE_SPEED: a network's planted foot drifts faster than a
     # still one, while a step, however low, lifts the foot.
     planted = np.zeros(len(ankle), dtype=bool)
-    for first, last in contact_spans(gliding | still):
-        if still[first:last + 1].any():
-            planted[first:last + 1] = True
+    for start, end in contact_spans(gliding | still):
+        if still[start:end].any():
+            planted[start:end] = True
     # A short break with the foot kept flat on the floor is a slip inside one contact, not a step.
-    for first, last in contact_spans(~planted):
-        if 0 < first and last < len(planted) - 1 and last - first < MAX_GAP_FRAMES \
-                and lift[first:last + 1].max() < FLOOR_MARGIN / 2:
-            planted[first:last + 1] = True
+    for start, end in contact_spans(~planted):
+        if 0 < start and end < len(planted) and end - start <= MAX_GAP_FRAMES \
+                and lift[start:end].max() < FLOOR_MARGIN / 2:
+            planted[start:end] = True
     return _drop_short(planted, MIN_CONTACT_FRAMES)
 
 
 def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
-    """[(first, last)] frames of each run of True."""
+    """(start, end) of each run of True, as slices: planted[start:end] is the run."""
     edges = np.diff(np.concatenate([[0], planted.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
 def _pin_shift(ankle: np.ndarray, toe: np.ndarray, hip: np.ndarray, reach: float, fps: float) -> np.ndarray:
@@ -120,33 +120,33 @@ def _pin_shift(ankle: np.ndarray, toe: np.ndarray, hip: np.ndarray, reach: float
     frames = len(ankle)
     pins = _pins(ankle, toe, hip, reach, fps)
     shift = np.zeros((frames, 2))
-    for first, last, pin, pivot in pins:
-        shift[first:last + 1] = pin - pivot
+    for start, end, pin, pivot in pins:
+        shift[start:end] = pin - pivot
     planted = np.zeros(frames, dtype=bool)
-    for first, last, _, _ in pins:
-        planted[first:last + 1] = True
+    for start, end, _, _ in pins:
+        planted[start:end] = True
     # Ease in before each contact and out after it, from the contact's first and last shift,
     # never over another contact's own frames.
-    for first, last, pin, pivot in pins:
-        for edge, index, away in ((first, first - np.arange(1, BLEND_FRAMES + 1), np.arange(1, BLEND_FRAMES + 1)),
-                                  (last, last + np.arange(1, BLEND_FRAMES + 1), np.arange(1, BLEND_FRAMES + 1))):
+    away = np.arange(1, BLEND_FRAMES + 1)
+    for start, end, pin, pivot in pins:
+        for index, edge_shift in ((start - away, pin - pivot[0]), (end - 1 + away, pin - pivot[-1])):
             inside = (index >= 0) & (index < frames)
-            index, away = index[inside], away[inside]
-            free = ~planted[index]
+            free = inside.copy()
+            free[inside] = ~planted[index[inside]]
             ease = smoothstep(1 - away[free] / (BLEND_FRAMES + 1))
-            shift[index[free]] += ease[:, None] * (pin - pivot[0 if edge == first else -1])
+            shift[index[free]] += ease[:, None] * edge_shift
     return shift
 
 
 def _pins(ankle, toe, hip, reach: float, fps: float) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-    """(first, last, pinned spot (2,), the pivot's own path (n, 2)) of each contact. A foot stays
+    """(start, end, pinned spot (2,), the pivot's own path (n, 2)) of each contact. A foot stays
     planted only while the leg can reach its spot: a contact is split where the hip has moved
     too far from it (else the foot would be dragged along at full stretch)."""
     pins = []
     pending = contact_spans(foot_contacts(ankle, toe, fps))
     while pending:
-        first, last = pending.pop()
-        span = slice(first, last + 1)
+        start, end = pending.pop()
+        span = slice(start, end)
         # The planted point is whichever of ankle and toe slides less (a pivot turns on the ball).
         pivot = min((ankle, toe), key=lambda p: np.abs(np.diff(p[span, :2], axis=0)).sum())[span, :2]
         pin = np.median(pivot, axis=0)
@@ -154,9 +154,9 @@ def _pins(ankle, toe, hip, reach: float, fps: float) -> list[tuple[int, int, np.
         target[:, :2] += pin - pivot
         reachable = np.linalg.norm(target - hip[span], axis=1) <= reach
         if reachable.all():
-            pins.append((first, last, pin, pivot))
+            pins.append((start, end, pin, pivot))
             continue
-        pending += [(first + a, first + b) for a, b in contact_spans(reachable) if b - a + 1 >= MIN_CONTACT_FRAMES]
+        pending += [(start + a, start + b) for a, b in contact_spans(reachable) if b - a >= MIN_CONTACT_FRAMES]
     return sorted(pins, key=lambda pin: pin[0])
 
 
@@ -178,9 +178,9 @@ def _horizontal_speed(point: np.ndarray, fps: float) -> np.ndarray:
 
 def _drop_short(mask: np.ndarray, shortest: int) -> np.ndarray:
     out = mask.copy()
-    for first, last in contact_spans(mask):
-        if last - first + 1 < shortest:
-            out[first:last + 1] = False
+    for start, end in contact_spans(mask):
+        if end - start < shortest:
+            out[start:end] = False
     return out
 
 

@@ -18,7 +18,7 @@ from scipy.ndimage import binary_closing, binary_opening
 from scipy.signal import savgol_filter
 
 from lm2d.corpus.rig import rotvec_matrix
-from lm2d.motion.footlock import KNEE_FORWARD, LEGS, REACH
+from lm2d.motion.footlock import KNEE_FORWARD, LEGS, REACH, contact_spans
 from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
@@ -82,12 +82,6 @@ def image_foot_speed(landmarks: Landmarks) -> np.ndarray:
     metres_per_pixel = torso_lengths(landmarks.world) / np.maximum(torso_lengths(image), 1.0)
     step = np.linalg.norm(np.diff(feet, axis=0, prepend=feet[:1]), axis=-1)
     return step * metres_per_pixel[:, None] * landmarks.fps
-
-
-def contact_spans(planted: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last + 1) of each run of True."""
-    edges = np.diff(np.concatenate([[0], planted.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
 def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:
