@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lm2d import limits as server_limits
-from lm2d.corpus import render as server_rig
+from lm2d.motion import ik as server_ik
 from lm2d.motion import rotation as server
 from lm2d.motion.representation import Motion, resample as server_resample
 from lm2d.validate import motion as server_result_checks
@@ -81,8 +81,8 @@ def test_resampling_a_take_agrees_with_the_servers(source_fps, target_fps):
                                atol=1e-5)
 
 
-def test_two_bone_ik_puts_knee_and_ankle_where_the_corpus_rig_does():
-    """The retarget's leg IK (add-on) and the corpus rig's (server) solve the same triangle: for a
+def test_two_bone_ik_puts_knee_and_ankle_where_the_servers_does():
+    """The retarget's leg IK (add-on) and the server's (lm2d.motion.ik: corpus rig, foot lock) solve the same triangle: for a
     reachable goal and the same bend direction, knee and ankle land on the same points."""
     count = 64
     hip = RNG.normal(0, 0.1, (count, 3))
@@ -96,10 +96,10 @@ def test_two_bone_ik_puts_knee_and_ankle_where_the_corpus_rig_does():
     new_upper, new_lower = addon_two_bone_ik(hip, goal, upper, lower, thigh, shin)
     knee = hip + new_upper @ thigh
     ankle = knee + new_lower @ shin
-    # The add-on bends towards where its thigh pointed before: give the corpus rig that as its pole.
+    # The add-on bends towards where its thigh pointed before: give the server's IK that as its pole.
     # Its upper bone's world rotation carries the rest thigh direction onto the solved one.
     down, forward = np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0])
-    g_upper, _g_lower, end = server_rig.two_bone_ik(hip, goal, upper @ thigh, l1, l2, down, down, forward)
+    g_upper, _g_lower, end = server_ik.two_bone_ik(hip, goal, upper @ thigh, l1, l2, down, down, forward)
     np.testing.assert_allclose(ankle, goal, atol=1e-9)
     np.testing.assert_allclose(end, goal, atol=1e-9)
     np.testing.assert_allclose(knee, hip + l1 * g_upper @ down, atol=1e-9)
@@ -139,3 +139,14 @@ def test_the_addons_atomic_writer_behaves_like_lm2ds(tmp_path):
         os.umask(previous)
     assert sorted(item.name for item in tmp_path.iterdir()) == ["addon.json", "lm2d.json"]
 
+
+def test_the_cli_help_names_the_beat_accent_default():
+    """The commands' help is written before lm2d.motion (torch) is imported, so it states the default."""
+    from lm2d.cli import build_parser
+    from lm2d.motion.retime import DEFAULT_STRENGTH
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.choices and "generate" in a.choices).choices
+    for name in ("generate", "evaluate"):
+        accent = next(a for a in commands[name]._actions if "--beat-accent" in a.option_strings)
+        assert f"default {DEFAULT_STRENGTH:g}" in accent.help, name

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="step counts for consistency checkpoints, comma-separated (default: 1,2,4)")
     parser.add_argument("--beat-accent", type=float, metavar="A",
                         help="also score every run's dances after beat accent A, as lm2d generate writes "
-                             "them (default 0.25, lm2d generate's; 0 and --no-foot-lock: the network's rows only)")
+                             "them (default 0.15, lm2d generate's; 0 and --no-foot-lock: the network's rows only)")
     parser.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
                         help="score the written dances without foot lock (lm2d generate --no-foot-lock)")
     parser.add_argument("--reference-motion", type=Path, action="append", default=[], metavar="FILE",

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lyrics guidance weight of a diffusion model (default 6)")
     parser.add_argument("--beat-accent", type=cli_number(), metavar="A",
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
-                             "below 1 (default 0.25): a retiming, poses are unchanged")
+                             "below 1 (default 0.15): a retiming, poses are unchanged")
     parser.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
                         help="leave the network's feet as they are (default: planted feet are pinned where "
                              "they were put down, by leg IK; lm2d.motion.footlock)")
