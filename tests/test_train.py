@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from dance_data import CLIPS, max_weight_change, write_dataset
 
 from lm2d.cli import main
-from lm2d.errors import LM2DError
+from lm2d.errors import LM2DError, LM2DWarning
 from lm2d.model.checkpoint import load_checkpoint
 from lm2d.model.normalizer import Normalizer
 from lm2d.motion.io import load_motion
@@ -204,6 +205,38 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, monkeypatch,
     with pytest.raises(LM2DError, match=r"source.checkpoint: the checkpoint's model differs .*latent_dim"):
         train(wider, dataset_root, tmp_path / "wider", SINGLE, steps=1, init=source / "checkpoint", encoder=encoder)
     assert not (tmp_path / "wider").exists()     # a refused run leaves nothing behind
+
+
+def test_init_widens_a_normaliser_that_would_clip_the_new_data(tmp_path, monkeypatch, tiny, dataset_root, encoder):
+    """A checkpoint fitted on other dances (here: its range shrunk to a quarter about its middle) must
+    not clip the new data: the run's normaliser covers both, and training on the narrow range alone
+    (a resumed run keeps its own) is warned about."""
+    monkeypatch.chdir(tmp_path)
+    config = tiny.replace_train(checkpoint_every=1, batch_size=2, warmup_steps=0)
+    source = tmp_path / "source"
+    train(config, dataset_root, source, SINGLE, steps=1, encoder=encoder, progress=False)
+    from safetensors.torch import load_file, save_file
+    weights = source / "checkpoint" / "model.safetensors"
+    tensors = load_file(weights)
+    middle, half = (tensors["normalizer.max"] + tensors["normalizer.min"]) / 2, (tensors["normalizer.max"] - tensors["normalizer.min"]) / 2
+    tensors["normalizer.min"], tensors["normalizer.max"] = middle - half / 4, middle + half / 4
+    save_file(tensors, weights)
+    narrow = load_checkpoint(source / "checkpoint").normalizer
+    with pytest.warns(LM2DWarning, match="outside the normaliser's range and are clipped"):
+        data = DanceDataset(dataset_root, "train", tiny.model, encoder=encoder, normalizer=narrow)
+    fitted = DanceDataset(dataset_root, "train", tiny.model, encoder=encoder).normalizer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config, dataset_root, tmp_path / "tuned", SINGLE, steps=1, encoder=encoder, init=source / "checkpoint",
+              progress=False)
+    assert not [w for w in caught if "clipped" in str(w.message)]
+    tuned = load_checkpoint(tmp_path / "tuned" / "checkpoint")
+    torch.testing.assert_close(tuned.normalizer.min, torch.minimum(narrow.min, fitted.min))
+    torch.testing.assert_close(tuned.normalizer.max, torch.maximum(narrow.max, fitted.max))
+    assert tuned.normalizer.outside_fraction(np.concatenate([clip.x for clip in data.clips])) == 0.0
+    widened = int(((fitted.min < narrow.min) | (fitted.max > narrow.max)).sum())
+    assert tuned.meta["training"]["init"]["normalizer_channels_widened"] == widened > 0
 
 
 def test_config_errors_name_the_file(tmp_path):

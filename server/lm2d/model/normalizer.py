@@ -31,6 +31,20 @@ class Normalizer:
             raise LM2DError("cannot fit a normalizer on no frames")
         return cls(flat.amin(0), flat.amax(0))
 
+    def covering(self, other: "Normalizer") -> "Normalizer":
+        """The smallest range holding both: a checkpoint's normaliser widened to new data."""
+        self._check_fitted()
+        return Normalizer(torch.minimum(self.min, other.min), torch.maximum(self.max, other.max))
+
+    def outside_fraction(self, data, tolerance: float = 0.01) -> float:
+        """Fraction of the frames of `data` (..., C) with a channel more than `tolerance` of its span
+        outside the range: what normalize() would clip."""
+        self._check_fitted()
+        flat = _as_float_tensor(data).reshape(-1, self.channels)
+        margin = tolerance * (self.max - self.min)
+        outside = (flat < self.min - margin) | (flat > self.max + margin)
+        return float(outside.any(dim=1).float().mean()) if len(flat) else 0.0
+
     @property
     def channels(self) -> int:
         self._check_fitted()

@@ -35,6 +35,7 @@ MOTION_SUFFIXES = (".pkl", ".npz")
 AIST_SPLIT_FILES = {"train": "crossmodal_train.txt", "val": "crossmodal_val.txt", "test": "crossmodal_test.txt"}
 CLIP_CACHE_VERSION = 1
 MAX_LENGTH_MISMATCH = FPS   # frames (1 s) between audio and motion before warning
+CLIPPED_WARNING = 0.01      # fraction of a split's frames a given normaliser may clip before warning
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,14 @@ class DanceDataset(torch.utils.data.Dataset):
     lyric_emb (K, text_dim), lyric_frames (K,), lyric_mask (K,) bool, K = config.max_lyric_tokens
     (K = 0 for a music-only model; all-False mask for a clip without lyrics: the null condition).
     `normalizer` None fits one on this split (do that on the train split and pass it to others).
+    widen_normalizer: the given one is widened to cover this split (fine-tuning a checkpoint on new
+    data: its range must not clip the new dances). A given normaliser that would still clip more than
+    CLIPPED_WARNING of the frames is warned about.
     """
 
     def __init__(self, root: str | os.PathLike, split: str, config: ModelConfig, stride: int = 15,
-                 encoder: TextEncoder | None = None, normalizer: Normalizer | None = None, cache: bool = True):
+                 encoder: TextEncoder | None = None, normalizer: Normalizer | None = None, cache: bool = True,
+                 widen_normalizer: bool = False):
         if stride < 1:
             raise LM2DError(f"window stride must be at least 1 frame, got {stride}")
         self.config, self.stride = config, stride
@@ -239,9 +244,19 @@ class DanceDataset(torch.utils.data.Dataset):
         self.clips = [clip for clip in clips if self._long_enough(clip, root)]
         if not self.clips:
             raise LM2DError(f"no clip in the {split!r} split is {config.n_frames} frames long", path=root)
-        self.normalizer = normalizer or fit_normalizer(self.clips)
+        if normalizer is None:
+            normalizer = fit_normalizer(self.clips)
+        elif widen_normalizer:
+            normalizer = normalizer.covering(fit_normalizer(self.clips))
+        self.normalizer = normalizer
         if self.normalizer.channels != config.channels:
             raise LM2DError(f"normalizer has {self.normalizer.channels} channels, the model {config.channels}")
+        clipped = np.average([normalizer.outside_fraction(clip.x) for clip in self.clips],
+                             weights=[clip.n_frames for clip in self.clips])
+        if clipped > CLIPPED_WARNING:
+            warn(f"{100 * clipped:.0f}% of the {split!r} split's frames lie outside the normaliser's range "
+                 f"and are clipped: the model cannot learn or make those poses (fine-tune with lm2d train "
+                 f"--init, which widens the range)", path=root)
         self._normalized = [self.normalizer.normalize(clip.x).astype(np.float32) for clip in self.clips]
         self.windows = [(index, start) for index, clip in enumerate(self.clips)
                         for start in range(0, clip.n_frames - config.n_frames + 1, stride)]

@@ -299,11 +299,12 @@ def prepare_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bo
 
 
 def load_training_data(config: RunConfig, data_root: str | os.PathLike, ctx: DistContext,
-                       normalizer: Normalizer | None, encoder: TextEncoder | None = None) -> DanceDataset:
+                       normalizer: Normalizer | None, encoder: TextEncoder | None = None,
+                       widen_normalizer: bool = False) -> DanceDataset:
     """The train split. Rank 0 goes first and fills the clip cache; the others then read it."""
     def build() -> DanceDataset:
         return DanceDataset(data_root, "train", config.model, stride=config.train.window_stride,
-                            encoder=encoder, normalizer=normalizer)
+                            encoder=encoder, normalizer=normalizer, widen_normalizer=widen_normalizer)
     if ctx.is_main:
         dataset = build()
         ctx.barrier()
@@ -320,7 +321,9 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
     """Everything `lm2d train` does inside one process (torchrun starts one per device).
     The lyric encoder is `encoder` when given, else loaded from `text_model` (default: the
     packaged one) if the model uses lyrics. `init`: a diffusion checkpoint of the same
-    architecture whose weights, normaliser and music statistics a new run starts from."""
+    architecture whose weights, normaliser and music statistics a new run starts from; the
+    normaliser is widened to cover the new data (a range fitted on other dances would clip these:
+    the first corpus v2 fine-tune kept v1's, and its dancer could not leave a 50 cm box)."""
     if init is not None and resume:
         raise LM2DError("--init starts a new run from a checkpoint and --resume continues a saved one: "
                         "pass only one of them", path=init)
@@ -332,12 +335,14 @@ def train(config: RunConfig | None, data_root: str | os.PathLike, run_dir: str |
         encoder = TextEncoder(text_model)
     normalizer = (Normalizer.from_state_dict(state.normalizer) if state is not None
                   else start.normalizer if start is not None else None)
-    dataset = load_training_data(config, data_root, ctx, normalizer, encoder)
+    dataset = load_training_data(config, data_root, ctx, normalizer, encoder, widen_normalizer=state is None)
     if ctx.is_main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
     notes = {"data": recorded_path(data_root), "clips": len(dataset.clips), "windows": len(dataset)}
     if start is not None:
         notes["init"] = starting_point_notes(init, start)
+        widened = (dataset.normalizer.min < start.normalizer.min) | (dataset.normalizer.max > start.normalizer.max)
+        notes["init"]["normalizer_channels_widened"] = int(widened.sum())
     text_encoder = encoder.identity if encoder is not None else None
     trainer = Trainer(config, dataset.normalizer, run_dir, ctx, resume_from=state, progress=progress,
                       notes=notes, text_encoder=text_encoder)
