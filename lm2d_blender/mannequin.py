@@ -1,11 +1,13 @@
 """An artist's wooden mannequin on an SMPL armature: what renders and playblasts show of the dancer.
 
 A sphere per joint, a tapered capsule per limb bone, ellipsoids for the head, chest, belly and
-pelvis that meet, flat hands and shoe-like feet, sized from the armature's rest skeleton. Each
-bone carries its parts as one mesh object parented to the bone, all sharing one material, so the
+pelvis that meet, flat hands and shoe-like feet, sized from the armature's rest skeleton. The parts
+ride on 16 of the 24 bones, one mesh object per carrying bone, all sharing one material, so the
 body moves the way a jointed wooden figure does: nothing to skin, no stretching, and the cheapest
 thing Blender can evaluate per frame (one joined mesh under an Armature modifier with rigid vertex
-groups cost twice as much again: bench/bench_mannequin.py).
+groups cost twice as much again: bench/bench_mannequin.py). Every object costs about a microsecond
+of bookkeeping per frame whatever its geometry, so the parts whose own bone barely shows ride on a
+neighbour (CARRIERS).
 
 Plain module, no UI context: from any bpy script,
 
@@ -29,6 +31,15 @@ WOOD_COLOUR = (0.85, 0.62, 0.38, 1.0)
 REFERENCE_SPAN = 1.575
 SOLE_BELOW_FOOT_JOINT = 0.03        # the sole lies this far under the foot (ball) joint, at reference size
 SEGMENTS = 16                       # around every part
+# Bones whose parts ride on another bone, and why that looks the same. The toes, the hand tips and
+# the collars are never turned in LM2D's dances (identity throughout the corpus, so the model's
+# output too; video2motion keeps toes and hand tips fixed): a collar turned by imported mocap
+# lifts the shoulder joint inside its sphere, with the collar bar left on the chest. The lower
+# ribs are centred on spine2's own pivot, so only spine2's few degrees of tilt go unshown. The
+# neck bar rides on the head it holds up, its lower end buried in the chest.
+CARRIERS = {"left_foot": "left_ankle", "right_foot": "right_ankle", "left_hand": "left_wrist",
+            "right_hand": "right_wrist", "left_collar": "spine3", "right_collar": "spine3",
+            "spine2": "spine1", "neck": "head"}
 
 
 # --- surfaces: rings of points between two poles -------------------------------------------------
@@ -102,14 +113,14 @@ def body_scale(skeleton) -> float:
 
 
 def body_parts(skeleton) -> list[tuple[str, np.ndarray, list]]:
-    """(bone name, vertices, faces) per part, in the skeleton's rest space (Z up, facing -Y)."""
+    """(carrying bone, vertices, faces) per part, in the skeleton's rest space (Z up, facing -Y)."""
     joint = dict(zip(skeleton.joint_names, skeleton.rest_positions))
     s = body_scale(skeleton)
     up, forward = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
     parts = []
 
     def add(bone, surface):
-        parts.append((bone, *surface))
+        parts.append((CARRIERS.get(bone, bone), *surface))
 
     def oriented(centre, along, radii, up_hint=up):
         """Ellipsoid with radii (across, thickness, along): `along` is its long axis, the
@@ -127,6 +138,9 @@ def body_parts(skeleton) -> list[tuple[str, np.ndarray, list]]:
     add("neck", capsule(joint["neck"] - up * 0.03 * s, joint["head"], 0.052 * s, 0.046 * s))
     head_centre = joint["head"] + up * 0.085 * s + forward * 0.012 * s
     add("head", ellipsoid(head_centre, np.diag([0.078, 0.092, 0.112]) * s, rings=11))
+    # A nose: which way the face looks, at a glance and for a pose estimator (a faceless head reads
+    # as seen from behind).
+    add("head", oriented(head_centre + forward * 0.088 * s - up * 0.01 * s, forward, (0.016, 0.018, 0.024)))
 
     for side in ("left", "right"):
         j = {name: joint[f"{side}_{name}"] for name in ("hip", "knee", "ankle", "foot", "collar", "shoulder",
@@ -188,7 +202,7 @@ def mannequins_of(armature_obj) -> list:
 
 def build_mannequin(armature_obj, name: str | None = None) -> list:
     """Build the mannequin for an LM2D armature (one with the SMPL skeleton stored on it): one mesh
-    object per bone, bone-parented, linked into the armature's collections. Returns the objects.
+    object per carrying bone, bone-parented, linked into the armature's collections. Returns the objects.
     Needs no UI context and no mode switch: usable from any bpy script."""
     skeleton = armature_skeleton(armature_obj)
     if skeleton is None:

@@ -10,7 +10,7 @@ import math
 
 import bpy
 import numpy as np
-from mathutils import Matrix
+from mathutils import Euler, Matrix
 
 from .armature import armature_skeleton
 from .keys import fcurve_maker, set_linear_keys, take_slot
@@ -27,6 +27,9 @@ BODY_PAD = 0.1                     # metres around joint centres (limb thickness
 SKULL_ABOVE_HEAD_JOINT = 0.2       # metres, at SMPL size: the head joint sits low in the skull
 SMPL_NECK_TO_HEAD = 0.09           # metres between SMPL's neck and head joints: how the skull scales
 FOLLOW_SECONDS = 0.8               # smoothing of the camera's path (Gaussian sigma)
+# Smoothing of the facing the 3/4 view keeps to (Gaussian sigma): a dancer who turns to a new
+# front for a phrase is seen from 3/4 again a few seconds later, a spin passes by.
+FACING_FOLLOW_SECONDS = 1.5
 FLOOR_COLOUR, GRID_COLOUR, SHADOW_COLOUR = (0.95, 0.95, 0.97, 1), (0.8, 0.8, 0.84, 1), (0.42, 0.42, 0.46, 1)
 SKY_COLOUR = (0.62, 0.66, 0.72)
 CAPTION_COLOUR, CAPTION_BAND_COLOUR, LABEL_COLOUR = (1.0, 1.0, 1.0, 1), (0.06, 0.06, 0.07, 1), (0.05, 0.05, 0.06, 1)
@@ -80,20 +83,24 @@ def key_channels(obj, frames, channels: dict) -> None:
 
 # --- the camera ------------------------------------------------------------------------------------
 
-def camera_basis(joints: np.ndarray, names) -> np.ndarray:
-    """Rows (right, up, forward) of a camera looking at the dancer's mean front from 3/4, tilted down."""
-    left, right = joints[:, names.index("left_hip")], joints[:, names.index("right_hip")]
-    across = (right - left).mean(axis=0)
-    facing = np.cross([0.0, 0.0, 1.0], across)     # the dancer's front (rest: -Y)
-    facing[2] = 0
-    facing = facing / np.linalg.norm(facing) if np.linalg.norm(facing) > 1e-6 else np.array([0.0, -1.0, 0.0])
-    front_azimuth = math.atan2(facing[1], facing[0])
+def facing_azimuth(joints: np.ndarray, names, fps: float) -> np.ndarray:
+    """(T,) radians: the dancer's front on the floor (square to the hip line), smoothed on the
+    circle (as a unit vector), so a full spin comes back to where it started."""
+    across = joints[:, names.index("right_hip")] - joints[:, names.index("left_hip")]
+    front = np.arctan2(across[:, 1], across[:, 0]) + math.pi / 2     # the rest pose faces -Y
+    smoothed = smooth(np.stack([np.cos(front), np.sin(front)], axis=1), FACING_FOLLOW_SECONDS * fps)
+    return np.arctan2(smoothed[:, 1], smoothed[:, 0])
+
+
+def camera_basis(front_azimuth: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rows (right, up, forward) of a camera looking at the dancer from 3/4 of its
+    front, tilted down."""
     azimuth = front_azimuth + VIEW_AZIMUTH          # where the camera stands, seen from the dancer
-    towards_dancer = -np.array([math.cos(azimuth), math.sin(azimuth), 0.0])
+    towards_dancer = -np.stack([np.cos(azimuth), np.sin(azimuth), np.zeros_like(azimuth)], axis=1)
     forward = towards_dancer * math.cos(VIEW_PITCH) - np.array([0.0, 0.0, math.sin(VIEW_PITCH)])
     right_axis = np.cross(forward, [0.0, 0.0, 1.0])
-    right_axis /= np.linalg.norm(right_axis)
-    return np.stack([right_axis, np.cross(right_axis, forward), forward])
+    right_axis /= np.linalg.norm(right_axis, axis=1, keepdims=True)
+    return np.stack([right_axis, np.cross(right_axis, forward), forward], axis=1)
 
 
 def body_points(joints: np.ndarray, names, floor: float) -> np.ndarray:
@@ -107,10 +114,11 @@ def body_points(joints: np.ndarray, names, floor: float) -> np.ndarray:
 
 
 def camera_path(joints: np.ndarray, names, floor: float, aspect: float, fps: float):
-    """Camera positions (T, 3) and basis (3, 3): aimed at the smoothed pelvis, far enough back that
-    every body point fits inside the frame with a margin, the distance itself smoothed."""
-    basis = camera_basis(joints, names)
-    right, up, forward = basis
+    """Camera positions (T, 3) and bases (T, 3, 3): from 3/4 of the dancer's smoothed front, aimed
+    at the smoothed pelvis, far enough back that every body point fits inside the frame with a
+    margin, the distance itself smoothed."""
+    basis = camera_basis(facing_azimuth(joints, names, fps))
+    right, up, forward = basis[:, 0], basis[:, 1], basis[:, 2]
     points = body_points(joints, names, floor)
     pelvis = smooth(joints[:, names.index("pelvis")], FOLLOW_SECONDS * fps)
     height = points[..., 2].max(axis=1) - floor
@@ -119,7 +127,7 @@ def camera_path(joints: np.ndarray, names, floor: float, aspect: float, fps: flo
     half_width = SENSOR_MM / 2 / LENS_MM                        # tan of the half field of view
     half_height = half_width / aspect
     relative = points - aim[:, None]
-    across, upward, depth = relative @ right, relative @ up, relative @ forward
+    across, upward, depth = (np.einsum("tjc,tc->tj", relative, axis) for axis in (right, up, forward))
     # Frame units (-1..1): the body stays inside the margin and above the caption.
     top, bottom, side = 1 - FRAME_MARGIN, 1 - FRAME_MARGIN - 2.6 * CAPTION_HEIGHT, 1 - FRAME_MARGIN
     limit = np.where(upward > 0, top, bottom) * half_height
@@ -141,9 +149,14 @@ def add_camera(scene, joints: np.ndarray, names, frames, floor: float):
     camera = bpy.data.objects.new("Preview Camera", data)
     scene.collection.objects.link(camera)
     camera[STAGE_PROP] = True
-    rotation = np.stack([basis[0], basis[1], -basis[2]], axis=1)   # columns: camera X, Y, and -view
-    camera.matrix_world = _matrix(rotation, positions[0])
-    key_channels(camera, frames, {("location", axis): positions[:, axis] for axis in range(3)})
+    camera.rotation_mode = 'XYZ'
+    eulers, previous = [], Euler()
+    for rows in basis:              # columns: camera X, Y, and -view; each Euler continues the last
+        previous = Matrix(np.stack([rows[0], rows[1], -rows[2]], axis=1).tolist()).to_euler('XYZ', previous)
+        eulers.append(tuple(previous))
+    eulers = np.array(eulers)
+    key_channels(camera, frames, {**{("location", axis): positions[:, axis] for axis in range(3)},
+                                  **{("rotation_euler", axis): eulers[:, axis] for axis in range(3)}})
     scene.camera = camera
     return camera
 
@@ -152,10 +165,6 @@ def view_half_size(scene, depth: float = 1.0) -> tuple[float, float]:
     """Half the width and height the preview camera sees at `depth` metres in front of the lens."""
     half_width = SENSOR_MM / 2 / LENS_MM * depth
     return half_width, half_width * scene.render.resolution_y / scene.render.resolution_x
-
-
-def _matrix(rotation: np.ndarray, translation) -> Matrix:
-    return Matrix([[*rotation[row], translation[row]] for row in range(3)] + [[0.0, 0.0, 0.0, 1.0]])
 
 
 # --- floor, grid and contact shadow ----------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_the_blend_reopens_with_the_take_the_song_and_the_lyrics(demo_run):
     takes = [action for action in bpy.data.actions if TAKE_PROP in action]
     assert len(takes) == 1
     dancer = bpy.data.objects["LM2D Dancer"]
-    assert len(mannequins_of(dancer)) == 24      # the wooden body rides on the bones
+    assert len(mannequins_of(dancer)) == 16      # the wooden body rides on the bones
     fcurves = take_fcurves(dancer, takes[0])
     assert {fc.data_path.split('"')[1] for fc in fcurves} == set(shipped_skeleton().joint_names)
     assert all(len(keys_of(fc)) == frames for fc in fcurves)

@@ -14,7 +14,7 @@ from blender_scenes import make_result
 from lm2d_blender.armature import new_dancer
 from lm2d_blender.contact_sheet import INSTRUMENTAL_TILES, render_contact_sheet, sheet_layout
 from lm2d_blender.keys import write_take
-from lm2d_blender.preview import STAGE_PROP, build_stage, joint_track
+from lm2d_blender.preview import STAGE_PROP, VIEW_AZIMUTH, build_stage, camera_basis, facing_azimuth, joint_track
 from lm2d_blender.skeleton import shipped_skeleton
 
 SIZE = (192, 108)
@@ -46,6 +46,33 @@ def test_the_camera_keeps_the_whole_dancer_in_frame():
         assert (view[:, 2] > 0).all()           # in front of the lens
     steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
     assert steps.max() < 0.5                    # glides: no jumps between sampled frames
+
+
+def hips_facing(fronts: np.ndarray) -> tuple[np.ndarray, list]:
+    """A joint track (T, 24, 3) whose hip line faces `fronts` (radians on the floor, rest: -Y)."""
+    names = list(shipped_skeleton().joint_names)
+    joints = np.zeros((len(fronts), len(names), 3))
+    across = np.stack([np.cos(fronts - np.pi / 2), np.sin(fronts - np.pi / 2), np.zeros_like(fronts)], axis=1)
+    joints[:, names.index("left_hip")], joints[:, names.index("right_hip")] = -0.1 * across, 0.1 * across
+    return joints, names
+
+
+def test_the_three_quarter_view_follows_a_new_front_and_lets_a_spin_pass():
+    fps, rest_front = 30.0, -np.pi / 2
+    # A quarter turn after 5 s, held for 5 s: the camera comes round to 3/4 of the new front.
+    fronts = np.where(np.arange(300) < 150, rest_front, 0.0)
+    joints, names = hips_facing(fronts)
+    azimuth = facing_azimuth(joints, names, fps)
+    assert azimuth[0] == pytest.approx(rest_front, abs=0.02) and azimuth[-1] == pytest.approx(0.0, abs=0.02)
+    forward = camera_basis(azimuth)[-1, 2]
+    assert np.degrees(np.arccos(-forward[:2] @ [1.0, 0.0] / np.linalg.norm(forward[:2]))) == \
+        pytest.approx(np.degrees(VIEW_AZIMUTH), abs=1.0)
+    # A full spin in one second, then the old front: the view ends where it began, and never swings far.
+    spin = np.arange(300)
+    fronts = rest_front + np.where((spin >= 120) & (spin < 150), 2 * np.pi * (spin - 120) / 30, 0.0)
+    azimuth = facing_azimuth(*hips_facing(fronts), fps)
+    assert azimuth[-1] == pytest.approx(rest_front, abs=0.01)
+    assert np.abs(np.angle(np.exp(1j * (azimuth - rest_front)))).max() < np.radians(30)
 
 
 def test_captions_show_only_during_their_line():

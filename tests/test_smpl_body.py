@@ -100,7 +100,7 @@ def test_the_preference_gives_new_dancers_the_smpl_body(body_file, tmp_path):
     try:
         preferences = bpy.context.preferences.addons["lm2d_blender"].preferences
         plain = new_dancer(bpy.context, shipped_skeleton())
-        assert len(mannequins_of(plain)) == 24          # no body file chosen: the mannequin
+        assert len(mannequins_of(plain)) == 16          # no body file chosen: the mannequin
         preferences.smpl_body_path = str(path)
         dancer = new_dancer(bpy.context, shipped_skeleton())
         assert [obj.name for obj in mannequins_of(dancer)] == [f"{dancer.name} SMPL Body"]
