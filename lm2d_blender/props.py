@@ -110,7 +110,7 @@ class LM2DSceneSettings(bpy.types.PropertyGroup):
     beat_accent: FloatProperty(name="Beat Accent", description="How firmly the body settles on each beat "
                                "(a retiming: poses are unchanged; 0 keeps the model's own timing)",
                                default=0.15, min=0.0, max=0.9, subtype='FACTOR')
-    foot_lock: BoolProperty(name="Lock Feet", description="Planted feet stay where the dance put them down "
+    foot_lock: BoolProperty(name="Lock Feet", description="Planted feet stay where the dance put them down, on the floor "
                             "(the legs reach them by IK); off keeps the model's feet as they are, sliding a little",
                             default=True)
     # 1.0 = lm2d.structure.repeat.DEFAULT_STRENGTH.

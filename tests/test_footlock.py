@@ -7,7 +7,7 @@ import pytest
 
 from lm2d.corpus.choreographer import choreograph
 from lm2d.evaluation.video_accuracy import foot_skating
-from lm2d.motion.footlock import BLEND_FRAMES, LEGS, foot_contacts, lock_feet
+from lm2d.motion.footlock import BLEND_FRAMES, JUMP_HEIGHT, LEGS, foot_contacts, lock_feet
 from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import NUM_JOINTS
 
@@ -49,6 +49,21 @@ def test_sliding_planted_feet_are_pinned_and_nothing_else_changes(dance):
     rotmats = locked.local_rotmats.astype(np.float64)
     np.testing.assert_allclose(rotmats @ np.swapaxes(rotmats, -1, -2), np.broadcast_to(np.eye(3), rotmats.shape),
                                atol=1e-4)
+
+
+def test_a_dance_drifting_through_the_floor_is_put_back_on_it_and_a_jump_keeps_its_height(dance):
+    """The body sinks up to 6 cm under the floor and hovers up to 4 cm over it, slowly, the way a
+    network's dance drifts; at 3 s it jumps 12 cm for a third of a second."""
+    t = np.arange(dance.n_frames) / dance.fps
+    jump = np.where((t >= 3.0) & (t < 3.33), 0.12 * np.sin(np.pi * (t - 3.0) / 0.33), 0.0)
+    drift = -0.01 + 0.05 * np.sin(0.9 * t) + jump
+    adrift = Motion(dance.root_translation + np.stack([0 * t, 0 * t, drift], axis=1), dance.local_rotmats, dance.fps)
+    toes = [toe for *_, toe in LEGS]
+    lowest = lock_feet(adrift).joints()[:, toes, 2].min(axis=1)
+    in_air = (t >= 3.05) & (t < 3.28)
+    assert np.abs(lowest[~in_air & (np.abs(t - 3.16) > 0.3)]).max() < 0.01       # on the floor, not over or under it
+    assert (lowest[in_air] > JUMP_HEIGHT).all()
+    np.testing.assert_allclose(lowest[in_air], jump[in_air], atol=0.02)        # the jump's own height over the floor
 
 
 def test_a_planted_foot_stays_on_one_spot_through_its_contact(dance):

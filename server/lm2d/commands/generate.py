@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how firmly the body settles on each beat, 0 (the network's own timing) to "
                              "below 1 (default 0.15): a retiming, poses are unchanged")
     parser.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
-                        help="leave the network's feet as they are (default: planted feet are pinned where "
-                             "they were put down, by leg IK; lm2d.motion.footlock)")
+                        help="leave the network's feet as they are (default: the lower toe is kept on the floor "
+                             "and planted feet are pinned where they were put down, by leg IK; "
+                             "lm2d.motion.footlock)")
     parser.add_argument("--repeat-sections", type=cli_number(), metavar="S",
                         help="repeated sections (every chorus, ...) dance alike: 1 the same moves (default), "
                              "0 off, in between a variation of them (lm2d.structure.repeat)")
