@@ -117,7 +117,7 @@ def test_foot_lock_changes_only_the_legs_and_the_height_and_never_adds_skating(c
     # Above the legs the body only rises or sinks (the floor step), the same for every joint.
     shift = locked[:, body] - free[:, body]
     np.testing.assert_allclose(shift[..., :2], 0, atol=1e-5)
-    np.testing.assert_allclose(shift[..., 2], shift[:, :1, 2].repeat(len(body), axis=1), atol=1e-5)
+    np.testing.assert_allclose(shift[..., 2] - shift[:, :1, 2], 0, atol=1e-5)
     # Skating is judged at the height the lock stands the dance at: pinning adds none.
     lifted = free.copy()
     lifted[..., 2] += shift[:, :1, 2]
