@@ -12,7 +12,7 @@ import torch
 from lm2d.errors import Cancelled, LM2DError
 from lm2d.model import Conditioning, Denoiser, GaussianDiffusion, ModelConfig, Normalizer, load_checkpoint, save_checkpoint
 from lm2d.model.checkpoint import checkpoint_files
-from lm2d.model.diffusion import encode_in_chunks
+from lm2d.model.diffusion import EncodingMemo, encode_in_chunks
 from lm2d.sampling import Known, ddim, run
 from lm2d.sampling.denoisers import evaluating, guided, stopping
 from lm2d.sampling.samplers import DDIM_ETA, noise_source
@@ -143,6 +143,26 @@ def test_compositional_guidance_matches_its_formula_per_window():
     for max_batch, reused in ((2, None), (None, encoded), (2, encoded)):
         torch.testing.assert_close(diffusion.predict_x0(model, x, t, cond, 2.0, 3.0, max_batch, reused), expected,
                                    atol=1e-5, rtol=1e-5)
+
+
+def test_encoding_memo_gives_a_fresh_encodings_exact_values_for_the_same_windows_or_a_run_of_them():
+    model, cond = tiny_model(), random_conditioning(batch=7)
+    memo = EncodingMemo()
+    with torch.no_grad():
+        whole = memo.encode(model, cond, 2)
+        fresh_run = encode_in_chunks(model, cond[2:6], 2)   # other chunks: windows are encoded one by one
+        for field in ("music", "lyric_emb", "lyric_frames", "lyric_mask"):
+            assert torch.equal(getattr(whole, field)[2:6], getattr(fresh_run, field))
+        assert torch.equal(memo.encode(model, cond, 2).music, whole.music)
+        assert torch.equal(memo.encode(model, cond[2:6], 2).music, fresh_run.music)
+        changed = cond[2:6]
+        changed.music = changed.music.clone()
+        changed.music[1, 3, 0] += 1.0            # one value of one window differs: encoded afresh
+        recomputed = memo.encode(model, changed, 2)
+        assert torch.equal(recomputed.music, encode_in_chunks(model, changed, 2).music)
+        assert not torch.equal(recomputed.music, fresh_run.music)
+        other_model = tiny_model(seed=3)        # same windows, another model: never the old tensors
+        assert torch.equal(memo.encode(other_model, changed, 2).music, encode_in_chunks(other_model, changed, 2).music)
 
 
 def test_dropped_lyrics_are_exactly_the_learned_null_whatever_the_tokens():

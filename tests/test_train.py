@@ -88,6 +88,24 @@ def test_foot_loss_counts_only_feet_the_model_calls_planted(real_windows):
     assert on_feet.fk.item() == in_air.fk.item() == 0.0   # contacts play no part in the joints
 
 
+def test_contact_loss_counts_feet_the_data_plants_whatever_the_model_says(real_windows):
+    target, normalizer = real_windows
+    lifted = target.clone()
+    lifted[..., :4] = -1.0     # the model calls every foot lifted: EDGE's foot loss sees nothing
+    gliding = lifted.clone()
+    gliding[..., 4:7] += torch.linspace(0, 1, target.shape[1])[None, :, None]   # the whole body slides
+    still, slides = diffusion_losses(lifted, target, normalizer), diffusion_losses(gliding, target, normalizer)
+    assert still.foot.item() == slides.foot.item() == 0.0
+    assert slides.contact.item() > still.contact.item() > 0.0   # the sample's planted feet move a little
+    no_contacts = target.clone()
+    no_contacts[..., :4] = normalizer.normalize(torch.zeros(1, 151))[0, :4]
+    nowhere_planted = diffusion_losses(gliding, no_contacts, normalizer)
+    assert nowhere_planted.contact.item() == 0.0
+    weights = LossWeights(contact=100.0)
+    weighted = diffusion_losses(gliding, target, normalizer, weights)
+    assert weighted.total.item() == pytest.approx(slides.total.item() + 100.0 * slides.contact.item(), rel=1e-5)
+
+
 def test_losses_backpropagate_through_forward_kinematics(real_windows):
     target, normalizer = real_windows
     predicted = (target + 0.1 * torch.randn_like(target)).requires_grad_()
@@ -120,7 +138,7 @@ def test_training_on_one_window_lowers_the_loss_tenfold(tmp_path, tiny, train_se
     assert [int(r["step"]) for r in rows] == list(range(10, 201, 10))
     first, last = float(rows[0]["total"]), float(rows[-1]["total"])
     assert first / last >= 10, (first, last)
-    assert set(rows[0]) == {"step", "total", "simple", "velocity", "fk", "foot", "lr", "windows_per_s"}
+    assert set(rows[0]) == {"step", "total", "simple", "velocity", "fk", "foot", "contact", "lr", "windows_per_s"}
     assert float(rows[-1]["windows_per_s"]) > 0 and float(rows[-1]["lr"]) == pytest.approx(5e-3)
     assert result.step == 200 and (tmp_path / "checkpoint" / "model.safetensors").is_file()
 

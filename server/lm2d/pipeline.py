@@ -26,6 +26,7 @@ from lm2d.errors import LM2DError, stop_if_asked, warn
 from lm2d.features import BEAT_COLUMN, FPS
 from lm2d.limits import MAX_SONG_SECONDS, MIN_RESULT_FRAMES
 from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpoint_path, load_checkpoint
+from lm2d.model.diffusion import EncodingMemo
 from lm2d.motion import retime
 from lm2d.motion.footlock import lock_feet
 from lm2d.motion.io import LyricLine, save_result_npz
@@ -95,12 +96,14 @@ def model_name(checkpoint: str | os.PathLike | None) -> str:
 
 class Resources:
     """What a long-lived process keeps between generations: the lyric text encoder (its line
-    encodings are cached in memory and on disk by lm2d.lyrics.TextEncoder itself). Thread-safe,
-    so a background warm-up and the first request share one load."""
+    encodings are cached in memory and on disk by lm2d.lyrics.TextEncoder itself) and the last
+    song's encoded conditions (EncodingMemo: the repeat layer's second pass reuses them).
+    Thread-safe, so a background warm-up and the first request share one load."""
 
     def __init__(self):
         self._encoder = None
         self._lock = threading.Lock()
+        self.encodings = EncodingMemo()
 
     def text_encoder(self):
         with self._lock:
@@ -171,7 +174,7 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
 
     report("sampling", 0.0)
     motion = sample(loaded, music.features[first:first + count], tokens, kept, settings,
-                    lambda fraction: report("sampling", fraction), should_stop, MAX_BATCH)
+                    lambda fraction: report("sampling", fraction), should_stop, MAX_BATCH, resources.encodings)
     beats = np.flatnonzero(music.features[first:first + count, BEAT_COLUMN] > 0.5)
     hold = None if edit is None else frames_to_hold(edit, source.n_frames)
     motion = retime.accent_beats(motion, beats, beat_accent, hold)

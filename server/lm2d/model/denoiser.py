@@ -40,15 +40,22 @@ def sinusoidal_embedding(positions: Tensor, dim: int, max_period: float = 10000.
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-def apply_rotary(x: Tensor, positions: Tensor) -> Tensor:
-    """Rotate (B, H, S, Dh) queries or keys by their (S,) or (B, S) float positions (RoPE, rotate-half
-    layout). Positions may be fractional: lyric tokens sit between frames."""
-    half = x.shape[-1] // 2
-    freqs = ROPE_BASE ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+def rotary(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
+    """RoPE's (cos, sin) for (S,) or (B, S) float positions, shaped to broadcast over (B, H, S, Dh/2).
+    Positions may be fractional: lyric tokens sit between frames. Computed once per forward for
+    each set of positions and shared by every layer and head that attends over them."""
+    half = head_dim // 2
+    freqs = ROPE_BASE ** (-torch.arange(half, device=positions.device, dtype=torch.float32) / half)
     angles = positions.float()[..., None] * freqs          # (S, half) or (B, S, half)
     if angles.dim() == 3:
         angles = angles[:, None]                             # broadcast over heads
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: Tensor, rotation: tuple[Tensor, Tensor]) -> Tensor:
+    """Rotate (B, H, S, Dh) queries or keys by rotary(positions, Dh) (rotate-half layout)."""
+    cos, sin = (part.to(x.dtype) for part in rotation)
+    half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -64,14 +71,15 @@ class Attention(nn.Module):
         self.to_kv = nn.Linear(dim, 2 * dim)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, context: Tensor, x_pos: Tensor, context_pos: Tensor,
+    def forward(self, x: Tensor, context: Tensor, x_rot: tuple[Tensor, Tensor], context_rot: tuple[Tensor, Tensor],
                 context_mask: Tensor | None = None) -> Tensor:
-        """context_mask: (B, L) bool, True = attend. Every row needs at least one True."""
+        """x_rot, context_rot: rotary() of the query and context positions. context_mask: (B, L)
+        bool, True = attend. Every row needs at least one True."""
         batch, length, dim = x.shape
         head_dim = dim // self.heads
         q = self.to_q(x).view(batch, length, self.heads, head_dim).transpose(1, 2)
         k, v = self.to_kv(context).view(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)
-        q, k = apply_rotary(q, x_pos), apply_rotary(k, context_pos)
+        q, k = apply_rotary(q, x_rot), apply_rotary(k, context_rot)
         mask = None if context_mask is None else context_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                              dropout_p=self.dropout if self.training else 0.0)
@@ -92,9 +100,9 @@ class EncoderLayer(nn.Module):
         self.ff = feed_forward(dim, ff_dim, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, positions: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, rotation: tuple[Tensor, Tensor], mask: Tensor | None = None) -> Tensor:
         h = self.norm1(x)
-        x = x + self.drop(self.attn(h, h, positions, positions, mask))
+        x = x + self.drop(self.attn(h, h, rotation, rotation, mask))
         return x + self.drop(self.ff(self.norm2(x)))
 
 
@@ -123,12 +131,12 @@ class DecoderLayer(nn.Module):
         self.film1, self.film2, self.film3 = FiLM(dim), FiLM(dim), FiLM(dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, positions: Tensor, memory: Tensor, memory_pos: Tensor,
+    def forward(self, x: Tensor, rotation: tuple[Tensor, Tensor], memory: Tensor, memory_rot: tuple[Tensor, Tensor],
                 memory_mask: Tensor, film: Tensor) -> Tensor:
         h = self.norm1(x)
-        x = x + self.film1(self.drop(self.self_attn(h, h, positions, positions)), film)
+        x = x + self.film1(self.drop(self.self_attn(h, h, rotation, rotation)), film)
         h = self.norm2(x)
-        x = x + self.film2(self.drop(self.cross_attn(h, memory, positions, memory_pos, memory_mask)), film)
+        x = x + self.film2(self.drop(self.cross_attn(h, memory, rotation, memory_rot, memory_mask)), film)
         return x + self.film3(self.drop(self.ff(self.norm3(x))), film)
 
 
@@ -145,6 +153,7 @@ class Denoiser(nn.Module):
         super().__init__()
         self.config = config
         dim, heads, ff_dim, dropout = config.latent_dim, config.n_heads, config.ff_dim, config.dropout
+        self.head_dim = dim // heads
 
         self.input_proj = nn.Linear(config.channels, dim)
         self.time_mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.Mish())
@@ -184,8 +193,9 @@ class Denoiser(nn.Module):
         the drops, so a sampler encodes once and passes `encoded=` to every step and guidance branch."""
         frames = torch.arange(music.shape[1], device=music.device, dtype=torch.float32)
         music_tokens = self.music_proj((music - self.music_mean) / self.music_std)
+        rotation = rotary(frames, self.head_dim)
         for layer in self.music_encoder:
-            music_tokens = layer(music_tokens, frames)
+            music_tokens = layer(music_tokens, rotation)
         if not self.config.lyrics or lyric_emb is None or lyric_emb.shape[1] == 0:
             return EncodedConditioning(music_tokens)
         lyric_frames = lyric_frames.float()
@@ -193,7 +203,7 @@ class Denoiser(nn.Module):
         # A window without words would give an all-masked softmax (NaN): let such rows attend to
         # their padding instead; the decoder never sees those tokens (lyric_mask hides them).
         attend = lyric_mask | ~lyric_mask.any(dim=1, keepdim=True)
-        lyric_tokens = self.lyric_encoder(lyric_tokens, lyric_frames, attend)
+        lyric_tokens = self.lyric_encoder(lyric_tokens, rotary(lyric_frames, self.head_dim), attend)
         return EncodedConditioning(music_tokens, lyric_tokens, lyric_frames, lyric_mask)
 
     def forward(self, x_t: Tensor, t: Tensor | float, music: Tensor | None, lyric_emb: Tensor | None = None,
@@ -236,8 +246,9 @@ class Denoiser(nn.Module):
         memory, memory_pos, memory_mask = (torch.cat(parts, dim=1) for parts in (memory, memory_pos, memory_mask))
 
         x = self.input_proj(x_t)
+        rotation, memory_rot = rotary(frames, self.head_dim), rotary(memory_pos, self.head_dim)
         for layer in self.layers:
-            x = layer(x, frames, memory, memory_pos, memory_mask, film)
+            x = layer(x, rotation, memory, memory_rot, memory_mask, film)
         return self.output(self.final_norm(x))
 
     def _resolve_drop(self, drop: Tensor | bool | None, prob: float, batch: int, device) -> Tensor:

@@ -3,6 +3,8 @@ compositional classifier-free guidance over the two conditions, music and lyrics
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -54,6 +56,13 @@ class Conditioning:
     def repeat(self, times: int) -> "Conditioning":
         """The batch stacked `times` times (for evaluating several guidance branches at once)."""
         return self._map(lambda tensor: tensor.repeat(times, *([1] * (tensor.dim() - 1))))
+
+    def same_as(self, other: "Conditioning") -> bool:
+        """The same windows, value for value."""
+        mine, theirs = (tuple(getattr(c, f.name) for f in fields(c)) for c in (self, other))
+        return all((a is None and b is None) or (a is not None and b is not None and a.shape == b.shape
+                                                 and a.device == b.device and torch.equal(a, b))
+                   for a, b in zip(mine, theirs))
 
     def has_lyrics(self) -> Tensor:
         """(B,) bool: which windows have at least one real lyric token."""
@@ -163,8 +172,50 @@ def evaluate_in_chunks(model, x_t: Tensor, t: Tensor, cond: Conditioning, drop_m
     return torch.cat(outputs)
 
 
-def encode_in_chunks(model, cond: Conditioning, max_batch: int | None = None) -> EncodedConditioning:
-    """model.encode_conditions over the batch in chunks, joined back into one batch."""
+def encode_in_chunks(model, cond: Conditioning, max_batch: int | None = None,
+                     memo: "EncodingMemo | None" = None) -> EncodedConditioning:
+    """model.encode_conditions over the batch in chunks, joined back into one batch. memo: reuse
+    the encoding of the previous call when it had this model, chunking and the same windows."""
+    if memo is not None:
+        return memo.encode(model, cond, max_batch)
     parts = [model.encode_conditions(c.music, c.lyric_emb, c.lyric_frames, c.lyric_mask)
              for c in (cond[part] for part in chunks(len(cond), max_batch))]
     return parts[0] if len(parts) == 1 else EncodedConditioning.cat(parts)
+
+
+class EncodingMemo:
+    """The last encode_in_chunks result, kept for a later pass over the same windows or a run of
+    them: the repeat layer (lm2d.structure.repeat) samples a song's windows a second time with the
+    same music and lyrics (from the first to the last window that holds a seam), and a long song's
+    encoding costs a third of a pass. The encoders see one window at a time, so a run's rows of
+    the whole song's encoding are the encoding of that run (tests/test_model.py checks this bit for
+    bit). Reused only when the model object, the chunking and the autocast state match and every
+    window value is the same. Thread-safe; holds one entry and no reference to the model."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entry = None    # (weakref to model, key, cond, encoded)
+
+    def encode(self, model, cond: Conditioning, max_batch: int | None) -> EncodedConditioning:
+        key = (max_batch, torch.is_autocast_enabled(cond.music.device.type))
+        with self._lock:
+            if self._entry is not None:
+                model_ref, entry_key, entry_cond, encoded = self._entry
+                if model_ref() is model and entry_key == key:
+                    run = _run_within(entry_cond, cond)
+                    if run is not None:
+                        return encoded[run]
+            encoded = encode_in_chunks(model, cond, max_batch)
+            self._entry = (weakref.ref(model), key, cond, encoded)
+            return encoded
+
+
+def _run_within(whole: Conditioning, part: Conditioning) -> slice | None:
+    """The slice of `whole`'s windows that is `part`, value for value, or None."""
+    if len(part) > len(whole) or part.music.shape[1:] != whole.music.shape[1:]:
+        return None
+    for offset in range(len(whole) - len(part) + 1):
+        run = slice(offset, offset + len(part))
+        if torch.equal(whole.music[offset], part.music[0]) and whole[run].same_as(part):
+            return run
+    return None

@@ -5,6 +5,8 @@ guided: the diffusion model with compositional classifier-free guidance over mus
 (GaussianDiffusion.predict_x0); levels are integer DDPM steps.
 student: a consistency-distilled model's f(x, σ) (lm2d.distill.consistency), guidance baked in;
 levels are σ's. bfloat16 on CUDA.
+Both take an optional EncodingMemo (lm2d.model.diffusion), for a caller that samples the same
+windows again.
 """
 from __future__ import annotations
 
@@ -16,15 +18,15 @@ from torch import Tensor, nn
 
 from lm2d.distill.consistency import ConsistencyConfig, SigmaToStep, consistency_function
 from lm2d.errors import stop_if_asked
-from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, GaussianDiffusion,
-                                  encode_in_chunks)
+from lm2d.model.diffusion import (LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, EncodingMemo,
+                                  GaussianDiffusion, encode_in_chunks)
 from lm2d.sampling.samplers import Denoise, step_batch
 
 
 def guided(model: nn.Module, diffusion: GaussianDiffusion, cond: Conditioning,
            music_weight: float = MUSIC_GUIDANCE, lyrics_weight: float = LYRICS_GUIDANCE,
-           max_batch: int | None = None) -> Denoise:
-    encoded = encode_in_chunks(model, cond, max_batch)
+           max_batch: int | None = None, memo: EncodingMemo | None = None) -> Denoise:
+    encoded = encode_in_chunks(model, cond, max_batch, memo)
 
     def denoise(x: Tensor, time: int) -> Tensor:
         return diffusion.predict_x0(model, x, step_batch(time, x), cond, music_weight, lyrics_weight,
@@ -33,12 +35,12 @@ def guided(model: nn.Module, diffusion: GaussianDiffusion, cond: Conditioning,
 
 
 def student(model: nn.Module, cond: Conditioning, schedule: ConsistencyConfig,
-            max_batch: int | None = None, bf16: bool = True) -> Denoise:
+            max_batch: int | None = None, bf16: bool = True, memo: EncodingMemo | None = None) -> Denoise:
     def autocast():
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and cond.music.device.type == "cuda")
 
     with autocast():
-        encoded = encode_in_chunks(model, cond, max_batch)
+        encoded = encode_in_chunks(model, cond, max_batch, memo)
     to_step = SigmaToStep(GaussianDiffusion(model.config))
 
     def denoise(x: Tensor, sigma: float) -> Tensor:

@@ -18,7 +18,7 @@ from lm2d.distill.consistency import consistency_settings
 from lm2d.errors import LM2DError
 from lm2d.limits import MAX_GUIDANCE, MAX_SEED
 from lm2d.model.checkpoint import LoadedModel
-from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning
+from lm2d.model.diffusion import LYRICS_GUIDANCE, MUSIC_GUIDANCE, Conditioning, EncodingMemo
 from lm2d.motion.representation import FPS, Motion
 from lm2d.sampling import denoisers, samplers
 from lm2d.sampling.inpainting import Kept
@@ -67,32 +67,35 @@ def plan_for(loaded: LoadedModel, steps: int) -> Plan:
     return samplers.ddim(loaded.diffusion, steps)
 
 
-def denoiser_for(loaded: LoadedModel, cond, settings: SamplingSettings, max_batch: int | None):
+def denoiser_for(loaded: LoadedModel, cond, settings: SamplingSettings, max_batch: int | None,
+                 memo: EncodingMemo | None = None):
     if loaded.kind == "consistency":
-        return denoisers.student(loaded.model, cond, consistency_settings(loaded), max_batch)
+        return denoisers.student(loaded.model, cond, consistency_settings(loaded), max_batch, memo=memo)
     return denoisers.guided(loaded.model, loaded.diffusion, cond, settings.music_guidance,
-                            settings.lyrics_guidance, max_batch)
+                            settings.lyrics_guidance, max_batch, memo)
 
 
 def sample_windows(loaded: LoadedModel, cond: Conditioning, settings: SamplingSettings, known: Known | None = None,
                    between: Callable[[Tensor], Tensor] | None = None,
                    on_progress: Callable[[float], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None, max_batch: int | None = MAX_BATCH) -> Tensor:
+                   should_stop: Callable[[], bool] | None = None, max_batch: int | None = MAX_BATCH,
+                   memo: EncodingMemo | None = None) -> Tensor:
     """(B, n_frames, channels) normalised windows for the conditioning batch, the checkpoint's way
     (lm2d.sampling.samplers.run with plan_for and denoiser_for). The same seed gives the same
-    windows on any device."""
+    windows on any device. memo: reuse an encoding of these same windows (EncodingMemo)."""
     device = next(loaded.model.parameters()).device
     cond = cond.to(device)
     noise = samplers.noise_source(settings.seed, (len(cond), cond.music.shape[1], loaded.config.channels), device)
     with denoisers.evaluating(loaded.model), denoisers.stopping(loaded.model, should_stop):
-        denoise = denoiser_for(loaded, cond, settings, max_batch)
+        denoise = denoiser_for(loaded, cond, settings, max_batch, memo)
         return samplers.run(plan_for(loaded, settings.steps), denoise, noise(), noise, known=known,
                             between=between, on_step=on_progress)
 
 
 def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | None = None,
            settings: SamplingSettings | None = None, on_progress: Callable[[float], None] | None = None,
-           should_stop: Callable[[], bool] | None = None, max_batch: int = MAX_BATCH) -> Motion:
+           should_stop: Callable[[], bool] | None = None, max_batch: int = MAX_BATCH,
+           memo: EncodingMemo | None = None) -> Motion:
     """The dance for (T, music_dim) features at 30 FPS and the lyric tokens on the same frame axis
     (lm2d.lyrics.encode_song_lyrics; None: no lyrics). Without `kept`: a Motion of T frames. With
     it: kept.length frames (features must cover them, from the kept motion's first frame), what it
@@ -100,7 +103,9 @@ def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | 
 
     settings: default the checkpoint's (SamplingSettings.for_model). on_progress(fraction) after
     each step; should_stop() -> True cancels (lm2d.errors.Cancelled) before the next network call.
-    max_batch bounds how many windows go through the network at once (memory only)."""
+    max_batch bounds how many windows go through the network at once (memory only). memo: an
+    EncodingMemo shared by passes over the same song (lm2d.structure.repeat), which then encode
+    its conditions once."""
     config = loaded.config
     settings = settings or SamplingSettings.for_model(loaded)
     features = check_music_features(features, config.music_dim)
@@ -116,7 +121,7 @@ def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | 
         starts, cond = starts[chosen], cond[chosen]
         known = kept.known(loaded.normalizer, starts, config)
 
-    windows = sample_windows(loaded, cond, settings, known, tie_overlaps, on_progress, should_stop, max_batch)
+    windows = sample_windows(loaded, cond, settings, known, tie_overlaps, on_progress, should_stop, max_batch, memo)
     offset = starts[0]
     motion = stitch_windows(loaded.normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:],
                             length=length - offset, fps=FPS)

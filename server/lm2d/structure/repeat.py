@@ -227,4 +227,4 @@ def _inpaint(loaded, motion: Motion, kept: np.ndarray, song: SongForm, first: in
         tokens = crop_tokens(encode_lyrics(song.lyrics, loaded, resources), first, motion.n_frames)
     report("repeats", 0.0)
     return sample(loaded, song.features[first:first + motion.n_frames], tokens, Kept(motion, kept), settings,
-                  lambda fraction: report("repeats", fraction), should_stop, MAX_BATCH)
+                  lambda fraction: report("repeats", fraction), should_stop, MAX_BATCH, resources.encodings)

@@ -15,11 +15,13 @@ from lm2d.model.config import ModelConfig
 
 @dataclass(frozen=True)
 class LossWeights:
-    """EDGE's loss weights: x0 MSE, velocity, forward kinematics, foot contact."""
+    """EDGE's loss weights (x0 MSE, velocity, forward kinematics, foot contact), and contact
+    consistency (lm2d.train.losses), which EDGE does not have: 0 unless a config asks for it."""
     simple: float = 0.636
     velocity: float = 2.964
     fk: float = 0.646
     foot: float = 10.942
+    contact: float = 0.0
 
 
 @dataclass(frozen=True)

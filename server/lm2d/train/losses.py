@@ -21,6 +21,7 @@ from lm2d.train.config import LossWeights
 
 CONTACT_DIM = 4
 STATIC_CONTACT = 0.95   # a foot the model itself calls this surely planted must not slide
+DATA_CONTACT = 0.5      # the clean motion's contact flags are 0/1
 
 
 @dataclass
@@ -29,15 +30,16 @@ class LossTerms:
     velocity: torch.Tensor
     fk: torch.Tensor
     foot: torch.Tensor
+    contact: torch.Tensor
     total: torch.Tensor
 
-    NAMES: ClassVar[tuple[str, ...]] = ("total", "simple", "velocity", "fk", "foot")
+    NAMES: ClassVar[tuple[str, ...]] = ("total", "simple", "velocity", "fk", "foot", "contact")
 
     def detach(self) -> "LossTerms":
         return LossTerms(**{name: getattr(self, name).detach() for name in self.NAMES})
 
     def stacked(self) -> torch.Tensor:
-        """(5,) in NAMES order, on the loss's device (no host sync)."""
+        """(6,) in NAMES order, on the loss's device (no host sync)."""
         return torch.stack([getattr(self, name).detach() for name in self.NAMES])
 
 
@@ -49,11 +51,15 @@ def joint_positions(motion: torch.Tensor) -> torch.Tensor:
 
 def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: Normalizer,
                      weights: LossWeights = LossWeights()) -> LossTerms:
-    """All four losses for normalised (B, T, 151) x0 predictions against the clean windows.
+    """EDGE's four losses, plus contact consistency, for normalised (B, T, 151) x0 predictions
+    against the clean windows.
 
     simple: MSE over every channel. velocity: MSE of frame differences of the motion channels.
     fk: MSE of joint positions. foot: squared frame-to-frame velocity of the ankle and foot
     joints, counted only where the model's own (unnormalised) contact channel exceeds 0.95.
+    contact: the same velocity, counted where the *clean* motion has that foot planted. EDGE has
+    no such term (weight 0): a model that glides both feet while travelling never calls them
+    planted, so its own contacts never make the foot loss bite; the data's contacts do.
     """
     predicted, target = predicted.float(), target.float()
     simple = F.mse_loss(predicted, target)
@@ -68,9 +74,12 @@ def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: 
 
     feet = predicted_joints[:, :, list(FOOT_JOINTS)]                  # (B, T, 4, 3)
     foot_velocity = feet[:, 1:] - feet[:, :-1]
+    foot_speed = foot_velocity.square()
     planted = predicted_raw[:, :-1, :CONTACT_DIM] > STATIC_CONTACT    # (B, T-1, 4)
-    foot = (foot_velocity.square() * planted[..., None]).mean()
+    foot = (foot_speed * planted[..., None]).mean()
+    planted_in_data = normalizer.unnormalize(target)[:, :-1, :CONTACT_DIM] > DATA_CONTACT
+    contact = (foot_speed * planted_in_data[..., None]).mean()
 
     total = (weights.simple * simple + weights.velocity * velocity
-             + weights.fk * fk + weights.foot * foot)
-    return LossTerms(simple=simple, velocity=velocity, fk=fk, foot=foot, total=total)
+             + weights.fk * fk + weights.foot * foot + weights.contact * contact)
+    return LossTerms(simple=simple, velocity=velocity, fk=fk, foot=foot, contact=contact, total=total)

@@ -44,7 +44,7 @@ from lm2d.train.state import (TrainState, has_train_state, load_train_state, rep
 CHECKPOINT_DIR = "checkpoint"
 TRAIN_STATE_DIR = "train_state"
 METRICS_FILE = "metrics.csv"
-METRIC_FIELDS = ("step", "total", "simple", "velocity", "fk", "foot", "lr", "windows_per_s")
+METRIC_FIELDS = ("step", *LossTerms.NAMES, "lr", "windows_per_s")
 
 
 @dataclass
