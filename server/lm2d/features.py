@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,8 @@ from lm2d.safe_write import write_npz
 
 FPS = 30
 HOP_LENGTH = 512
+N_FFT = 2048                    # librosa's default, for the mel spectrogram and the tuning estimate
+CHROMA_BINS_PER_OCTAVE = 36     # chroma_cens's default
 SAMPLE_RATE = FPS * HOP_LENGTH  # 15360
 N_MFCC = 20
 N_CHROMA = 12
@@ -96,12 +99,19 @@ def features_from_array(y: np.ndarray, sr: int = SAMPLE_RATE) -> MusicFeatures:
     if sr != SAMPLE_RATE:
         y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
 
-    # onset_strength and mfcc would each compute this same log-mel spectrogram from y (librosa's
-    # defaults: n_fft 2048, 128 slaney mels, power 2, power_to_db): compute it once for both.
-    log_mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH))
-    envelope = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
-    mfcc = librosa.feature.mfcc(S=log_mel, sr=SAMPLE_RATE, n_mfcc=N_MFCC)
-    chroma = librosa.feature.chroma_cens(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_chroma=N_CHROMA)
+    # One magnitude STFT (librosa's defaults: n_fft 2048, hann, centred) serves three features
+    # that would each compute it from y: the log-mel spectrogram under onset_strength and mfcc
+    # (power 2, 128 slaney mels), and the tuning estimate of the CQT under chroma_cens, which
+    # is then handed the tuning. The CQT, the slowest part, runs in a thread beside the rest
+    # (numpy, scipy's FFT and librosa's compiled loops release the GIL). The values are the ones
+    # the plain librosa calls give, to the bit.
+    magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    with ThreadPoolExecutor(1, thread_name_prefix="lm2d-chroma") as pool:
+        chroma_job = pool.submit(_chroma_cens, y, magnitude)
+        log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=magnitude ** 2, sr=SAMPLE_RATE))
+        envelope = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
+        mfcc = librosa.feature.mfcc(S=log_mel, sr=SAMPLE_RATE, n_mfcc=N_MFCC)
+        chroma = chroma_job.result()
     peak_frames = librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
     tempo, beat_frames = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE,
                                                  hop_length=HOP_LENGTH, tightness=BEAT_TIGHTNESS)
@@ -122,6 +132,13 @@ def warm_up() -> None:
     rate = 44100
     clicks = librosa.clicks(times=np.arange(0.0, 3.0, 0.5), sr=rate, length=3 * rate)
     features_from_array(clicks.astype(np.float32), rate)
+
+
+def _chroma_cens(y: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    # chroma_cens's CQT would estimate the tuning from its own STFT of y, with its bins per octave.
+    tuning = librosa.estimate_tuning(S=magnitude, sr=SAMPLE_RATE, bins_per_octave=CHROMA_BINS_PER_OCTAVE)
+    return librosa.feature.chroma_cens(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_chroma=N_CHROMA,
+                                       bins_per_octave=CHROMA_BINS_PER_OCTAVE, tuning=tuning)
 
 
 def _one_hot(frames: np.ndarray, length: int) -> np.ndarray:

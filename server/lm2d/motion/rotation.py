@@ -86,6 +86,10 @@ def quaternion_to_matrix(quaternion: torch.Tensor) -> torch.Tensor:
     return matrix.reshape(*q.shape[:-1], 3, 3)
 
 
+# Indices into [4w², 4x², 4y², 4z², d21, d02, d10, s01, s02, s12] of each candidate's (w, x, y, z).
+_CANDIDATES = torch.tensor([[0, 4, 5, 6], [4, 1, 7, 8], [5, 7, 2, 9], [6, 8, 9, 3]])
+
+
 def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 4) unit quaternions with w >= 0.
 
@@ -101,17 +105,13 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
         1 - m00 + m11 - m22,
         1 - m00 - m11 + m22,
     ], dim=-1)
-    # Candidate quaternions scaled by 4*(chosen component); row k is exact when component k is largest.
+    # Candidate quaternions scaled by 4*(chosen component); candidate k is exact when component k
+    # is largest. Each candidate is four of these ten values (_CANDIDATES), picked by one gather.
     d21, d02, d10 = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]
     s01, s02, s12 = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1]
-    candidates = torch.stack([
-        torch.stack([four_sq[..., 0], d21, d02, d10], dim=-1),
-        torch.stack([d21, four_sq[..., 1], s01, s02], dim=-1),
-        torch.stack([d02, s01, four_sq[..., 2], s12], dim=-1),
-        torch.stack([d10, s02, s12, four_sq[..., 3]], dim=-1),
-    ], dim=-2)
+    values = torch.cat([four_sq, torch.stack([d21, d02, d10, s01, s02, s12], dim=-1)], dim=-1)
     best = four_sq.argmax(dim=-1)
-    chosen = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
+    chosen = torch.gather(values, -1, _CANDIDATES.to(best.device)[best])
     return standardize_quaternion(chosen)
 
 
