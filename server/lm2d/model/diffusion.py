@@ -184,12 +184,11 @@ def encode_in_chunks(model, cond: Conditioning, max_batch: int | None = None,
 
 
 class EncodingMemo:
-    """The last encode_in_chunks result, kept for a later pass over the same windows or a run of
-    them: the repeat layer (lm2d.structure.repeat) samples a song's windows a second time with the
-    same music and lyrics (from the first to the last window that holds a seam), and a long song's
-    encoding costs a third of a pass. The encoders see one window at a time, so a run's rows of
-    the whole song's encoding are the encoding of that run (tests/test_model.py checks this bit for
-    bit). Reused only when the model object, the chunking and the autocast state match and every
+    """The last encode_in_chunks result, kept for a later pass over the same windows or some of
+    them: the repeat layer (lm2d.structure.repeat) samples a song's windows again with the same
+    music and lyrics (those that hold a seam), and a long song's encoding costs a third of a pass.
+    The encoders see one window at a time, so those rows of the whole song's encoding are the
+    encoding of those windows (tests/test_model.py checks this bit for bit). Reused only when the model object, the chunking and the autocast state match and every
     window value is the same. Thread-safe; holds one entry and no reference to the model."""
 
     def __init__(self):
@@ -202,20 +201,25 @@ class EncodingMemo:
             if self._entry is not None:
                 model_ref, entry_key, entry_cond, encoded = self._entry
                 if model_ref() is model and entry_key == key:
-                    run = _run_within(entry_cond, cond)
-                    if run is not None:
-                        return encoded[run]
+                    rows = _rows_within(entry_cond, cond)
+                    if rows is not None:
+                        return encoded[rows.to(encoded.music.device)]
             encoded = encode_in_chunks(model, cond, max_batch)
             self._entry = (weakref.ref(model), key, cond, encoded)
             return encoded
 
 
-def _run_within(whole: Conditioning, part: Conditioning) -> slice | None:
-    """The slice of `whole`'s windows that is `part`, value for value, or None."""
+def _rows_within(whole: Conditioning, part: Conditioning) -> Tensor | None:
+    """Indices of `whole`'s windows, in order, that are `part`'s windows value for value, or None."""
     if len(part) > len(whole) or part.music.shape[1:] != whole.music.shape[1:]:
         return None
-    for offset in range(len(whole) - len(part) + 1):
-        run = slice(offset, offset + len(part))
-        if torch.equal(whole.music[offset], part.music[0]) and whole[run].same_as(part):
-            return run
-    return None
+    rows, candidate = [], 0
+    for index in range(len(part)):
+        window = part[index:index + 1]
+        while candidate < len(whole) and not whole[candidate:candidate + 1].same_as(window):
+            candidate += 1
+        if candidate == len(whole):
+            return None
+        rows.append(candidate)
+        candidate += 1
+    return torch.tensor(rows, dtype=torch.long)

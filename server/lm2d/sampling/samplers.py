@@ -130,12 +130,15 @@ def step_batch(time: int, like: Tensor) -> Tensor:
     return torch.full((like.shape[0],), time, device=like.device, dtype=torch.long)
 
 
-def noise_source(seed: int | None, shape: tuple, device) -> Noise:
+def noise_source(seed: int | None, shape: tuple, device, rows: Tensor | None = None) -> Noise:
     """Standard-normal draws from a private CPU generator, so a seed gives the same noise on any
-    device and does not disturb the global RNG."""
+    device and does not disturb the global RNG. rows: draw for all shape[0] windows and keep these
+    (an index or bool mask), so each window's noise is the same whichever others are sampled."""
     generator = torch.Generator()
     if seed is None:
         generator.seed()
     else:
         generator.manual_seed(seed)
-    return lambda: torch.randn(shape, generator=generator).to(device)
+    if rows is None:
+        return lambda: torch.randn(shape, generator=generator).to(device)
+    return lambda: torch.randn(shape, generator=generator)[rows].to(device)

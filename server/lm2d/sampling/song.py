@@ -8,10 +8,12 @@ The CLI, the server, the evaluation suite, the benches and the tests all come th
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from lm2d.distill.consistency import consistency_settings
@@ -79,13 +81,19 @@ def sample_windows(loaded: LoadedModel, cond: Conditioning, settings: SamplingSe
                    between: Callable[[Tensor], Tensor] | None = None,
                    on_progress: Callable[[float], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, max_batch: int | None = MAX_BATCH,
-                   memo: EncodingMemo | None = None) -> Tensor:
+                   memo: EncodingMemo | None = None, rows: Tensor | None = None) -> Tensor:
     """(B, n_frames, channels) normalised windows for the conditioning batch, the checkpoint's way
     (lm2d.sampling.samplers.run with plan_for and denoiser_for). The same seed gives the same
-    windows on any device. memo: reuse an encoding of these same windows (EncodingMemo)."""
+    windows on any device. memo: reuse an encoding of these same windows (EncodingMemo). rows:
+    sample only these windows (bool mask over the batch; cond and known cover them all), each
+    with the noise it would have in the whole batch."""
     device = next(loaded.model.parameters()).device
+    shape = (len(cond), cond.music.shape[1], loaded.config.channels)
+    if rows is not None:
+        cond = cond[rows]
+        known = None if known is None else Known(known.values[rows], known.mask[rows])
     cond = cond.to(device)
-    noise = samplers.noise_source(settings.seed, (len(cond), cond.music.shape[1], loaded.config.channels), device)
+    noise = samplers.noise_source(settings.seed, shape, device, rows)
     with denoisers.evaluating(loaded.model), denoisers.stopping(loaded.model, should_stop):
         denoise = denoiser_for(loaded, cond, settings, max_batch, memo)
         return samplers.run(plan_for(loaded, settings.steps), denoise, noise(), noise, known=known,
@@ -115,13 +123,21 @@ def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | 
     starts = window_starts(length, config.n_frames)
     cond = window_conditioning(features[:length], tokens if config.lyrics else None, starts, config)
 
-    known = None
-    if kept is not None:   # only the windows that hold something to regenerate are sampled
+    if kept is None:
+        windows = sample_windows(loaded, cond, settings, None, tie_overlaps, on_progress, should_stop, max_batch,
+                                 memo)
+    else:   # only the windows that hold something to regenerate go through the network
         chosen = kept.windows_to_sample(starts, config)
         starts, cond = starts[chosen], cond[chosen]
         known = kept.known(loaded.normalizer, starts, config)
-
-    windows = sample_windows(loaded, cond, settings, known, tie_overlaps, on_progress, should_stop, max_batch, memo)
+        # A window between them that keeps every value would come out as exactly its kept values,
+        # and ties to it change nothing: kept values are re-imposed before every network call.
+        sampled = ~known.mask.flatten(1).all(dim=1)
+        indices = sampled.nonzero().flatten()
+        ties = functools.partial(tie_overlaps, follows=indices[1:] - indices[:-1] == 1)
+        windows = known.values.clone()
+        windows[sampled] = sample_windows(loaded, cond, settings, known, ties, on_progress, should_stop, max_batch,
+                                          memo, sampled).float().cpu()
     offset = starts[0]
     motion = stitch_windows(loaded.normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:],
                             length=length - offset, fps=FPS)
