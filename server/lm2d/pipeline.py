@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,25 +153,35 @@ def generate_dance(loaded: LoadedModel, audio: str | os.PathLike | Song,
     song = audio if isinstance(audio, Song) else Song(audio, max_seconds, cache)
     audio_path = song.path
     song_lyrics = read_lyrics(lyrics, song) if lyrics is not None else None
-    report("features", 0.0)
-    music = song.features
-    first, count = frame_range(music.n_frames, start_seconds, end_seconds, audio_path)
-    if source is not None:
-        count = edit_length(edit, source.n_frames)
-        if first + count > music.n_frames:
-            raise LM2DError(f"the edited motion needs {count} frames of music from {first / FPS:g} s, but the "
-                            f"song ends {(music.n_frames - first) / FPS:.2f} s after that", path=audio_path)
-    report("features", 1.0)
+    # The lyrics are encoded (the encoder loaded, on a first song) in a thread while the features
+    # are computed: neither needs the other, and each leaves a core to spare for the other.
+    encoding = pool = None
+    if song_lyrics is not None and loaded.config.lyrics:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="lm2d-lyrics")
+        encoding = pool.submit(encode_lyrics, song_lyrics, loaded, resources)
+    try:
+        report("features", 0.0)
+        music = song.features
+        first, count = frame_range(music.n_frames, start_seconds, end_seconds, audio_path)
+        if source is not None:
+            count = edit_length(edit, source.n_frames)
+            if first + count > music.n_frames:
+                raise LM2DError(f"the edited motion needs {count} frames of music from {first / FPS:g} s, but the "
+                                f"song ends {(music.n_frames - first) / FPS:.2f} s after that", path=audio_path)
+        report("features", 1.0)
 
-    tokens = None
-    if song_lyrics is not None:
-        report("lyrics", 0.0)
-        if loaded.config.lyrics:
-            tokens = crop_tokens(encode_lyrics(song_lyrics, loaded, resources), first, count)
-        else:
-            warn("this model was trained without lyrics: they are kept in the result but do not "
-                 "steer the dance")
-        report("lyrics", 1.0)
+        tokens = None
+        if song_lyrics is not None:
+            report("lyrics", 0.0)
+            if encoding is not None:
+                tokens = crop_tokens(encoding.result(), first, count)
+            else:
+                warn("this model was trained without lyrics: they are kept in the result but do not "
+                     "steer the dance")
+            report("lyrics", 1.0)
+    finally:
+        if pool is not None:   # a failed or cancelled request does not wait for the encoder
+            pool.shutdown(wait=False, cancel_futures=True)
 
     report("sampling", 0.0)
     motion = sample(loaded, music.features[first:first + count], tokens, kept, settings,

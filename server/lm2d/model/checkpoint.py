@@ -111,9 +111,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     if normalizer.channels != config.channels:
         raise _not_ours(weights_path, f"normalizer has {normalizer.channels} channels, the model {config.channels}")
     state = {name[len(MODEL_PREFIX):]: value for name, value in tensors.items() if name.startswith(MODEL_PREFIX)}
-    with torch.device("meta"):   # shapes only: a config that disagrees with the file allocates nothing
-        _check_state_matches(Denoiser(config), state, weights_path)
+    _check_sizes_match(config, state, weights_path)   # before building: a wrong config allocates nothing
     model = Denoiser(config)
+    _check_state_matches(model, state, weights_path)
     model.load_state_dict(state)
     return LoadedModel(model.to(device).eval(), config, normalizer, GaussianDiffusion(config), meta)
 
@@ -191,6 +191,27 @@ def _take(tensors: dict[str, torch.Tensor], key: str, weights_path: Path) -> tor
     if key not in tensors:
         raise _not_ours(weights_path, f"tensor {key!r} is missing")
     return tensors[key]
+
+
+def _check_sizes_match(config: ModelConfig, state: dict[str, torch.Tensor], weights_path: Path) -> None:
+    """The config's sizes against the file's tensors, which bound the model it builds to the size
+    of the file. (A model built on the meta device would check the same without allocating, but
+    its first use imports torch._dynamo: a second on every start.)"""
+    layers = {name.split(".")[1] for name in state if name.startswith("layers.")}
+    found = {"latent_dim": ("input_proj.weight", 0), "channels": ("input_proj.weight", 1),
+             "ff_dim": ("layers.0.ff.0.weight", 0), "music_dim": ("music_proj.weight", 1),
+             "n_frames": ("null_music", 0)}
+    if config.lyrics:
+        found["text_dim"] = ("lyric_proj.weight", 1)
+    sizes = {"n_layers": len(layers)}
+    for field_name, (tensor, axis) in found.items():
+        if tensor not in state or state[tensor].dim() <= axis:
+            raise _not_ours(weights_path, f"tensors do not match the architecture in model.json: no {tensor}")
+        sizes[field_name] = state[tensor].shape[axis]
+    wrong = [f"{name} {getattr(config, name)} in model.json, {size} in the weights"
+             for name, size in sizes.items() if getattr(config, name) != size]
+    if wrong:
+        raise _not_ours(weights_path, "tensors do not match the architecture in model.json: " + "; ".join(wrong))
 
 
 def _check_state_matches(model: nn.Module, state: dict[str, torch.Tensor], weights_path: Path) -> None:
