@@ -16,6 +16,8 @@ from lm2d.motion.representation import Motion
 from lm2d.motion.skeleton import JOINT_NAMES
 from lm2d.pipeline import kept_for
 from lm2d.sampling import BLEND_FRAMES, LOWER_BODY, Kept, SamplingSettings, sample
+from lm2d.sampling.song import sample_windows
+from lm2d.sampling.windows import stitch_windows, tie_overlaps, window_conditioning, window_starts
 from lm2d.server.protocol import EditSpec
 
 
@@ -62,6 +64,29 @@ def test_regenerate_range_keeps_the_rest_exactly_and_joins_smoothly(student, son
     jumps = frame_steps(edited)
     assert jumps[first - 1] <= seam_bound(motion, first), (jumps[first - 1], seam_bound(motion, first))
     assert jumps[end - 1] <= seam_bound(motion, end), (jumps[end - 1], seam_bound(motion, end))
+
+
+def test_windows_that_keep_everything_are_not_sampled_and_change_nothing(student, song):
+    """Two short gaps at the ends: the windows between them keep every value and skip the network.
+    The result is the one from sampling every window of the run with its overlap ties (the
+    network's last bits may differ with the batch's size on several threads, hence the tolerance)."""
+    motion, music, tokens = song
+    frames = np.ones(motion.n_frames, bool)
+    frames[5:15] = frames[-15:-5] = False
+    kept = Kept(motion, frames)
+    settings = SamplingSettings.for_model(student, 4, seed=3)
+    config = student.config
+    starts = window_starts(motion.n_frames, config.n_frames)
+    known = kept.known(student.normalizer, starts, config)
+    assert known.mask.flatten(1).all(dim=1).any()          # the case this test is about
+    every_window = sample_windows(student, window_conditioning(music, tokens, starts, config), settings, known,
+                                  tie_overlaps)
+    reference = kept.restore(stitch_windows(student.normalizer.unnormalize(every_window)[..., config.contact_dim:],
+                                            length=motion.n_frames), 0)
+    edited = sample(student, music, tokens, kept, settings)
+    np.testing.assert_allclose(edited.local_rotmats, reference.local_rotmats, atol=1e-5)
+    np.testing.assert_allclose(edited.root_translation, reference.root_translation, atol=1e-5)
+    assert not np.allclose(edited.local_rotmats[5:15], motion.local_rotmats[5:15], atol=1e-3)
 
 
 def test_the_blend_zone_is_what_smooths_the_seams(student, song):

@@ -114,13 +114,6 @@ def test_tie_overlaps_copies_each_tail_onto_the_next_head():
     assert torch.equal(tied[0], windows[0])
 
 
-def test_tie_overlaps_ties_only_windows_that_follow_each_other_in_the_song():
-    windows = torch.randn(4, 10, 3)      # the song's windows 0, 1, 3, 4: window 3 does not follow 1
-    tied = tie_overlaps(windows, follows=torch.tensor([True, False, True]))
-    assert torch.equal(tied[1, :5], windows[0, 5:]) and torch.equal(tied[3, :5], windows[2, 5:])
-    assert torch.equal(tied[2], windows[2]) and torch.equal(tied[0], windows[0])
-
-
 def test_noise_for_some_windows_is_their_rows_of_the_whole_batch():
     rows = torch.tensor([False, True, False, True, True])
     whole, some = noise_source(5, (5, 4, 2), "cpu"), noise_source(5, (5, 4, 2), "cpu", rows)

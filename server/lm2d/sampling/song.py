@@ -8,7 +8,6 @@ The CLI, the server, the evaluation suite, the benches and the tests all come th
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -130,14 +129,13 @@ def sample(loaded: LoadedModel, features: np.ndarray, tokens=None, kept: Kept | 
         chosen = kept.windows_to_sample(starts, config)
         starts, cond = starts[chosen], cond[chosen]
         known = kept.known(loaded.normalizer, starts, config)
-        # A window between them that keeps every value would come out as exactly its kept values,
-        # and ties to it change nothing: kept values are re-imposed before every network call.
+        # A window between them that keeps every value would come out as exactly its kept values.
+        # Tying the sampled windows as if they were neighbours is harmless: a window after a skipped
+        # one has its head on that window's kept frames, re-imposed before every network call.
         sampled = ~known.mask.flatten(1).all(dim=1)
-        indices = sampled.nonzero().flatten()
-        ties = functools.partial(tie_overlaps, follows=indices[1:] - indices[:-1] == 1)
         windows = known.values.clone()
-        windows[sampled] = sample_windows(loaded, cond, settings, known, ties, on_progress, should_stop, max_batch,
-                                          memo, sampled).float().cpu()
+        windows[sampled] = sample_windows(loaded, cond, settings, known, tie_overlaps, on_progress, should_stop,
+                                          max_batch, memo, sampled).float().cpu()
     offset = starts[0]
     motion = stitch_windows(loaded.normalizer.unnormalize(windows.float().cpu())[..., config.contact_dim:],
                             length=length - offset, fps=FPS)

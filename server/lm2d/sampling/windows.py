@@ -71,18 +71,12 @@ def stitch_windows(windows, length: int | None = None, fps: float = FPS) -> Moti
     return Motion(out_root[:length].numpy(), quaternion_to_matrix(out_quat[:length]).numpy(), fps)
 
 
-def tie_overlaps(windows: Tensor, follows: Tensor | None = None) -> Tensor:
-    """EDGE's long-form constraint: the head of window i+1 := the tail of window i. follows:
-    (B-1,) bool, whether window i+1 is the song's next window after window i (default: all are);
-    only those are tied, for a batch that skips windows."""
+def tie_overlaps(windows: Tensor) -> Tensor:
+    """EDGE's long-form constraint: the head of window i+1 := the tail of window i."""
     window = windows.shape[1]
     stride = window // 2
     tied = windows.clone()
-    if follows is None:
-        tied[1:, :window - stride] = windows[:-1, stride:]
-    else:
-        following = follows.nonzero().flatten()
-        tied[following + 1, :window - stride] = windows[following, stride:]
+    tied[1:, :window - stride] = windows[:-1, stride:]
     return tied
 
 

@@ -69,7 +69,8 @@ def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: 
     predicted_raw = normalizer.unnormalize(predicted)
     predicted_joints = joint_positions(predicted_raw[..., CONTACT_DIM:])
     with torch.no_grad():   # the target needs no gradient graph
-        target_joints = joint_positions(normalizer.unnormalize(target)[..., CONTACT_DIM:])
+        target_raw = normalizer.unnormalize(target)
+        target_joints = joint_positions(target_raw[..., CONTACT_DIM:])
     fk = F.mse_loss(predicted_joints, target_joints)
 
     feet = predicted_joints[:, :, list(FOOT_JOINTS)]                  # (B, T, 4, 3)
@@ -77,7 +78,7 @@ def diffusion_losses(predicted: torch.Tensor, target: torch.Tensor, normalizer: 
     foot_speed = foot_velocity.square()
     planted = predicted_raw[:, :-1, :CONTACT_DIM] > STATIC_CONTACT    # (B, T-1, 4)
     foot = (foot_speed * planted[..., None]).mean()
-    planted_in_data = normalizer.unnormalize(target)[:, :-1, :CONTACT_DIM] > DATA_CONTACT
+    planted_in_data = target_raw[:, :-1, :CONTACT_DIM] > DATA_CONTACT
     contact = (foot_speed * planted_in_data[..., None]).mean()
 
     total = (weights.simple * simple + weights.velocity * velocity
