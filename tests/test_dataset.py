@@ -102,6 +102,25 @@ def test_clip_cache_is_reused_and_follows_the_files(dataset_root, encoder):
         other.unlink()
 
 
+def test_gesture_frames_mark_the_lyric_gestures_windows(dataset_root, encoder):
+    from lm2d.evaluation.gesture_classifier import split_gesture_events
+
+    events = split_gesture_events(dataset_root, "train")
+    spin = [event for event in events["vibe"] if event.gesture == "spin"]
+    assert spin, events["vibe"]     # "spin around and jump" calls for a spin
+    dataset = DanceDataset(dataset_root, "train", TINY, stride=30, encoder=encoder, gesture_events=events)
+    vibe = [clip.clip_id for clip in dataset.clips].index("vibe")
+    marked = np.zeros(dataset.clips[vibe].n_frames, bool)
+    for index, (clip_index, start) in enumerate(dataset.windows):
+        item = dataset[index]
+        assert item["gesture_frames"].shape == (TINY.n_frames,) and item["gesture_frames"].dtype == bool
+        if clip_index == vibe:
+            marked[start:start + TINY.n_frames] |= item["gesture_frames"]
+    start, end = round(spin[0].start * 30), round(spin[0].end * 30)
+    assert marked[start:end].all() and not marked[:round(events["vibe"][0].start * 30)].any()
+    assert "gesture_frames" not in DanceDataset(dataset_root, "train", TINY, stride=30, encoder=encoder)[0]
+
+
 def test_test_split_uses_the_train_normalizer(dataset_root, encoder):
     train = DanceDataset(dataset_root, "train", TINY, stride=60, encoder=encoder)
     test = DanceDataset(dataset_root, "test", TINY, stride=60, encoder=encoder, normalizer=train.normalizer)

@@ -19,8 +19,9 @@ import torch
 from dance_data import FAST_DISTILL, SINGLE, STUDENT_STEPS, fast_config, max_weight_change
 
 from lm2d.cli import main
-from lm2d.distill.consistency import (DISTILLATION_KEY, ConsistencyConfig, SigmaToStep, consistency_function,
-                                      consistency_settings, heun_step, karras_sigmas, step_sigmas, x0_prediction)
+from lm2d.distill.consistency import (DISTILLATION_KEY, ConsistencyConfig, SigmaToStep, consistency_distance,
+                                      consistency_function, consistency_settings, heun_step, karras_sigmas,
+                                      step_sigmas, x0_prediction)
 from lm2d.distill.distiller import Distiller, load_distill_config, load_teacher
 from lm2d.errors import LM2DError
 from lm2d.model.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
@@ -125,6 +126,39 @@ def test_distillation_loss_falls(tmp_path, teacher, distill_train_set):
     batch, _ = window_batch(distill_train_set, range(0, 16, 2))
     _, before, after = distil_briefly(teacher, batch, 30, tmp_path)
     assert after < 0.75 * before, (before, after)
+
+
+def test_gesture_frames_weigh_more_in_the_consistency_distance():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 10, 3), torch.randn(2, 10, 3)
+    gestures = torch.zeros(2, 10)
+    gestures[0, 2:5] = 1
+    for distance in ("l2", "pseudo_huber"):
+        config = ConsistencyConfig(distance=distance)
+        assert torch.allclose(consistency_distance(a, b, config, torch.full((2, 10), 3.0)),
+                              consistency_distance(a, b, config))   # uniform weights change nothing
+    config = ConsistencyConfig()
+    only_in_gestures = b.clone()
+    only_in_gestures[0, 2:5] = a[0, 2:5]
+    elsewhere = a.clone()
+    elsewhere[0, 2:5] = b[0, 2:5]
+    weights = 1 + 4 * gestures
+    plain = [consistency_distance(a, c, config) for c in (only_in_gestures, elsewhere)]
+    weighted = [consistency_distance(a, c, config, weights) for c in (only_in_gestures, elsewhere)]
+    # Matching the gesture frames is worth more than matching as many other frames.
+    assert weighted[0] / weighted[1] < plain[0] / plain[1]
+
+
+def test_gesture_weighted_distillation_runs_and_is_recorded(tmp_path, teacher_run, distill_dataset):
+    config = tmp_path / "gestures.json"
+    config.write_text(json.dumps({**FAST_DISTILL, "consistency": {"gesture_weight": 4.0}}))
+    out = tmp_path / "run"
+    assert main(["distill", "--teacher", str(teacher_run), "--data", str(distill_dataset), "--out", str(out),
+                 "--config", str(config), "--steps", "2", "--no-progress"]) == 0
+    assert consistency_settings(load_checkpoint(out / "checkpoint")).gesture_weight == 4.0
+    config.write_text(json.dumps({"consistency": {"gesture_weight": -1}}))
+    with pytest.raises(LM2DError, match="gesture_weight must not be negative"):
+        load_distill_config(config)
 
 
 def test_the_music_only_baseline_distils_too(tmp_path, distill_train_set):

@@ -55,6 +55,7 @@ class ConsistencyConfig:
     music_weight: float = MUSIC_GUIDANCE     # guidance baked into the teacher's ODE step
     lyrics_weight: float = LYRICS_GUIDANCE
     default_steps: int = 2           # what samplers use when not told otherwise
+    gesture_weight: float = 0.0      # extra loss weight of frames inside lyric gestures (1 + this)
 
     def __post_init__(self):
         if not 0 < self.sigma_min < self.sigma_max:
@@ -63,6 +64,8 @@ class ConsistencyConfig:
             raise ValueError("sigma_data and rho must be positive")
         if self.n_scales < 2:
             raise ValueError(f"n_scales must be at least 2, got {self.n_scales}")
+        if self.gesture_weight < 0:
+            raise ValueError(f"gesture_weight must not be negative, got {self.gesture_weight}")
         if not 0.0 <= self.target_ema < 1.0:
             raise ValueError(f"target_ema must be in [0, 1), got {self.target_ema}")
         if self.distance not in DISTANCES:
@@ -212,10 +215,15 @@ def consistency_function(model: nn.Module, x: Tensor, sigma: Tensor | float, con
     return c_skip * x + (sigma - config.sigma_min) / sigma * (predicted - c_skip_edm * x)
 
 
-def consistency_distance(a: Tensor, b: Tensor, config: ConsistencyConfig) -> Tensor:
+def consistency_distance(a: Tensor, b: Tensor, config: ConsistencyConfig, frame_weights: Tensor | None = None
+                         ) -> Tensor:
     """d(a, b) averaged over windows: the mean squared error (l2), or pseudo-Huber
-    sqrt(|a−b|² + c²) − c of each whole window's difference."""
-    difference = (a - b).flatten(1).float()
+    sqrt(|a−b|² + c²) − c of each whole window's difference. frame_weights (B, T): how much
+    each frame's squared difference counts, rescaled to average 1 so the loss keeps its scale."""
+    difference = (a - b).float()
+    if frame_weights is not None:
+        difference = difference * (frame_weights / frame_weights.mean()).sqrt()[:, :, None]
+    difference = difference.flatten(1)
     if config.distance == "l2":
         return difference.square().mean()
     c = config.huber_c if config.huber_c is not None else 0.00054 * math.sqrt(difference.shape[1])

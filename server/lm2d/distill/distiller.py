@@ -8,6 +8,9 @@ f_θ⁻(x̂, σ_{n+1}) (consistency.py has the parameterisation). Both student e
 dropout mask (same RNG seed) and the same condition mask (music kept, lyrics nulled exactly on
 windows without words). θ⁻ is an EMA of θ with decay μ (ConsistencyConfig.target_ema, ramped up
 over the first steps by lm2d.train.ema.EMA); the checkpoint ships a slower EMA (train.ema_decay).
+With consistency.gesture_weight > 0 the frames inside the lyrics' gesture events (the corpus's
+record, else the keyword rule) count 1 + gesture_weight times as much: a one-step student
+otherwise trades the short lyric gestures for the smoother average around them.
 
 A run directory holds checkpoint/ (kind "consistency", with the ConsistencyConfig under
 training.distillation) and metrics.csv (step, loss, lr, windows_per_s).
@@ -149,7 +152,9 @@ class Distiller:
         with torch.random.fork_rng(devices=devices), torch.no_grad(), self.autocast:
             torch.manual_seed(dropout_seed)
             target = consistency_function(self.target.model, x_low, sigma_low, cond, consistency, self.to_step)
-        return consistency_distance(online.float(), target.float(), consistency)
+        weights = (1 + consistency.gesture_weight * batch["gesture_frames"].float()
+                   if consistency.gesture_weight > 0 else None)
+        return consistency_distance(online.float(), target.float(), consistency, weights)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         self.step += 1
@@ -232,13 +237,26 @@ def distill(teacher_path: str | os.PathLike, data_root: str | os.PathLike, run_d
     encoder = _lyric_encoder(teacher, encoder, text_model)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_training_data(RunConfig(teacher.config, config.train), data_root, ctx, teacher.normalizer, encoder)
+    dataset = load_training_data(RunConfig(teacher.config, config.train), data_root, ctx, teacher.normalizer, encoder,
+                                 gesture_events=_gesture_events(config, data_root))
     notes = {"teacher": recorded_path(teacher_path), "teacher_training": teacher.meta.get("training", {}),
              "data": recorded_path(data_root), "clips": len(dataset.clips), "windows": len(dataset)}
     if student is not None:
         notes["init"] = starting_point_notes(init, student)
     distiller = Distiller(teacher, config, run_dir, ctx, progress=progress, notes=notes, student=student)
     return distiller.run(dataset, config.train.steps)
+
+
+def _gesture_events(config: DistillConfig, data_root) -> dict | None:
+    """The train split's lyric gesture events when the loss weights them (warns when there are none)."""
+    if config.consistency.gesture_weight == 0:
+        return None
+    from lm2d.evaluation.gesture_classifier import split_gesture_events
+    events = split_gesture_events(data_root, "train")
+    if not any(events.values()):
+        warn("gesture_weight is set but no training clip's lyrics call for a gesture: every frame weighs the same",
+             path=data_root)
+    return events
 
 
 def _lyric_encoder(teacher: LoadedModel, encoder, text_model):

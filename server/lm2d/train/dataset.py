@@ -223,6 +223,8 @@ class DanceDataset(torch.utils.data.Dataset):
     Items (numpy, float32 unless noted): x (n_frames, 151) normalised; music (n_frames, 35);
     lyric_emb (K, text_dim), lyric_frames (K,), lyric_mask (K,) bool, K = config.max_lyric_tokens
     (K = 0 for a music-only model; all-False mask for a clip without lyrics: the null condition).
+    With `gesture_events` (clip id -> lm2d.corpus.GestureEvent list), items also hold gesture_frames
+    (n_frames,) bool: the frames inside a lyric gesture's window.
     `normalizer` None fits one on this split (do that on the train split and pass it to others).
     widen_normalizer: the given one is widened to cover this split (fine-tuning a checkpoint on new
     data: its range must not clip the new dances). A given normaliser that would still clip more than
@@ -231,7 +233,7 @@ class DanceDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str, config: ModelConfig, stride: int = 15,
                  encoder: TextEncoder | None = None, normalizer: Normalizer | None = None, cache: bool = True,
-                 widen_normalizer: bool = False):
+                 widen_normalizer: bool = False, gesture_events: dict[str, list] | None = None):
         if stride < 1:
             raise LM2DError(f"window stride must be at least 1 frame, got {stride}")
         self.config, self.stride = config, stride
@@ -258,6 +260,8 @@ class DanceDataset(torch.utils.data.Dataset):
                  f"and are clipped: the model cannot learn or make those poses (fine-tune with lm2d train "
                  f"--init, which widens the range)", path=root)
         self._normalized = [self.normalizer.normalize(clip.x).astype(np.float32) for clip in self.clips]
+        self._gesture_frames = None if gesture_events is None else [
+            event_frames(gesture_events.get(clip.clip_id, []), clip.n_frames) for clip in self.clips]
         self.windows = [(index, start) for index, clip in enumerate(self.clips)
                         for start in range(0, clip.n_frames - config.n_frames + 1, stride)]
 
@@ -275,8 +279,11 @@ class DanceDataset(torch.utils.data.Dataset):
         clip_index, start = self.windows[index]
         clip, frames = self.clips[clip_index], slice(start, start + self.config.n_frames)
         emb, token_frames, mask = self._lyric_window(clip, start)
-        return {"x": self._normalized[clip_index][frames], "music": clip.music[frames],
+        item = {"x": self._normalized[clip_index][frames], "music": clip.music[frames],
                 "lyric_emb": emb, "lyric_frames": token_frames, "lyric_mask": mask}
+        if self._gesture_frames is not None:
+            item["gesture_frames"] = self._gesture_frames[clip_index][frames]
+        return item
 
     def _lyric_window(self, clip: Clip, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         config = self.config
@@ -285,6 +292,14 @@ class DanceDataset(torch.utils.data.Dataset):
             return emb.astype(np.float32), frames.astype(np.float32), mask.astype(bool)
         k = config.max_lyric_tokens if config.lyrics else 0
         return (np.zeros((k, config.text_dim), np.float32), np.zeros(k, np.float32), np.zeros(k, bool))
+
+
+def event_frames(events, n_frames: int) -> np.ndarray:
+    """(n_frames,) bool: the frames inside any event's [start, end) window (seconds, at FPS)."""
+    inside = np.zeros(n_frames, bool)
+    for event in events:
+        inside[max(0, round(event.start * FPS)):max(0, round(event.end * FPS))] = True
+    return inside
 
 
 def fit_normalizer(clips: list[Clip]) -> Normalizer:

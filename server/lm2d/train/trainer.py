@@ -300,11 +300,12 @@ def prepare_run(config: RunConfig | None, run_dir: str | os.PathLike, resume: bo
 
 def load_training_data(config: RunConfig, data_root: str | os.PathLike, ctx: DistContext,
                        normalizer: Normalizer | None, encoder: TextEncoder | None = None,
-                       widen_normalizer: bool = False) -> DanceDataset:
+                       widen_normalizer: bool = False, gesture_events: dict | None = None) -> DanceDataset:
     """The train split. Rank 0 goes first and fills the clip cache; the others then read it."""
     def build() -> DanceDataset:
         return DanceDataset(data_root, "train", config.model, stride=config.train.window_stride,
-                            encoder=encoder, normalizer=normalizer, widen_normalizer=widen_normalizer)
+                            encoder=encoder, normalizer=normalizer, widen_normalizer=widen_normalizer,
+                            gesture_events=gesture_events)
     if ctx.is_main:
         dataset = build()
         ctx.barrier()
