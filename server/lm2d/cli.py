@@ -28,6 +28,7 @@ COMMANDS = [
     "smpl-body",
     "video2motion",
     "dataset-from-videos",
+    "train-lifter",
 ]
 
 

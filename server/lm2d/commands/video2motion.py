@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--field-of-view", type=float, default=DEFAULT_FIELD_OF_VIEW, metavar="DEG",
                         help=f"the camera's angle of view across the picture's longer side (default "
                              f"{DEFAULT_FIELD_OF_VIEW:g}); mostly the pelvis path's depth depends on it")
+    parser.add_argument("--lifter", metavar="PATH|none", default="shipped",
+                        help="the landmark lifter the fit follows: one trained by lm2d train-lifter, or none "
+                             "for the landmarks alone (default: the shipped one)")
 
 
 def progress_bar():
@@ -47,14 +50,17 @@ def run(args: argparse.Namespace) -> int:
     from lm2d.pipeline import check_output_path, write_result
     from lm2d.video.convert import video_to_motion
     from lm2d.video.decode import extract_audio
+    from lm2d.video.lifter import load_lifter
 
     output = check_output_path(args.output)
+    choice = args.lifter.lower()
+    lifter = "shipped" if choice == "shipped" else None if choice == "none" else load_lifter(args.lifter)
     if not 10.0 <= args.field_of_view <= 150.0:
         raise LM2DError(f"--field-of-view must be between 10 and 150 degrees, got {args.field_of_view:g}")
     started = time.perf_counter()
     show, close = progress_bar()
     try:
-        result = video_to_motion(args.video, args.field_of_view, progress=show)
+        result = video_to_motion(args.video, args.field_of_view, progress=show, lifter=lifter)
     finally:
         close()
     write_result(result.motion, output)

@@ -13,6 +13,7 @@ from lm2d.video.fit import fit_skeleton
 from lm2d.video.camera import DEFAULT_FIELD_OF_VIEW
 from lm2d.video.ground import ground_motion
 from lm2d.video.landmarks import Landmarks, estimate_landmarks
+from lm2d.video.lifter import LandmarkLifter, lift, shipped_lifter
 
 FIT_ITERATIONS = 300
 GROUND_ITERATIONS = 100
@@ -37,19 +38,25 @@ class VideoMotion:
 
 
 def video_to_motion(path: str | os.PathLike, field_of_view: float = DEFAULT_FIELD_OF_VIEW,
-                    progress: Callable[[str, int, int], None] | None = None) -> VideoMotion:
-    """The dance in a video. `progress(stage, done, total)` with stage 'landmarks', 'fit' or 'ground'.
-    Raises LM2DError for an unreadable video or one where nobody is seen."""
+                    progress: Callable[[str, int, int], None] | None = None,
+                    lifter: LandmarkLifter | None | str = "shipped") -> VideoMotion:
+    """The dance in a video. `progress(stage, done, total)` with stage 'landmarks', 'fit' or 'ground';
+    `lifter` as landmarks_to_motion's. Raises LM2DError for an unreadable video or one where nobody is seen."""
     def stage(name):
         return None if progress is None else (lambda done, total: progress(name, done, total))
 
     landmarks = estimate_landmarks(path, stage("landmarks"))
-    return landmarks_to_motion(landmarks, field_of_view, stage("fit"), stage("ground"))
+    return landmarks_to_motion(landmarks, field_of_view, stage("fit"), stage("ground"), lifter)
 
 
 def landmarks_to_motion(landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW,
-                        fit_progress=None, ground_progress=None) -> VideoMotion:
-    fit = fit_skeleton(landmarks, field_of_view, FIT_ITERATIONS, progress=fit_progress)
+                        fit_progress=None, ground_progress=None,
+                        lifter: LandmarkLifter | None | str = "shipped") -> VideoMotion:
+    """lifter: the landmark lifter the fit also follows ("shipped": the one in lm2d/checkpoints;
+    None: the landmarks alone)."""
+    lifter = shipped_lifter() if lifter == "shipped" else lifter
+    lifted = None if lifter is None else lift(lifter, landmarks)
+    fit = fit_skeleton(landmarks, field_of_view, FIT_ITERATIONS, progress=fit_progress, lifted=lifted)
     root, local, planted = ground_motion(fit, landmarks, GROUND_ITERATIONS, ground_progress)
     motion = Motion(root, local, landmarks.fps)
     # Sample at 30 FPS on the video's own clock (its frame times may be uneven).

@@ -12,7 +12,10 @@ through a level pinhole camera (lm2d.video.camera), bone-direction agreement for
 (independent of bone length: a dancer with longer shins than SMPL's still fits), hinge limits (no
 knee or elbow bending backwards), a prior that keeps the spine, neck, collars, wrists and ankles
 near rest unless the markers say otherwise (a bend spreads over the spine), and joint acceleration
-(smoothness). lm2d.video.ground then adds the floor and foot contacts.
+(smoothness). With the landmark lifter's joints (lm2d.video.lifter) the fit also pulls each joint
+towards its lifted place (pelvis-relative, the camera's level frame), and the landmarks' own 3-D
+positions count less: the lifter has learnt where they mislead.
+lm2d.video.ground then adds the floor and foot contacts.
 """
 from __future__ import annotations
 
@@ -69,6 +72,13 @@ class Weights:
     rest_prior: float = 0.002
     smoothness: float = 0.2        # stronger slows Adam's convergence more than it removes jitter
     offsets: float = 0.05
+    lifted: float = 1.0            # joints' distance to the lifter's (when there is one)
+
+
+# With the lifter's joints: they carry the 3-D pose; the landmarks' own 3-D positions count
+# little and their limb directions not at all (on renders of known motion these weights gave
+# 5.9-7.0 cm where the defaults' markers 0.2, limbs 0.05, lifted 1 gave 6.2-8.0).
+LIFTED_WEIGHTS = Weights(markers=0.05, limb_direction=0.0, lifted=5.0)
 
 
 def marker_targets(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
@@ -80,11 +90,12 @@ def marker_targets(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
     return positions, np.clip(confidence, 0.05, 1.0)
 
 
-def initial_root_orientation(targets: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) pelvis rotation from the hips (left-right) and the trunk (up): SMPL's rest pelvis
-    has left along +X and up along +Z, so these two directions give the frame."""
-    left = targets[:, 0] - targets[:, 1]
-    up = 0.5 * (targets[:, 10] + targets[:, 11]) - 0.5 * (targets[:, 0] + targets[:, 1])
+def initial_root_orientation(hips: np.ndarray, shoulders: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) pelvis rotation from the hips (left-right) and the trunk (up), each given as
+    (N, 2, 3) left and right points: SMPL's rest pelvis has left along +X and up along +Z, so
+    these two directions give the frame."""
+    left = hips[:, 0] - hips[:, 1]
+    up = shoulders.mean(axis=1) - hips.mean(axis=1)
     left /= np.linalg.norm(left, axis=-1, keepdims=True) + 1e-9
     up = up - (up * left).sum(-1, keepdims=True) * left
     up /= np.linalg.norm(up, axis=-1, keepdims=True) + 1e-9
@@ -95,12 +106,15 @@ class SkeletonFit(torch.nn.Module):
     """The unknowns and the loss. `pose()` gives local rotation matrices (N, 24, 3, 3);
     `camera_root` (N, 3) is the pelvis in the camera's level frame (x right, y away, z up)."""
 
-    def __init__(self, landmarks: Landmarks, field_of_view: float, weights: Weights | None = None):
+    def __init__(self, landmarks: Landmarks, field_of_view: float, weights: Weights | None = None,
+                 lifted: np.ndarray | None = None):
         super().__init__()
         targets, confidence = marker_targets(landmarks)
         markers_of = [m.landmarks for m in MARKERS]
         n = len(targets)
-        self.weights = weights or Weights()
+        self.weights = weights or (Weights() if lifted is None else LIFTED_WEIGHTS)
+        self.lifted = None if lifted is None else torch.as_tensor(lifted, dtype=torch.float32)
+        self.frame_trust = torch.as_tensor(np.where(landmarks.found, 1.0, 0.3), dtype=torch.float32)
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.confidence = torch.as_tensor(confidence, dtype=torch.float32)
         self.image_targets = torch.as_tensor(image_targets(landmarks, markers_of), dtype=torch.float32)
@@ -110,7 +124,11 @@ class SkeletonFit(torch.nn.Module):
         self.camera_root = torch.nn.Parameter(torch.as_tensor(root, dtype=torch.float32))
         self.depth = float(np.median(root[:, 1]))
         axis_angle = torch.zeros(n, NUM_JOINTS, 3)
-        axis_angle[:, 0] = matrix_to_axis_angle(torch.as_tensor(initial_root_orientation(targets), dtype=torch.float32))
+        # The lifter's joints know which way the dancer faces better than the landmarks do.
+        hips, shoulders = (targets[:, [0, 1]], targets[:, [10, 11]]) if lifted is None else (lifted[:, [1, 2]],
+                                                                                             lifted[:, [16, 17]])
+        axis_angle[:, 0] = matrix_to_axis_angle(torch.as_tensor(initial_root_orientation(hips, shoulders),
+                                                                dtype=torch.float32))
         self.axis_angle = torch.nn.Parameter(axis_angle)
         self.frame_offset = torch.nn.Parameter(torch.zeros(n, 3))
         self.log_scale = torch.nn.Parameter(torch.zeros(()))
@@ -174,14 +192,19 @@ class SkeletonFit(torch.nn.Module):
             acceleration = moving[2:] - 2 * moving[1:-1] + moving[:-2]
             terms["smoothness"] = w.smoothness * (acceleration ** 2).sum(-1).mean()
         terms["offsets"] = w.offsets * ((self.marker_offsets - self.initial_offsets) ** 2).sum()
+        if self.lifted is not None:
+            lifted_error = ((joints - self.lifted) ** 2).sum(-1).mean(-1)
+            terms["lifted"] = w.lifted * (self.frame_trust * lifted_error).sum() / self.frame_trust.sum()
         return terms
 
 
 def fit_skeleton(landmarks: Landmarks, field_of_view: float = DEFAULT_FIELD_OF_VIEW, iterations: int = 300,
-                 weights: Weights | None = None, progress: Callable[[int, int], None] | None = None) -> SkeletonFit:
-    """Fit the skeleton's rotations and camera-frame path to the landmarks (every frame at once).
-    `progress(done, total)` after each iteration."""
-    model = SkeletonFit(landmarks, field_of_view, weights)
+                 weights: Weights | None = None, progress: Callable[[int, int], None] | None = None,
+                 lifted: np.ndarray | None = None) -> SkeletonFit:
+    """Fit the skeleton's rotations and camera-frame path to the landmarks (every frame at once),
+    and to the lifter's joints `lifted` (N, 24, 3) when given. `progress(done, total)` after each
+    iteration."""
+    model = SkeletonFit(landmarks, field_of_view, weights, lifted)
     optimise(model, model.losses, iterations, progress)
     return model
 
