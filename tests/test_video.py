@@ -145,7 +145,8 @@ def test_the_lifter_learns_where_the_joints_are_and_round_trips(rendered, enviro
 
     from lm2d.errors import LM2DError
     from lm2d.video.landmarks import estimate_landmarks
-    from lm2d.video.lifter import (JOINT_MIRROR, LandmarkLifter, LifterConfig, lift, load_lifter, mirrored,
+    from lm2d.motion.skeleton import MIRROR
+    from lm2d.video.lifter import (LandmarkLifter, LifterConfig, lift, load_lifter, mirrored,
                                    read_lifter_data, save_lifter, train_lifter)
 
     monkeypatch.setenv("LM2D_CACHE", environment["LM2D_CACHE"])
@@ -160,7 +161,7 @@ def test_the_lifter_learns_where_the_joints_are_and_round_trips(rendered, enviro
     twice = mirrored(*mirrored(landmarks.world, landmarks.image, landmarks.visibility, truth))
     for again, original in zip(twice, (landmarks.world, landmarks.image, landmarks.visibility, truth)):
         assert np.allclose(again, original)
-    assert JOINT_MIRROR[4] == 5 and JOINT_MIRROR[0] == 0
+    assert MIRROR[4] == 5 and MIRROR[0] == 0
 
     def error(lifter):
         return float(np.linalg.norm(lift(lifter, landmarks) - truth, axis=-1).mean())

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from lm2d.corpus.gestures import GESTURES, GestureEvent, gesture_events
 from lm2d.errors import LM2DError
-from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
+from lm2d.motion.skeleton import NUM_JOINTS, mirrored_joints
 from lm2d.weights import load_described, save_described
 
 NONE = "none"                          # label of a window without a gesture
@@ -47,9 +47,6 @@ JITTER = 0.15                          # training windows' ends move by up to th
 FORMAT_VERSION = 1
 KIND = "gesture_classifier"
 
-# Joint i of a mirrored body is joint MIRROR[i] of the original (left_* <-> right_*).
-MIRROR = tuple(JOINT_NAMES.index(name.replace("left_", "#").replace("right_", "left_").replace("#", "right_"))
-               for name in JOINT_NAMES)
 
 Window = tuple[float, float]           # seconds
 
@@ -80,7 +77,7 @@ class GestureClassifierConfig:
 
 def mirrored(joints: np.ndarray) -> np.ndarray:
     """The same dance reflected left to right (x negated, left and right joints swapped)."""
-    return joints[:, list(MIRROR)] * np.array([-1.0, 1.0, 1.0], dtype=joints.dtype)
+    return mirrored_joints(joints)
 
 
 def heading_angles(joints: np.ndarray) -> np.ndarray:

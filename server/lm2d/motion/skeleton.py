@@ -16,6 +16,15 @@ JOINT_NAMES: tuple[str, ...] = (
     "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
 )
 NUM_JOINTS = len(JOINT_NAMES)
+# Joint i of a mirrored body is joint MIRROR[i] of the original (left_* <-> right_*).
+MIRROR = tuple(JOINT_NAMES.index(name.replace("left_", "#").replace("right_", "left_").replace("#", "right_"))
+               for name in JOINT_NAMES)
+
+
+def mirrored_joints(joints: np.ndarray) -> np.ndarray:
+    """(..., 24, 3) joint positions reflected left to right (x negated, left and right swapped)."""
+    return joints[..., list(MIRROR), :] * np.array([-1.0, 1.0, 1.0], dtype=joints.dtype)
+
 
 # Parent of each joint; every parent comes before its children (forward kinematics relies on it).
 PARENTS: tuple[int, ...] = (

@@ -53,6 +53,7 @@ MARKERS = (
     Marker(("nose",), 15, (0.0, -0.1, 0.0), 0.5),
     Marker(("left_ear",), 15, (0.07, 0.0, 0.0), 0.5), Marker(("right_ear",), 15, (-0.07, 0.0, 0.0), 0.5),
 )
+UNSEEN_TRUST = 0.3      # interpolated frames have no visibility of their own: trusted a little
 # Limb bones (marker index pairs) whose direction must agree, whatever their length.
 LIMBS = ((0, 2), (1, 3), (2, 4), (3, 5), (10, 12), (11, 13), (12, 14), (13, 15), (0, 1), (10, 11))
 # Hinges: joint -> (axis of its local rotation, lowest, highest angle in radians).
@@ -85,8 +86,7 @@ def marker_targets(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
     """(N, M, 3) landmark positions per marker (Z-up, hip-centred) and (N, M) confidences."""
     positions = np.stack([landmarks.world[:, [INDEX[n] for n in m.landmarks]].mean(axis=1) for m in MARKERS], axis=1)
     confidence = np.stack([landmarks.visibility[:, [INDEX[n] for n in m.landmarks]].min(axis=1) for m in MARKERS], axis=1)
-    # Interpolated frames have no visibility of their own; trust them a little.
-    confidence[~landmarks.found] = 0.3
+    confidence[~landmarks.found] = UNSEEN_TRUST
     return positions, np.clip(confidence, 0.05, 1.0)
 
 
@@ -114,7 +114,7 @@ class SkeletonFit(torch.nn.Module):
         n = len(targets)
         self.weights = weights or (Weights() if lifted is None else LIFTED_WEIGHTS)
         self.lifted = None if lifted is None else torch.as_tensor(lifted, dtype=torch.float32)
-        self.frame_trust = torch.as_tensor(np.where(landmarks.found, 1.0, 0.3), dtype=torch.float32)
+        self.frame_trust = torch.as_tensor(np.where(landmarks.found, 1.0, UNSEEN_TRUST), dtype=torch.float32)
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.confidence = torch.as_tensor(confidence, dtype=torch.float32)
         self.image_targets = torch.as_tensor(image_targets(landmarks, markers_of), dtype=torch.float32)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from lm2d.errors import LM2DError
-from lm2d.motion.skeleton import JOINT_NAMES, NUM_JOINTS
+from lm2d.motion.skeleton import NUM_JOINTS, mirrored_joints
 from lm2d.video.landmarks import INDEX, MIRROR, NUM_LANDMARKS, Landmarks, torso_lengths
 from lm2d.weights import load_described, save_described
 
@@ -38,9 +38,6 @@ FEATURES = NUM_LANDMARKS * 6
 LIFTER_FPS = 30.0              # the frame rate it is trained and run at
 KIND, FORMAT_VERSION = "landmark_lifter", 1
 DEFAULT_LIFTER = Path(__file__).resolve().parents[1] / "checkpoints" / "lifter" / "lifter"
-# SMPL's mirror twin of each joint (left_knee <-> right_knee; the spine is its own).
-JOINT_MIRROR = np.array([JOINT_NAMES.index(n.replace("left_", "R_").replace("right_", "left_").replace("R_", "right_"))
-                         for n in JOINT_NAMES])
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ def mirrored(world: np.ndarray, image: np.ndarray, visibility: np.ndarray, joint
     world = world[:, MIRROR] * np.array([-1.0, 1.0, 1.0])
     image = image[:, MIRROR] * np.array([-1.0, 1.0]) + np.array([1.0, 0.0])
     flipped = (world, image, visibility[:, MIRROR])
-    return flipped if joints is None else (*flipped, joints[:, JOINT_MIRROR] * np.array([-1.0, 1.0, 1.0]))
+    return flipped if joints is None else (*flipped, mirrored_joints(joints))
 
 
 def lift(lifter: LandmarkLifter, landmarks: Landmarks) -> np.ndarray:
