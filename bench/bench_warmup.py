@@ -59,10 +59,12 @@ def run() -> list[tuple[str, str]]:
                  "model: the shipped default (consistency, cpu)"),
         ("timeline: panel opened -> server said hello", f"{timeline['hello']:.2f} s"),
         ("timeline: panel opened -> model loaded", f"{timeline['model']:.2f} s"),
-        ("timeline: panel opened -> server ready (librosa warm, encoder loaded)", f"{timeline['ready']:.2f} s"),
+        ("timeline: panel opened -> server ready (librosa warm, encoder loaded, rehearsal danced)",
+         f"{timeline['ready']:.2f} s"),
         (f"timeline: Generate pressed {IDLE_SECONDS:g} s after the panel opened -> take keyed (target <= 1.5 s)",
          f"{timeline['after idle']:.2f} s"),
-        ("new song on the warm server: Generate -> take keyed (target <= 1.2 s)", f"{warm_new:.2f} s"),
+        ("new song on the warm server: Generate -> take keyed, median of 3 songs (target <= 1.2 s)",
+         f"{warm_new:.2f} s ({' / '.join(f'{seconds:.2f}' for seconds in timeline['new songs'])})"),
         ("same song again (features and encodings cached), new seed", f"{timeline['cached']:.2f} s"),
         ("new song chosen in the panel: features prepared in", f"{timeline['prepare']:.2f} s"),
         ("  then Generate -> take keyed", f"{timeline['prepared song']:.2f} s"),
@@ -166,7 +168,7 @@ def warm_timeline(scratch: Path, songs: SongMaker) -> dict:
     fresh_scene()
     marks = {}
     with Environment(LM2D_CACHE=str(scratch / "timeline")):
-        first, second = songs.make(100), songs.make(108)
+        first, *new_songs = songs.make(100), songs.make(104), songs.make(108), songs.make(112)
         warm_start.unregister()
         opened = time.perf_counter()
         warm_start.request(bpy.context)
@@ -182,9 +184,13 @@ def warm_timeline(scratch: Path, songs: SongMaker) -> dict:
         marks["ready"] = time.perf_counter() - opened
         time.sleep(max(0.0, IDLE_SECONDS - (time.perf_counter() - opened)))
         marks["after idle"], _ = press_generate(first)
-        marks["new song on the warm server"], job = press_generate(second)
+        # A new song on the warm server, three times (the median is reported): one sample swings
+        # by a tenth of a second with the machine.
+        runs = sorted((press_generate(song) for song in new_songs), key=lambda run: run[0])
+        marks["new songs"] = [seconds for seconds, _ in runs]
+        marks["new song on the warm server"], job = runs[1]
         marks["stages"] = job.stage_seconds
-        marks["cached"], _ = press_generate(second, seed=1)
+        marks["cached"], _ = press_generate(new_songs[-1], seed=1)
         # A song chosen in the panel: the warm start prepares its features while the user sets up.
         third = songs.make(116)
         bpy.context.scene.lm2d.audio_source, bpy.context.scene.lm2d.audio_path = 'FILE', str(third[0])

@@ -6,7 +6,8 @@ context, so request() only registers a one-shot bpy.app.timers callback (once pe
 interpreter and chosen song); choosing a song calls it too. The timer (tick) starts the shared
 server session and sends hello + load (the preferences' model and device) and, once a song is
 chosen, prepare (its features, computed into the server's cache while the user sets up); the
-server warms librosa and the lyric encoder in the background meanwhile (lm2d.server.warmup).
+server warms librosa and the lyric encoder in the background meanwhile, then rehearses one dance
+with the loaded model (lm2d.server.warmup).
 Until the server reports everything ready, tick() asks for hello again every POLL_SECONDS and
 shows the warm-up state on the panel (WindowManager.lm2d.warmup). Headless drivers and tests
 call tick() themselves.
@@ -24,8 +25,8 @@ from .props import audio_path_of, session_state
 from .server_session import current_settings
 
 POLL_SECONDS = 1.0
-WARMUP_PARTS = ("model", "features", "lyrics")   # as the server's hello names them
-DONE = ("ready", "failed")
+WARMUP_PARTS = ("model", "features", "lyrics", "dance")   # as the server's hello names them
+DONE = ("ready", "failed", "skipped")   # skipped: the rehearsal dance gave way to a request
 
 _job: "WarmStartJob | None" = None
 _wanted: tuple[str, str | None] | None = None   # (interpreter, chosen song) last asked for

@@ -63,7 +63,9 @@ def test_choosing_a_song_warms_the_server_and_prepares_the_song(addon, shared_da
     session = server_session.session(addon)
     hello_id = session.send("hello")
     events = session.take([hello_id], wait=30)
-    assert events and events[0]["warmup"] == {"features": "ready", "lyrics": "ready", "model": "ready"}
+    warmup = events[0]["warmup"] if events else {}
+    assert warmup.pop("dance", None) in ("ready", "skipped"), events   # skipped: gave way to the prepare
+    assert warmup == {"features": "ready", "lyrics": "ready", "model": "ready"}
     assert (events[0]["model"], events[0]["loads"]) == ("tiny", 1)
     session.forget([hello_id])
 

@@ -1,5 +1,6 @@
 """Warm-up and cheaper first calls: the background warm-up's bookkeeping, hello's warm-up states
-from a real server, cold and warm servers giving the same dance bit for bit, numba's on-disk
+from a real server, cold and warm servers giving the same dance bit for bit, the rehearsal dance
+giving way to requests (and its stop check never stopping theirs), numba's on-disk
 cache living in lm2d's cache folder across processes, and the faster paths of features and audio
 matching librosa's own calls bit for bit."""
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
+import torch
 
-from lm2d.errors import LM2DError
-from lm2d.server.warmup import FAILED, PENDING, READY, RUNNING, Warmup
+from lm2d.errors import Cancelled, LM2DError
+from lm2d.server.warmup import FAILED, PENDING, READY, RUNNING, SKIPPED, Warmup
 from dance_data import server_environment, write_tiny_checkpoint
 from raw_server import RawServer
 
@@ -35,20 +37,25 @@ def test_warmup_runs_its_tasks_in_order_and_reports_each_state():
         order.append("broken")
         raise LM2DError("no encoder here")
 
-    warmup = Warmup([("slow", slow), ("broken", broken), ("last", lambda: order.append("last"))])
-    assert warmup.states() == {"slow": PENDING, "broken": PENDING, "last": PENDING}
+    def gives_way():
+        order.append("gives way")
+        raise Cancelled()
+
+    warmup = Warmup([("slow", slow), ("broken", broken), ("gives way", gives_way),
+                     ("last", lambda: order.append("last"))])
+    assert set(warmup.states().values()) == {PENDING}
     warmup.start()
     deadline = time.monotonic() + 30
     while warmup.states()["slow"] != RUNNING:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert warmup.states() == {"slow": RUNNING, "broken": PENDING, "last": PENDING}
+    assert warmup.states() == {"slow": RUNNING, "broken": PENDING, "gives way": PENDING, "last": PENDING}
     assert not warmup.wait(0.05)
     release.set()
     assert warmup.wait(30)
-    # A failed task costs only its time: the next one still runs.
-    assert warmup.states() == {"slow": READY, "broken": FAILED, "last": READY}
-    assert order == ["slow", "broken", "last"] and set(warmup.seconds()) == {"slow", "last"}
+    # A failed task costs only its time, one that gave way to a request is skipped: the next still runs.
+    assert warmup.states() == {"slow": READY, "broken": FAILED, "gives way": SKIPPED, "last": READY}
+    assert order == ["slow", "broken", "gives way", "last"] and set(warmup.seconds()) == {"slow", "last"}
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +91,19 @@ def test_a_request_mid_warm_up_and_one_after_it_give_the_same_dance(checkpoint, 
 
     try:
         hello, _ = server.request("hello", timeout=120)
-        assert set(hello["warmup"]) == {"features", "lyrics", "model"} and hello["warmup"]["model"] == PENDING
+        assert set(hello["warmup"]) == {"features", "lyrics", "dance", "model"}
+        assert hello["warmup"]["model"] == hello["warmup"]["dance"] == PENDING   # the rehearsal waits for a load
         assert set(hello["warmup"].values()) <= {PENDING, RUNNING, READY}
         # Generate at once: features and the encoder are still warming up.
         assert server.request("load", checkpoint=str(checkpoint), device="cpu")[0]["type"] == "loaded"
         generate(cold_song, "cold.npz")
         deadline = time.monotonic() + 300
-        while set(hello["warmup"].values()) != {READY}:
+        # The rehearsal either ran after the cold song or gave way to it.
+        while not set(hello["warmup"].values()) <= {READY, SKIPPED}:
             assert time.monotonic() < deadline, hello
             time.sleep(0.2)
             hello, _ = server.request("hello")
+        assert hello["warmup"]["features"] == hello["warmup"]["lyrics"] == hello["warmup"]["model"] == READY
         generate(warm_song, "warm.npz")
         assert server.request("hello")[0]["loads"] == 1
         # prepare: a song's features into the cache ahead of its generate; bad songs as any request.
@@ -108,6 +118,47 @@ def test_a_request_mid_warm_up_and_one_after_it_give_the_same_dance(checkpoint, 
     assert cold.keys() == warm.keys() and "joint_positions" in cold
     for name in cold:
         np.testing.assert_array_equal(cold[name], warm[name], err_msg=name)
+
+
+def test_the_rehearsal_dances_a_whole_synthetic_song_and_gives_way_to_requests(checkpoint, tmp_path, monkeypatch):
+    from lm2d.sampling.denoisers import stopping
+    from lm2d.server.engine import Engine
+    from lm2d.server.warmup import REHEARSAL_SECONDS
+
+    monkeypatch.setenv("LM2D_CACHE", str(tmp_path / "cache"))
+    engine = Engine(warm=False)
+    engine.load(str(checkpoint), "cpu")
+    motion = engine.rehearse()
+    assert abs(motion.n_frames - REHEARSAL_SECONDS * 30) <= 1 and np.isfinite(motion.local_rotmats).all()
+    assert not (tmp_path / "cache" / "features").exists()      # the synthetic song is not cached
+    with engine.serving(), pytest.raises(Cancelled):          # a request is running: it stops at once
+        engine.rehearse()
+
+    # The rehearsal's stop check sits on the shared model, but stops only its own thread's calls.
+    model, inside, done = engine.loaded.model, threading.Event(), threading.Event()
+    x = torch.zeros(1, model.config.n_frames, model.config.channels)
+    music = torch.zeros(1, model.config.n_frames, model.config.music_dim)
+
+    outcome = []
+
+    def rehearsal_thread():
+        with stopping(model, lambda: True), torch.no_grad():
+            inside.set()
+            done.wait(30)
+            try:
+                model(x, torch.zeros(1), music)
+                outcome.append("ran")
+            except Cancelled:
+                outcome.append("cancelled")
+
+    thread = threading.Thread(target=rehearsal_thread)
+    thread.start()
+    assert inside.wait(30)
+    with torch.no_grad():
+        assert torch.isfinite(model(x, torch.zeros(1), music)).all()   # the request's call runs
+    done.set()
+    thread.join(30)
+    assert outcome == ["cancelled"]                                   # the rehearsal's own call stops
 
 
 def run_python(code: str, env: dict) -> str:

@@ -116,6 +116,6 @@ def features_ahead(song) -> None:
     """Decode a song and compute (and cache) its features ahead of its turn; a bad song is
     reported in its turn."""
     try:
-        song.features   # a cached_property: decodes, computes and caches
+        song.features   # computed once per Song: decodes, computes and caches
     except LM2DError:
         pass

@@ -103,16 +103,26 @@ class Resources:
 
     def __init__(self):
         self._encoder = None
+        self._encoder_source: Resources | None = None
         self._lock = threading.Lock()
         self.encodings = EncodingMemo()
 
     def text_encoder(self):
+        if self._encoder_source is not None:
+            return self._encoder_source.text_encoder()
         with self._lock:
             if self._encoder is None:
                 from lm2d.lyrics import TextEncoder
 
                 self._encoder = TextEncoder()
             return self._encoder
+
+    def sharing_encoder(self) -> "Resources":
+        """Resources with this one's encoder (loaded once for both) but an encoding memo of their
+        own: for a job that runs beside this one's (the server's rehearsal)."""
+        other = Resources()
+        other._encoder_source = self
+        return other
 
 
 # --- the generation path -------------------------------------------------------------------------

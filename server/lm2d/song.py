@@ -16,7 +16,9 @@ VOCAL_THRESHOLD_DB of its loudest.
 from __future__ import annotations
 
 import os
+import threading
 from functools import cached_property
+from typing import Callable
 
 import librosa
 import numpy as np
@@ -39,10 +41,17 @@ class Song:
 
     rate = SAMPLE_RATE
 
-    def __init__(self, path: str | os.PathLike, max_seconds: float = DEFAULT_MAX_SECONDS, cache: bool = True):
+    def __init__(self, path: str | os.PathLike, max_seconds: float = DEFAULT_MAX_SECONDS, cache: bool = True,
+                 features_from: Callable[["Song"], MusicFeatures] | None = None):
+        """features_from(song): where the features come from instead of local_features() (the
+        server's feature process, lm2d.server.feature_process)."""
         self.path = path
         self.info = validate_audio_file(path, max_seconds)
+        self.max_seconds = max_seconds
         self.cache = cache
+        self._features_from = features_from
+        self._features: MusicFeatures | None = None
+        self._features_lock = threading.Lock()   # threads asking at once wait for one computation
 
     @property
     def duration(self) -> float:
@@ -52,8 +61,15 @@ class Song:
     def samples(self) -> np.ndarray:
         return decode_audio(self.path, self.info, self.rate)
 
-    @cached_property
+    @property
     def features(self) -> MusicFeatures:
+        with self._features_lock:
+            if self._features is None:
+                self._features = self.local_features() if self._features_from is None else self._features_from(self)
+            return self._features
+
+    def local_features(self) -> MusicFeatures:
+        """The features computed (or read from the cache) in this process."""
         return cached_features(self.path, lambda: features_from_array(self.samples, self.rate), self.cache)
 
     @cached_property

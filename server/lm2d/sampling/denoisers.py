@@ -11,6 +11,7 @@ windows again.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Callable, Iterator
 
 import torch
@@ -65,11 +66,17 @@ def evaluating(model: nn.Module) -> Iterator[None]:
 def stopping(model: nn.Module, should_stop: Callable[[], bool] | None) -> Iterator[None]:
     """Check should_stop before every network call, not only between steps: one step on a long
     song is many calls (guidance branches x chunks of windows), and a cancel should not wait for
-    all of them."""
+    all of them. The hook sits on the shared model, so it checks only this thread's calls: a job
+    sampling beside this one (the server's rehearsal beside a request) is not stopped by it."""
     if should_stop is None:
         yield
         return
-    handle = model.register_forward_pre_hook(lambda module, inputs: stop_if_asked(should_stop))
+    owner = threading.get_ident()
+
+    def check(module, inputs) -> None:
+        if threading.get_ident() == owner:
+            stop_if_asked(should_stop)
+    handle = model.register_forward_pre_hook(check)
     try:
         yield
     finally:

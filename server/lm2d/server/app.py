@@ -159,16 +159,21 @@ class Server:
 class Handlers:
     """What each request does; the model stays loaded between requests."""
 
-    def __init__(self):
+    def __init__(self, feature_process=None):
         from lm2d.server.engine import Engine  # torch loads here, after the protocol is up
 
-        self.engine = Engine()
+        self.engine = Engine(feature_process=feature_process)
 
     def describe(self) -> dict:
         return self.engine.describe() | {"protocol": PROTOCOL_VERSION}
 
     def handle(self, request: Request, progress: Callable[[str, float], None],
                should_stop: Callable[[], bool]) -> tuple[str, dict]:
+        with self.engine.serving():
+            return self._handle(request, progress, should_stop)
+
+    def _handle(self, request: Request, progress: Callable[[str, float], None],
+                should_stop: Callable[[], bool]) -> tuple[str, dict]:
         started = time.perf_counter()
         if request.type == "load":
             payload = self.engine.load(request.body.checkpoint, request.body.device)
@@ -198,12 +203,18 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     send = EventWriter(protocol_out)
+    from lm2d.server.feature_process import FeatureProcess
+
+    features = FeatureProcess()   # first, so it warms up while this process imports torch
     try:
-        handlers = Handlers()
-    except Exception as err:
-        send("error", None, code="startup", message=f"the server could not start: {err}")
-        return 1
-    # Undecodable bytes become U+FFFD and then a "not valid JSON" error, never a crash.
-    requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    Server(send, handlers).serve(requests)
-    return 0
+        try:
+            handlers = Handlers(features)
+        except Exception as err:
+            send("error", None, code="startup", message=f"the server could not start: {err}")
+            return 1
+        # Undecodable bytes become U+FFFD and then a "not valid JSON" error, never a crash.
+        requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        Server(send, handlers).serve(requests)
+        return 0
+    finally:
+        features.close()

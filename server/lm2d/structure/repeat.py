@@ -24,6 +24,7 @@ inside those ranges are in-painted, so every frame outside them stays bit-exact.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -74,10 +75,14 @@ def generate_with_repeats(loaded, audio: str | os.PathLike | Song, lyrics=None, 
     song = audio if isinstance(audio, Song) else Song(
         audio, max_audio_seconds() if max_seconds is None else max_seconds, cache)
     song_lyrics = None if lyrics is None else read_lyrics(lyrics, song)
-    motion, lines = generate_dance(loaded, song, song_lyrics, resources=resources, on_progress=on_progress,
-                                   should_stop=should_stop, **options)
-    features = song.features.features
-    form = SongForm(features, song_lyrics, section_map(features, song_lyrics))
+    # The section map needs only the features and the lyrics, so it is worked out in a thread
+    # beside the dance: in a fresh process its first call imports and compiles librosa's
+    # segmentation code, a second of mostly Python work that the sampling's torch calls leave room for.
+    with ThreadPoolExecutor(1, thread_name_prefix="lm2d-sections") as pool:
+        sections = pool.submit(lambda: section_map(song.features.features, song_lyrics))
+        motion, lines = generate_dance(loaded, song, song_lyrics, resources=resources, on_progress=on_progress,
+                                       should_stop=should_stop, **options)
+        form = SongForm(song.features.features, song_lyrics, sections.result())
     first = int(round(options.get("start_seconds", 0.0) * FPS))
     edit = options.get("edit")
     report = on_progress or (lambda stage, fraction: None)
