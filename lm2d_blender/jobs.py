@@ -199,7 +199,7 @@ class GenerationJob(Job):
         self.settings = settings
         self.model = None
         self.armature = self.action = self.track = None
-        self.stage_seconds: dict[str, float] = {}   # server stage -> seconds, as its progress events tell
+        self.stage_seconds: dict[str, float] = {}   # server stage -> seconds, as its progress events tell, + keying
         self._stage = None
         self.send_requests(output)
         GenerationJob._running = self
@@ -244,6 +244,7 @@ class GenerationJob(Job):
         self._stage, self._stage_started = stage, now
 
     def write_take(self, context, path: str) -> None:
+        started = time.monotonic()
         try:
             self.armature, self.action, self.track = apply_result(context, self.settings, path)
         except ValueError as err:   # ResultFileError (read_result checks everything), or a take that does not fit
@@ -251,6 +252,7 @@ class GenerationJob(Job):
             return
         self.state = FINISHED
         push_undo(f"LM2D: {self.action.name}")
+        self.stage_seconds["keying"] = time.monotonic() - started   # this side's own stage
 
     def finish(self, context) -> None:
         if GenerationJob._running is self:

@@ -1,4 +1,4 @@
-"""The server's feature process (lm2d.server.feature_process): a spawned child computes songs'
+"""The server's feature process (lm2d.feature_process): a spawned child computes songs'
 features with the same values bit for bit as the server would, brings back errors as the same
 one-line LM2DError, is replaced by the server's own features when it dies, and ends with the
 server. Real processes, real audio."""
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lm2d.errors import LM2DError
-from lm2d.server.feature_process import FeatureProcess, _song_features, _unpacked
+from lm2d.feature_process import FeatureProcess, _song_features, _unpacked
 from lm2d.song import Song
 from raw_server import RawServer
 from dance_data import server_environment

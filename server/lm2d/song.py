@@ -44,12 +44,12 @@ class Song:
     def __init__(self, path: str | os.PathLike, max_seconds: float = DEFAULT_MAX_SECONDS, cache: bool = True,
                  features_from: Callable[["Song"], MusicFeatures] | None = None):
         """features_from(song): where the features come from instead of local_features() (the
-        server's feature process, lm2d.server.feature_process)."""
+        server's feature process, lm2d.feature_process)."""
         self.path = path
         self.info = validate_audio_file(path, max_seconds)
         self.max_seconds = max_seconds
         self.cache = cache
-        self._features_from = features_from
+        self.features_from = features_from
         self._features: MusicFeatures | None = None
         self._features_lock = threading.Lock()   # threads asking at once wait for one computation
 
@@ -65,7 +65,7 @@ class Song:
     def features(self) -> MusicFeatures:
         with self._features_lock:
             if self._features is None:
-                self._features = self.local_features() if self._features_from is None else self._features_from(self)
+                self._features = self.local_features() if self.features_from is None else self.features_from(self)
             return self._features
 
     def local_features(self) -> MusicFeatures:

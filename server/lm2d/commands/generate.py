@@ -6,6 +6,7 @@ load, one lyric encoder and warm librosa code shared by all, and one progress ba
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -61,27 +62,47 @@ _seconds = cli_number(0, MAX_SONG_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lm2d.batch import generate_batch, is_batch
-    from lm2d.pipeline import (check_output_path, checkpoint_inputs, load_model, max_audio_seconds, read_lyrics,
-                               write_result)
-    from lm2d.sampling import SamplingSettings
-    from lm2d.song import Song
-    from lm2d.structure.repeat import check_strength, generate_with_repeats
+    # The features' child process first, so librosa's start-up runs beside torch's import (which
+    # the imports below begin) and the model and encoder loads.
+    with feature_process() as features:
+        from lm2d.batch import generate_batch, is_batch
+        from lm2d.pipeline import check_output_path, checkpoint_inputs, load_model, max_audio_seconds
+        from lm2d.song import Song
+        from lm2d.structure.repeat import check_strength
 
-    # The user's own files first, and before minutes of work rather than after.
-    if is_batch(args.audio):
-        jobs = plan_jobs(args)
-        songs = [Song(job.audio, max_audio_seconds()) for job in jobs]   # each checked here, once
+        # The user's own files first, and before minutes of work rather than after.
+        if is_batch(args.audio):
+            jobs = plan_jobs(args)
+            # each checked here, once
+            songs = [Song(job.audio, max_audio_seconds(), features_from=features.features) for job in jobs]
+            check_strength(args.repeat_sections)
+            started = time.perf_counter()
+            loaded = load_model(args.checkpoint, args.device)
+            warn_ignored_guidance(loaded, args)
+            return generate_batch(args, loaded, jobs, songs, started)
+        args.audio = args.audio[0]
+        output = check_output_path(args.output, inputs=[args.audio, args.lyrics, *checkpoint_inputs(args.checkpoint)])
+        song = Song(args.audio, max_audio_seconds(), features_from=features.features)   # checked once, here
         check_strength(args.repeat_sections)
-        started = time.perf_counter()
-        loaded = load_model(args.checkpoint, args.device)
-        warn_ignored_guidance(loaded, args)
-        return generate_batch(args, loaded, jobs, songs, started)
-    args.audio = args.audio[0]
-    output = check_output_path(args.output, inputs=[args.audio, args.lyrics, *checkpoint_inputs(args.checkpoint)])
-    song = Song(args.audio, max_audio_seconds())   # checked here, once, for the whole run
-    check_strength(args.repeat_sections)
-    started = time.perf_counter()
+        return generate_one(args, song, output, time.perf_counter())
+
+
+@contextlib.contextmanager
+def feature_process():
+    from lm2d.feature_process import FeatureProcess
+
+    features = FeatureProcess()
+    try:
+        yield features
+    finally:
+        features.close()
+
+
+def generate_one(args: argparse.Namespace, song, output, started: float) -> int:
+    from lm2d.pipeline import load_model, read_lyrics, write_result
+    from lm2d.sampling import SamplingSettings
+    from lm2d.structure.repeat import generate_with_repeats
+
     loaded = load_model(args.checkpoint, args.device)
     warn_ignored_guidance(loaded, args)
     # Read here (not inside generate_dance) so the lyrics stage knows how many lines it encodes.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +60,10 @@ class TextEncoder:
                             "BERT-style checkpoint (config.json, vocab/tokenizer, weights)", path=self.model_dir)
         self.tokenizer, self.model = self._load()
         self.memory_cache: dict[str, LineEncoding] = {}  # text -> encoding, filled by encode_lines
+        # One encoding at a time: jobs side by side share this encoder (a batch's songs, the
+        # server's rehearsal and a request), and a fast tokenizer called from two threads at once
+        # fails ("Already borrowed") as it sets its padding for the call.
+        self._lock = threading.Lock()
 
     def _load(self):
         from transformers import AutoModel, AutoTokenizer
@@ -105,6 +110,10 @@ class TextEncoder:
 
     def encode_lines(self, texts: list[str]) -> list[LineEncoding]:
         """Encode many lines, from the caches where possible, the rest batched through the model."""
+        with self._lock:
+            return self._encode_lines(texts)
+
+    def _encode_lines(self, texts: list[str]) -> list[LineEncoding]:
         missing = [text for text in dict.fromkeys(texts) if text not in self.memory_cache]
         for text in missing:
             cached = self._read_disk(text)

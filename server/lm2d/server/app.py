@@ -203,7 +203,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     send = EventWriter(protocol_out)
-    from lm2d.server.feature_process import FeatureProcess
+    from lm2d.feature_process import FeatureProcess
 
     features = FeatureProcess()   # first, so it warms up while this process imports torch
     try:

@@ -25,7 +25,7 @@ from lm2d.model.checkpoint import LoadedModel, checkpoint_files, default_checkpo
 from lm2d.motion.skeleton import JOINT_NAMES
 from lm2d.pipeline import (Resources, check_output_path, checkpoint_inputs, load_model, max_audio_seconds,
                            model_name, resolve_device, write_result)
-from lm2d.server.feature_process import FeatureProcess
+from lm2d.feature_process import FeatureProcess
 from lm2d.server.protocol import GenerateRequest
 from lm2d.server.warmup import PENDING, READY, RUNNING, Warmup, write_rehearsal_song
 from lm2d.song import Song
@@ -51,7 +51,7 @@ def _load_key(checkpoint: str | None, device: str) -> _LoadKey | None:
 
 class Engine:
     def __init__(self, warm: bool = True, feature_process: FeatureProcess | None = None):
-        """feature_process: where songs' features are computed (lm2d.server.feature_process);
+        """feature_process: where songs' features are computed (lm2d.feature_process);
         None: in this process."""
         self.features = feature_process
         self.resources = Resources()

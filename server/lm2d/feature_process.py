@@ -1,13 +1,16 @@
-"""The server's music features, computed in a process of their own.
+"""Music features computed in a process of their own (the server, `lm2d generate`).
 
-A cold server has two slow start-ups ahead of its first song, both mostly Python and so held to
+A fresh process has two slow start-ups ahead of its first song, both mostly Python and so held to
 one core by the GIL when they share a process: librosa's (numba compiles about twenty ufuncs
 when librosa.beat and librosa.util are imported, ~2.3 s) and the lyric encoder's (transformers,
 ~2 s). Here the features (decode, EDGE's features, the on-disk feature cache) run in a spawned
-child that starts with the server and warms itself (lm2d.features.warm_up) while the server
-imports torch and loads the model and the encoder, on the other core. The child runs the same
-code (lm2d.song.Song(...).local_features()), so the values are the same bit for bit. Should the
-child fail to start or die, the features are computed in the server process, as before.
+child that starts first and warms itself (lm2d.features.warm_up) while the parent imports torch
+and loads the model and the encoder, on the other core; in a batch it also computes songs'
+features beside the sampling without sharing its GIL. The child runs the same code
+(lm2d.song.Song(...).local_features()) in the same environment, so the values are the same bit
+for bit. (numpy's BLAS thread count, which OMP_NUM_THREADS sets when numpy starts, changes the
+last bits of the features: the child inherits the parent's environment, and so its count.)
+Should the child fail to start or die, the features are computed in the parent, as before.
 """
 from __future__ import annotations
 
