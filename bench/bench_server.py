@@ -52,6 +52,7 @@ def run() -> list[tuple[str, str]]:
             client.request("generate", timeout=1200, output=str(scratch / "warm.npz"), seed=1, **request)
             warm = time.perf_counter() - warm_started
             peak_rss = _peak_rss_mib(client.pid)
+            child_rss = sum(_peak_rss_mib(child) for child in _children(client.pid))
         finally:
             client.stop(timeout=30)
 
@@ -65,6 +66,7 @@ def run() -> list[tuple[str, str]]:
         *((f"  of which stage {name}", f"{seconds:.2f} s") for name, seconds in stages.seconds.items()),
         ("warm: second generation (model loaded, features and encodings cached)", f"{warm:.2f} s"),
         ("server peak RSS (VmHWM)", f"{peak_rss:.0f} MiB"),
+        ("its feature process's peak RSS (VmHWM; lm2d.feature_process)", f"{child_rss:.0f} MiB"),
     ]
 
 
@@ -127,6 +129,18 @@ class StageTimer:
     def finish(self) -> None:
         if self._stage is not None:
             self.seconds[self._stage] = time.perf_counter() - self._since
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid (the server's feature process), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return children
 
 
 def _peak_rss_mib(pid: int) -> float:

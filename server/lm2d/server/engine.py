@@ -64,9 +64,13 @@ class Engine:
         self._loading = False
         self._load_finished = threading.Event()   # a load has been tried (the rehearsal waits for it)
         self._serving = threading.Event()          # a request is running (the rehearsal gives way)
-        # Features first: every song needs them, only songs with lyrics need the encoder.
-        self.warmup = Warmup([("features", warm_up if feature_process is None else feature_process.wait_warm),
-                              ("lyrics", self.resources.text_encoder), ("dance", self.rehearse)])
+        # In this process, features first: every song needs them, only songs with lyrics need the
+        # encoder. A feature process warms itself from its start, so its task only waits for it:
+        # the encoder loads meanwhile, and the rehearsal (the last) starts seconds sooner.
+        features = ("features", warm_up if feature_process is None else feature_process.wait_warm)
+        lyrics = ("lyrics", self.resources.text_encoder)
+        first = [features, lyrics] if feature_process is None else [lyrics, features]
+        self.warmup = Warmup(first + [("dance", self.rehearse)])
         if warm:
             self.warmup.start()
 
