@@ -98,7 +98,6 @@ def generate_batch(args, loaded, jobs: list[SongJob], songs: list, started: floa
             ThreadPoolExecutor(SONGS_AT_ONCE, thread_name_prefix="lm2d-song") as pool:
         running = {pool.submit(dance_one, args, loaded, job, song, resources.sharing_encoder()): job
                    for job, song in zip(jobs, songs)}
-        del songs
         try:
             for finished in as_completed(running):
                 job = running.pop(finished)

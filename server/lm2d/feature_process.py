@@ -64,6 +64,12 @@ class FeatureProcess:
     def close(self) -> None:
         self._drop_pool()
 
+    def __enter__(self) -> "FeatureProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _drop_pool(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None

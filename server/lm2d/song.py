@@ -43,8 +43,8 @@ class Song:
 
     def __init__(self, path: str | os.PathLike, max_seconds: float = DEFAULT_MAX_SECONDS, cache: bool = True,
                  features_from: Callable[["Song"], MusicFeatures] | None = None):
-        """features_from(song): where the features come from instead of local_features() (the
-        server's feature process, lm2d.feature_process)."""
+        """features_from(song): where the features come from instead of local_features() (a
+        feature process, lm2d.feature_process: the server's, lm2d generate's)."""
         self.path = path
         self.info = validate_audio_file(path, max_seconds)
         self.max_seconds = max_seconds

@@ -6,7 +6,6 @@ load, one lyric encoder and warm librosa code shared by all, and one progress ba
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
@@ -64,7 +63,9 @@ _seconds = cli_number(0, MAX_SONG_SECONDS)
 def run(args: argparse.Namespace) -> int:
     # The features' child process first, so librosa's start-up runs beside torch's import (which
     # the imports below begin) and the model and encoder loads.
-    with feature_process() as features:
+    from lm2d.feature_process import FeatureProcess
+
+    with FeatureProcess() as features:
         from lm2d.batch import generate_batch, is_batch
         from lm2d.pipeline import check_output_path, checkpoint_inputs, load_model, max_audio_seconds
         from lm2d.song import Song
@@ -85,17 +86,6 @@ def run(args: argparse.Namespace) -> int:
         song = Song(args.audio, max_audio_seconds(), features_from=features.features)   # checked once, here
         check_strength(args.repeat_sections)
         return generate_one(args, song, output, time.perf_counter())
-
-
-@contextlib.contextmanager
-def feature_process():
-    from lm2d.feature_process import FeatureProcess
-
-    features = FeatureProcess()
-    try:
-        yield features
-    finally:
-        features.close()
 
 
 def generate_one(args: argparse.Namespace, song, output, started: float) -> int:

@@ -205,8 +205,7 @@ def main() -> int:
     send = EventWriter(protocol_out)
     from lm2d.feature_process import FeatureProcess
 
-    features = FeatureProcess()   # first, so it warms up while this process imports torch
-    try:
+    with FeatureProcess() as features:   # first, so it warms up while this process imports torch
         try:
             handlers = Handlers(features)
         except Exception as err:
@@ -216,5 +215,3 @@ def main() -> int:
         requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         Server(send, handlers).serve(requests)
         return 0
-    finally:
-        features.close()

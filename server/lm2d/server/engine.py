@@ -153,10 +153,6 @@ class Engine:
         return Song(path, max_audio_seconds(), cache,
                     features_from=None if self.features is None else self.features.features)
 
-    def close(self) -> None:
-        if self.features is not None:
-            self.features.close()
-
     def parse_lyrics(self, path: str, audio: str | None = None) -> list[dict]:
         """Timed lyric lines as {start, end, text, words: [{start, end, text}]} (seconds)."""
         from lm2d.lyrics import load_lyrics, lyrics_to_json

@@ -84,17 +84,22 @@ def write_rehearsal_song(folder: Path) -> tuple[Path, list[dict]]:
     runs as on a real song (repeated sections included). (wav path, segments in song seconds)."""
     import soundfile as sf
 
-    rate, beat = REHEARSAL_RATE, 0.5
+    rate, beat, part = REHEARSAL_RATE, 0.5, 45.0
+
+    def is_part_b(seconds):   # the third part of each A A B A
+        return (seconds // part).astype(int) % 4 == 2
+
     time_axis = np.arange(REHEARSAL_SECONDS * rate) / rate
     chords = ((220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6), (164.8, 207.7, 246.9))
     bar = (time_axis // (4 * beat)).astype(int)
-    part_b = (time_axis // 45.0).astype(int) % 4 == 2
+    part_b = is_part_b(time_axis)
     chord = np.asarray(chords)[(bar + 2 * part_b) % len(chords)]
     samples = 0.1 * np.sin(2 * np.pi * chord * time_axis[:, None]).sum(axis=1)
     since_beat = time_axis % beat
     samples += 0.6 * np.exp(-since_beat * 30.0) * np.sin(2 * np.pi * 60.0 * since_beat)
     path = folder / "rehearsal.wav"
     sf.write(path, samples.astype(np.float32), rate)
-    segments = [{"start": start + 4.0, "end": start + 8.0, "text": "B part, turn around" if start % 180 == 90
-                 else "dance with me tonight"} for start in np.arange(0.0, REHEARSAL_SECONDS - 10, 45.0)]
+    starts = np.arange(0.0, REHEARSAL_SECONDS - 10, part)
+    segments = [{"start": start + 4.0, "end": start + 8.0, "text": "B part, turn around" if b else "dance with me tonight"}
+                for start, b in zip(starts, is_part_b(starts))]
     return path, segments
