@@ -3,7 +3,8 @@
 The pelvis path comes from the fit (lm2d.video.fit: the camera-frame path that makes the markers
 project onto the image landmarks), smoothed. The floor is the level of the toes when they are
 lowest (z = 0). A foot is planted while it stands still in the picture and is not lifted above the
-other foot, or while its toe is on the floor and not above the other toe (foot_contacts); a last
+other foot, or while its toe is on the floor and not above the other toe, until it travels in the
+picture (real dancers slide and swivel their feet on the floor: foot_contacts); a last
 optimisation pulls each planted foot's ankle and toe to one spot per contact (a fitted unknown)
 with the toe on the floor, moving the path and the poses as little as the markers allow, and the
 millimetres it leaves are taken out of the path exactly: no skating while a foot is planted.
@@ -32,6 +33,7 @@ CONTACT_HEIGHT = 0.06            # metres: a toe this close to the floor (and th
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
 MIN_CONTACT_FRAMES = 3
+TRAVEL_DISTANCE = 0.2            # metres in the picture: a foot this far from its spot is not planted
 BLEND_SECONDS = 0.15             # a pinned foot eases in and out of its spot over this
 FLOOR_PERCENTILE = 5.0
 
@@ -49,7 +51,7 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
     leave (hysteresis: noise does not make contacts flicker) — and its toe is within LIFT_HEIGHT of
     the lower toe (a leg held still in the air is not on the floor). A toe on the floor and level
     with the other also counts (a foot seen end-on barely moves in the image). Flickers shorter than
-    MIN_CONTACT_FRAMES are removed."""
+    MIN_CONTACT_FRAMES are removed, and a contact ends where the foot travels (end_travelling_contacts)."""
     toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
     low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
     # A heel down with the toes raised stands too: the ankle near its own lowest level.
@@ -58,31 +60,69 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
     # Unless the dancer is in the air, the lower foot carries the weight.
     low |= (toes < LIFT_HEIGHT) & (toes == toes.min(axis=1, keepdims=True))
     near_lowest = toes - toes.min(axis=1, keepdims=True) < LIFT_HEIGHT
-    speed = image_foot_speed(landmarks)
-    structure = np.ones(MIN_CONTACT_FRAMES, dtype=bool)
+    feet, metres_per_pixel = image_feet(landmarks)
+    speed = image_speed(feet, metres_per_pixel, landmarks.fps)
     planted = []
     for side in range(2):
         still = np.zeros(len(joints), dtype=bool)
         for frame in range(len(joints)):
             previous = still[frame - 1] if frame else False
             still[frame] = speed[frame, side] < (MOVING_SPEED if previous else STILL_SPEED)
-        contact = (still & near_lowest[:, side]) | low[:, side]
-        # Padded with the end values: a contact at the clip's edge is not trimmed by the filters.
-        pad = MIN_CONTACT_FRAMES
-        padded = np.pad(contact, pad, mode="edge")
-        planted.append(binary_opening(binary_closing(padded, structure), structure)[pad:-pad])
-    return np.stack(planted, axis=1)
+        planted.append(without_flickers((still & near_lowest[:, side]) | low[:, side]))
+    track = smooth_path(feet * np.median(metres_per_pixel), landmarks.fps)
+    return end_travelling_contacts(np.stack(planted, axis=1), track, landmarks.fps)
 
 
-def image_foot_speed(landmarks: Landmarks) -> np.ndarray:
-    """(N, 2) speed of each foot's landmarks in the picture, in metres/s at the dancer's scale
-    (pixels per metre from the image torso against the world one)."""
+def without_flickers(contact: np.ndarray) -> np.ndarray:
+    """Gaps and runs shorter than MIN_CONTACT_FRAMES closed and removed. Padded with the end values:
+    a contact at the clip's edge is not trimmed by the filters."""
+    structure, pad = np.ones(MIN_CONTACT_FRAMES, dtype=bool), MIN_CONTACT_FRAMES
+    padded = np.pad(contact, pad, mode="edge")
+    return binary_opening(binary_closing(padded, structure), structure)[pad:-pad]
+
+
+def end_travelling_contacts(planted: np.ndarray, track: np.ndarray, fps: float) -> np.ndarray:
+    """A planted foot does not travel. Real dancers slide, swivel and drag their feet while the toe
+    stays near the floor, and a pose model mixes up the legs for a few frames: read as one contact,
+    such a stretch pins the foot to one spot for seconds and bends the leg and pelvis to reach it.
+    So a contact ends once the foot's smoothed image track `track` (N, 2, 2, metres at the dancer's
+    scale) is TRAVEL_DISTANCE from where the contact has held it on average; the foot is then free
+    until it stands still again (below STILL_SPEED), where a new contact may begin."""
+    planted = planted.copy()
+    speed = np.linalg.norm(np.diff(track, axis=0, prepend=track[:1]), axis=-1) * fps
+    for side in range(2):
+        for start, end in contact_spans(planted[:, side]):
+            anchor, held, frame = track[start, side], 1, start + 1
+            while frame < end:
+                if np.linalg.norm(track[frame, side] - anchor) <= TRAVEL_DISTANCE:
+                    anchor, held = (anchor * held + track[frame, side]) / (held + 1), held + 1
+                    frame += 1
+                    continue
+                free = frame + 1       # at least one frame free: the next contact is a contact of its own
+                while free < end and speed[free, side] > STILL_SPEED:
+                    free += 1
+                planted[frame:free, side] = False
+                if free < end:
+                    anchor, held = track[free, side], 1
+                frame = free + 1
+        # What is left of a broken contact may be a flicker.
+        planted[:, side] = planted[:, side] & without_flickers(planted[:, side])
+    return planted
+
+
+def image_feet(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2, 2) each foot's landmarks' mean position in the picture, pixels, and (N,) metres per
+    pixel at the dancer (the image torso against the world one)."""
     image = pixels(landmarks)
     feet = np.stack([image[:, [INDEX[f"{side}_{part}"] for part in ("ankle", "heel", "foot_index")]].mean(axis=1)
-                     for side in ("left", "right")], axis=1)                                       # (N, 2, 2)
-    metres_per_pixel = torso_lengths(landmarks.world) / np.maximum(torso_lengths(image), 1.0)
+                     for side in ("left", "right")], axis=1)
+    return feet, torso_lengths(landmarks.world) / np.maximum(torso_lengths(image), 1.0)
+
+
+def image_speed(feet: np.ndarray, metres_per_pixel: np.ndarray, fps: float) -> np.ndarray:
+    """(N, 2) speed of each foot in the picture, metres/s at the dancer's scale."""
     step = np.linalg.norm(np.diff(feet, axis=0, prepend=feet[:1]), axis=-1)
-    return step * metres_per_pixel[:, None] * landmarks.fps
+    return step * metres_per_pixel[:, None] * fps
 
 
 def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ coordinates centred between the hips (x right, y down, z away from the camera). 
 ones are turned Z-up (x right, y away from the camera, z up) — lm2d's convention for a level camera.
 Before gaps are filled and the tracks smoothed, frames where MediaPipe took the body's mirror reading
 (a front view for a back view: left and right swapped, depths mirrored) are turned back
-(make_sides_consistent): smoothing across such a flip would average two different bodies.
+(make_sides_consistent), and frames where it swapped the two legs' labels are swapped back
+(make_legs_consistent): smoothing across such a flip would average two different bodies.
 """
 from __future__ import annotations
 
@@ -128,6 +129,7 @@ def estimate_landmarks(path: str | os.PathLike, progress: Callable[[int, int], N
         landmarks = _run_pose_model(path, info, progress)
         _store(landmarks, cached)
     make_sides_consistent(landmarks)
+    make_legs_consistent(landmarks)
     fill_missing(landmarks)
     smooth(landmarks)
     return landmarks
@@ -201,18 +203,64 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     flipped = np.zeros(landmarks.n_frames, dtype=bool)
     if len(seen) < 2:
         return flipped
-    image = pixels(landmarks)[seen]
-    torso = np.maximum(torso_lengths(image), 1.0)
-    scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)      # a longer gap allows more travel
-    # travel[k, a, b]: from frame k in labelling a to frame k+1 in labelling b (0 as given, 1 swapped)
-    same = np.linalg.norm(image[1:] - image[:-1], axis=-1).mean(-1) / scale
-    crossed = np.linalg.norm(image[1:, MIRROR] - image[:-1], axis=-1).mean(-1) / scale
-    travel = np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
     world = landmarks.world[seen]
     behind = (world[:, INDEX["nose"], 1] - world[:, [INDEX["left_ear"], INDEX["right_ear"]], 1].mean(-1)) / NOSE_AHEAD
     nose_seen = landmarks.visibility[seen, INDEX["nose"]][:, None]
     face = FACE_COST * nose_seen * np.clip(np.stack([behind, -behind], -1), 0.0, 1.0)
-    unary = face + np.array([0.0, SIDE_SWAP_COST])
+    flipped[seen] = cheapest_labelling(labelling_travel(landmarks, seen, MIRROR), face + np.array([0.0, SIDE_SWAP_COST]))
+    for array in (landmarks.world, landmarks.image, landmarks.visibility):
+        array[flipped] = array[flipped][:, MIRROR]
+    landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
+    return flipped
+
+
+LEGS = tuple(INDEX[f"{side}_{part}"] for side in ("left", "right") for part in ("knee", "ankle", "heel", "foot_index"))
+# Per frame, for reading the legs the other way round than the model: a few frames' mix-up costs
+# ~1 torso length of travel to keep, so it is undone; a stretch the picture cannot settle (the legs
+# meet, then part) keeps the model's reading. (At the body's tie-breaker, 0.001, a third of CMU
+# 55_01's frames were swapped and the error rose.)
+LEG_SWAP_COST = 0.02
+LEG_SWAP = np.arange(NUM_LANDMARKS)
+LEG_SWAP[list(LEGS)] = MIRROR[list(LEGS)]
+
+
+def make_legs_consistent(landmarks: Landmarks) -> np.ndarray:
+    """Undo the pose model's leg swaps, in place; returns (N,) whether each frame's legs were swapped.
+
+    Legs look alike (the more so in loose trousers or on a mannequin), so with the body read the
+    right way round MediaPipe still swaps the two legs' labels now and then — the left knee, ankle,
+    heel and toe given where the right ones are, for a frame or ten. Smoothed, such a swap becomes
+    two feet sliding through each other while the real ones stand still. As for the body's flips the
+    labelling is chosen per frame by dynamic programming on the legs' image travel plus
+    LEG_SWAP_COST for each frame read against the model; a swap exchanges the legs' landmarks (their hip-centred 3-D points are as
+    mislabelled as the picture's, so they are exchanged too, with no mirroring)."""
+    seen = np.flatnonzero(landmarks.found)
+    swapped = np.zeros(landmarks.n_frames, dtype=bool)
+    if len(seen) < 2:
+        return swapped
+    unary = np.broadcast_to(np.array([0.0, LEG_SWAP_COST]), (len(seen), 2))
+    swapped[seen] = cheapest_labelling(labelling_travel(landmarks, seen, LEG_SWAP, LEGS), unary)
+    for array in (landmarks.world, landmarks.image, landmarks.visibility):
+        array[swapped] = array[swapped][:, LEG_SWAP]
+    return swapped
+
+
+def labelling_travel(landmarks: Landmarks, seen: np.ndarray, swap: np.ndarray, points=None) -> np.ndarray:
+    """travel[k, a, b] (K-1, 2, 2): the mean image travel of the landmarks `points` (default all),
+    per torso length, from seen frame k in labelling a to seen frame k+1 in labelling b (0 as given,
+    1 with the landmarks permuted by `swap`). A longer gap between seen frames allows more travel."""
+    image = pixels(landmarks)[seen]
+    torso = np.maximum(torso_lengths(image), 1.0)
+    scale = 0.5 * (torso[1:] + torso[:-1]) * np.diff(seen)
+    points = slice(None) if points is None else list(points)
+    same = np.linalg.norm(image[1:, points] - image[:-1, points], axis=-1).mean(-1) / scale
+    crossed = np.linalg.norm(image[1:][:, swap][:, points] - image[:-1, points], axis=-1).mean(-1) / scale
+    return np.stack([np.stack([same, crossed], -1), np.stack([crossed, same], -1)], 1)
+
+
+def cheapest_labelling(travel: np.ndarray, unary: np.ndarray) -> np.ndarray:
+    """(K,) bool: the labelling per frame (False as given, True swapped) that minimises the summed
+    `travel` (K-1, from, to) between frames plus the per-frame costs `unary` (K, 2) — Viterbi."""
     total, back = unary[0], []
     for step, cost in zip(travel, unary[1:]):
         options = total[:, None] + step                          # (from, to)
@@ -221,11 +269,7 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     state = [int(total.argmin())]
     for choice in reversed(back):
         state.append(int(choice[state[-1]]))
-    flipped[seen] = np.array(state[::-1], dtype=bool)
-    for array in (landmarks.world, landmarks.image, landmarks.visibility):
-        array[flipped] = array[flipped][:, MIRROR]
-    landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
-    return flipped
+    return np.array(state[::-1], dtype=bool)
 
 
 def fill_missing(landmarks: Landmarks) -> None:
