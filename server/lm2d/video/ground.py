@@ -25,13 +25,14 @@ from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
 from lm2d.motion.skeleton import PARENTS, rest_positions
 from lm2d.video.fit import SkeletonFit, optimise
-from lm2d.video.landmarks import INDEX, Landmarks, pixels, torso_lengths
+from lm2d.video.landmarks import Landmarks
 
 FOOT_CHAINS = tuple(leg[2:] for leg in LEGS)   # (ankle, toe) of the left and right foot
 CONTACT_HEIGHT = 0.06            # metres: a toe this close to the floor (and the other toe) stands on it
 # (0.04 let a fitted toe skim the floor unpinned: 1.4 cm/s of skating on a render whose truth has none)
 LIFT_HEIGHT = 0.10               # metres: a still foot this much above the other foot is held in the air
 STILL_SPEED, MOVING_SPEED = 0.25, 0.5    # m/s in the picture: a planted foot's landmarks only jitter
+STEPPING_SPEED = 1.0             # m/s in the picture: a foot this fast is stepping, however low it is
 MIN_CONTACT_FRAMES = 3
 TRAVEL_DISTANCE = 0.2            # metres in the picture: a foot this far from its spot is not planted
 BLEND_SECONDS = 0.15             # a pinned foot eases in and out of its spot over this
@@ -44,13 +45,14 @@ def smooth_path(path: np.ndarray, fps: float) -> np.ndarray:
     return savgol_filter(path, window, 2, axis=0) if len(path) > window else path
 
 
-def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
+def foot_contacts(joints: np.ndarray, picture: np.ndarray, fps: float) -> np.ndarray:
     """(N, 2) bool: the left / right foot is planted. Depth from one camera is too unsure to judge a
-    foot still by its 3-D speed, but the picture is sharp: a foot is planted while its landmarks
-    (ankle, heel, toe) stand still in the image — below STILL_SPEED to enter, above MOVING_SPEED to
+    foot still by its 3-D speed, but the picture is sharp: a foot is planted while it stands still
+    in the picture (`picture`, picture_feet's) — below STILL_SPEED to enter, above MOVING_SPEED to
     leave (hysteresis: noise does not make contacts flicker) — and its toe is within LIFT_HEIGHT of
     the lower toe (a leg held still in the air is not on the floor). A toe on the floor and level
-    with the other also counts (a foot seen end-on barely moves in the image). Flickers shorter than
+    with the other also counts (a foot seen end-on barely moves in the image), unless the foot moves
+    faster than STEPPING_SPEED in the picture. Flickers shorter than
     MIN_CONTACT_FRAMES are removed, and a contact ends where the foot travels (end_travelling_contacts)."""
     toes = joints[:, [toe for _, toe in FOOT_CHAINS], 2]
     low = (toes < CONTACT_HEIGHT) & (toes - toes.min(axis=1, keepdims=True) < CONTACT_HEIGHT)
@@ -60,17 +62,16 @@ def foot_contacts(joints: np.ndarray, landmarks: Landmarks) -> np.ndarray:
     # Unless the dancer is in the air, the lower foot carries the weight.
     low |= (toes < LIFT_HEIGHT) & (toes == toes.min(axis=1, keepdims=True))
     near_lowest = toes - toes.min(axis=1, keepdims=True) < LIFT_HEIGHT
-    feet, metres_per_pixel = image_feet(landmarks)
-    speed = image_speed(feet, metres_per_pixel, landmarks.fps)
+    speed = np.linalg.norm(np.diff(picture, axis=0, prepend=picture[:1]), axis=-1) * fps
     planted = []
     for side in range(2):
         still = np.zeros(len(joints), dtype=bool)
         for frame in range(len(joints)):
             previous = still[frame - 1] if frame else False
             still[frame] = speed[frame, side] < (MOVING_SPEED if previous else STILL_SPEED)
-        planted.append(without_flickers((still & near_lowest[:, side]) | low[:, side]))
-    track = smooth_path(feet * np.median(metres_per_pixel), landmarks.fps)
-    return end_travelling_contacts(np.stack(planted, axis=1), track, landmarks.fps)
+        stepping = speed[:, side] > STEPPING_SPEED
+        planted.append(without_flickers((still & near_lowest[:, side]) | (low[:, side] & ~stepping)))
+    return end_travelling_contacts(np.stack(planted, axis=1), smooth_path(picture, fps), fps)
 
 
 def without_flickers(contact: np.ndarray) -> np.ndarray:
@@ -85,9 +86,9 @@ def end_travelling_contacts(planted: np.ndarray, track: np.ndarray, fps: float) 
     """A planted foot does not travel. Real dancers slide, swivel and drag their feet while the toe
     stays near the floor, and a pose model mixes up the legs for a few frames: read as one contact,
     such a stretch pins the foot to one spot for seconds and bends the leg and pelvis to reach it.
-    So a contact ends once the foot's smoothed image track `track` (N, 2, 2, metres at the dancer's
-    scale) is TRAVEL_DISTANCE from where the contact has held it on average; the foot is then free
-    until it stands still again (below STILL_SPEED), where a new contact may begin."""
+    So a contact ends once the foot's smoothed track in the picture `track` (N, 2, 2, picture_feet's)
+    is TRAVEL_DISTANCE from where the contact has held it on average; the foot is then free until it
+    stands still again (below STILL_SPEED), where a new contact may begin."""
     planted = planted.copy()
     speed = np.linalg.norm(np.diff(track, axis=0, prepend=track[:1]), axis=-1) * fps
     for side in range(2):
@@ -110,19 +111,17 @@ def end_travelling_contacts(planted: np.ndarray, track: np.ndarray, fps: float) 
     return planted
 
 
-def image_feet(landmarks: Landmarks) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 2, 2) each foot's landmarks' mean position in the picture, pixels, and (N,) metres per
-    pixel at the dancer (the image torso against the world one)."""
-    image = pixels(landmarks)
-    feet = np.stack([image[:, [INDEX[f"{side}_{part}"] for part in ("ankle", "heel", "foot_index")]].mean(axis=1)
-                     for side in ("left", "right")], axis=1)
-    return feet, torso_lengths(landmarks.world) / np.maximum(torso_lengths(image), 1.0)
-
-
-def image_speed(feet: np.ndarray, metres_per_pixel: np.ndarray, fps: float) -> np.ndarray:
-    """(N, 2) speed of each foot in the picture, metres/s at the dancer's scale."""
-    step = np.linalg.norm(np.diff(feet, axis=0, prepend=feet[:1]), axis=-1)
-    return step * metres_per_pixel[:, None] * fps
+def picture_feet(fit: SkeletonFit) -> np.ndarray:
+    """(N, 2, 2) where the fitted body's left and right foot (the mean of ankle and toe) are in the
+    picture, in metres at the dancer's depth. The fitted feet, not the pose model's foot landmarks:
+    MediaPipe mixes up legs that look alike for long stretches (a side view, legs that cross), and
+    a contact judged on the other leg's landmarks pins the foot that is moving. The fit projects
+    onto the landmarks, so its feet are as sharp in the picture; which leg is which comes from the
+    whole fitted body (and the lifter)."""
+    with torch.no_grad():
+        joints = (fit.markers()[0] + fit.camera_root[:, None]).double().numpy()
+    feet = joints[:, list(FOOT_CHAINS)].mean(axis=2)                      # (N, 2, 3)
+    return fit.depth * feet[..., [0, 2]] / np.maximum(feet[..., 1:2], 0.3)
 
 
 def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:
@@ -268,7 +267,8 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
         joints_relative = fit.markers()[0].numpy()
     root = smooth_path(fit.camera_root.detach().numpy().astype(np.float64), landmarks.fps)
     root = place_on_floor(root, joints_relative)
-    planted = foot_contacts(root[:, None] + joints_relative, landmarks)
+    picture = picture_feet(fit)
+    planted = foot_contacts(root[:, None] + joints_relative, picture, landmarks.fps)
     grounded = GroundedFit(fit, root, planted, root[:, None] + joints_relative)
     optimise(grounded, grounded.losses, iterations, progress, learning_rate=0.01)
     root = grounded.pinned_root()
@@ -276,5 +276,5 @@ def ground_motion(fit: SkeletonFit, landmarks: Landmarks, iterations: int = 100,
         local = fit.pose().double().numpy()
         joints = fit.markers(torch.as_tensor(root, dtype=torch.float32))[0].numpy()
     # Judged again on the grounded body: the optimisation has brought feet down to the floor.
-    planted = foot_contacts(joints, landmarks)
+    planted = foot_contacts(joints, picture, landmarks.fps)
     return (*pin_planted_feet(root, local, planted, landmarks.fps), planted)
