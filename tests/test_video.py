@@ -67,12 +67,12 @@ def rendered(tmp_path_factory, shared_data):
 
 @pytest.fixture(scope="module")
 def real_dance(tmp_path_factory, shared_data):
-    """(truth joint positions, the video): 6 s of a real dance (CMU 55_01: travelling steps, turns,
+    """(truth joint positions, the video): 10 s of a real dance (CMU 55_01: travelling steps, turns,
     feet that slide and swivel on the floor), imported by lm2d import-mocap and rendered at 30 FPS."""
     from lm2d.mocap import import_mocap
 
     folder = tmp_path_factory.mktemp("real")
-    truth = import_mocap(shared_data / "motion" / "cmu_55_01_dance.fbx", end=6.0).motion
+    truth = import_mocap(shared_data / "motion" / "cmu_55_01_dance.fbx", end=10.0).motion
     save_result_npz(truth, folder / "truth.npz")
     video = folder / "real.mp4"
     subprocess.run([sys.executable, ROOT / "tools" / "render_motion_video.py", folder / "truth.npz", "-o", video,
@@ -122,7 +122,7 @@ def test_a_real_dance_is_closer_than_its_landmarks_and_its_feet_slide_as_the_dan
     monkeypatch.setenv("LM2D_CACHE", environment["LM2D_CACHE"])
     landmarks = estimate_landmarks(video)                   # the CLI run's, from the cache
     fitted, raw = pa_mpjpe(joints, truth), pa_mpjpe(raw_body_joints(landmarks), truth)
-    assert fitted < raw - 0.005, (fitted, raw)             # 12.1 vs 13.2 cm when written (14.8 before)
+    assert fitted < raw - 0.005, (fitted, raw)             # 12.6 vs 13.8 cm when written (16.6 before)
     assert 0.5 * foot_skating(truth) < foot_skating(joints) < foot_skating(truth) + 0.05
 
 
