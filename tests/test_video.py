@@ -107,10 +107,10 @@ def test_video2motion_recovers_a_rendered_dance(rendered, environment, tmp_path)
 def test_a_real_dance_is_closer_than_its_landmarks_and_its_feet_slide_as_the_dancers(real_dance, environment,
                                                                                      tmp_path, monkeypatch):
     """On real motion the grounding must not undo the fit: a dancer's feet slide and swivel while
-    they stay near the floor, and pinned as if planted (as they were before contacts ended where a
-    foot travels) they bent the legs and the pelvis out of place — the result was further from the
-    truth than MediaPipe's raw landmarks. Now it is closer, and its feet slide about as much as the
-    dancer's (foot skating near the truth's, not near zero or far above it)."""
+    they stay near the floor, and pinned as if planted they bend the legs and the pelvis out of
+    place, further from the truth than MediaPipe's raw landmarks. The result is closer than those,
+    and its feet slide about as much as the dancer's (foot skating near the truth's, not near zero
+    or far above it)."""
     from lm2d.video.landmarks import estimate_landmarks
 
     truth, video = real_dance

@@ -53,6 +53,7 @@ MARKERS = (
     Marker(("nose",), 15, (0.0, -0.1, 0.0), 0.5),
     Marker(("left_ear",), 15, (0.07, 0.0, 0.0), 0.5), Marker(("right_ear",), 15, (-0.07, 0.0, 0.0), 0.5),
 )
+NEAREST_DEPTH = 0.3     # metres: a point projected nearer the camera than this is taken to be this near
 UNSEEN_TRUST = 0.3      # interpolated frames have no visibility of their own: trusted a little
 # Limb bones (marker index pairs) whose direction must agree, whatever their length.
 LIMBS = ((0, 2), (1, 3), (2, 4), (3, 5), (10, 12), (11, 13), (12, 14), (13, 15), (0, 1), (10, 11))
@@ -165,7 +166,7 @@ class SkeletonFit(torch.nn.Module):
         terms = {"markers": w.markers * (confidence * error).sum() / confidence.sum()}
 
         seen = markers + self.camera_root[:, None]
-        depth = seen[..., 1].clamp(min=0.3)
+        depth = seen[..., 1].clamp(min=NEAREST_DEPTH)
         pixels = self.focal * torch.stack([seen[..., 0], -seen[..., 2]], dim=-1) / depth[..., None]
         image_error = ((pixels - self.image_targets) ** 2).sum(-1) * (self.depth / self.focal) ** 2
         terms["reprojection"] = w.reprojection * (confidence * image_error).sum() / confidence.sum()

@@ -24,7 +24,7 @@ from lm2d.motion.ik import smoothstep, two_bone_ik
 from lm2d.motion.kinematics import forward_kinematics_with_rotations
 from lm2d.motion.rotation import matrix_to_quaternion, quaternion_to_matrix, slerp, to_numpy
 from lm2d.motion.skeleton import PARENTS, rest_positions
-from lm2d.video.fit import SkeletonFit, optimise
+from lm2d.video.fit import NEAREST_DEPTH, SkeletonFit, optimise
 from lm2d.video.landmarks import Landmarks
 
 FOOT_CHAINS = tuple(leg[2:] for leg in LEGS)   # (ankle, toe) of the left and right foot
@@ -120,7 +120,7 @@ def picture_feet(fit: SkeletonFit) -> np.ndarray:
     with torch.no_grad():
         joints = (fit.markers()[0] + fit.camera_root[:, None]).double().numpy()
     feet = joints[:, list(FOOT_CHAINS)].mean(axis=2)                      # (N, 2, 3)
-    return fit.depth * feet[..., [0, 2]] / np.maximum(feet[..., 1:2], 0.3)
+    return fit.depth * feet[..., [0, 2]] / np.maximum(feet[..., 1:2], NEAREST_DEPTH)
 
 
 def place_on_floor(root: np.ndarray, joints_relative: np.ndarray) -> np.ndarray:

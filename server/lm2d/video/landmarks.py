@@ -200,16 +200,13 @@ def make_sides_consistent(landmarks: Landmarks) -> np.ndarray:
     labelling (as given, or swapped with the depths mirrored) is chosen by dynamic programming: the
     image travel of all landmarks between seen frames, per torso length, plus the costs above."""
     seen = np.flatnonzero(landmarks.found)
-    flipped = np.zeros(landmarks.n_frames, dtype=bool)
     if len(seen) < 2:
-        return flipped
+        return np.zeros(landmarks.n_frames, dtype=bool)
     world = landmarks.world[seen]
     behind = (world[:, INDEX["nose"], 1] - world[:, [INDEX["left_ear"], INDEX["right_ear"]], 1].mean(-1)) / NOSE_AHEAD
     nose_seen = landmarks.visibility[seen, INDEX["nose"]][:, None]
     face = FACE_COST * nose_seen * np.clip(np.stack([behind, -behind], -1), 0.0, 1.0)
-    flipped[seen] = cheapest_labelling(labelling_travel(landmarks, seen, MIRROR), face + np.array([0.0, SIDE_SWAP_COST]))
-    for array in (landmarks.world, landmarks.image, landmarks.visibility):
-        array[flipped] = array[flipped][:, MIRROR]
+    flipped = relabel(landmarks, seen, MIRROR, face + np.array([0.0, SIDE_SWAP_COST]))
     landmarks.world[flipped, :, 1] *= -1.0     # the mirror reading faced the other way: depth mirrored
     return flipped
 
@@ -232,17 +229,24 @@ def make_legs_consistent(landmarks: Landmarks) -> np.ndarray:
     heel and toe given where the right ones are, for a frame or ten. Smoothed, such a swap becomes
     two feet sliding through each other while the real ones stand still. As for the body's flips the
     labelling is chosen per frame by dynamic programming on the legs' image travel plus
-    LEG_SWAP_COST for each frame read against the model; a swap exchanges the legs' landmarks (their hip-centred 3-D points are as
-    mislabelled as the picture's, so they are exchanged too, with no mirroring)."""
+    LEG_SWAP_COST for each frame read against the model; a swap exchanges the legs' landmarks
+    (their hip-centred 3-D points are as mislabelled as the picture's, so they are exchanged too,
+    with no mirroring)."""
     seen = np.flatnonzero(landmarks.found)
-    swapped = np.zeros(landmarks.n_frames, dtype=bool)
     if len(seen) < 2:
-        return swapped
-    unary = np.broadcast_to(np.array([0.0, LEG_SWAP_COST]), (len(seen), 2))
-    swapped[seen] = cheapest_labelling(labelling_travel(landmarks, seen, LEG_SWAP, LEGS), unary)
+        return np.zeros(landmarks.n_frames, dtype=bool)
+    return relabel(landmarks, seen, LEG_SWAP, np.array([[0.0, LEG_SWAP_COST]]).repeat(len(seen), 0), LEGS)
+
+
+def relabel(landmarks: Landmarks, seen: np.ndarray, swap: np.ndarray, unary: np.ndarray, points=None) -> np.ndarray:
+    """Per frame, the labelling (as given, or permuted by `swap`) that cheapest_labelling picks from
+    the image travel of `points` (labelling_travel) and the seen frames' costs `unary` (K, 2),
+    applied in place; returns (N,) whether each frame was relabelled."""
+    relabelled = np.zeros(landmarks.n_frames, dtype=bool)
+    relabelled[seen] = cheapest_labelling(labelling_travel(landmarks, seen, swap, points), unary)
     for array in (landmarks.world, landmarks.image, landmarks.visibility):
-        array[swapped] = array[swapped][:, LEG_SWAP]
-    return swapped
+        array[relabelled] = array[relabelled][:, swap]
+    return relabelled
 
 
 def labelling_travel(landmarks: Landmarks, seen: np.ndarray, swap: np.ndarray, points=None) -> np.ndarray:
