@@ -91,6 +91,19 @@ def test_columns_equal_librosa_computed_independently(stereo_clip):
     assert len(FEATURE_NAMES) == FEATURE_DIM == 35
 
 
+@pytest.mark.parametrize("frames", [None, 1, 2, 3])
+def test_tuning_estimated_in_two_halves_is_librosas_to_the_bit(stereo_clip, frames):
+    """The chroma's tuning is estimated half the frames per thread; it must be librosa's
+    estimate_tuning of the whole (to the bit: a tuning a hair off moves every CQT bin)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    y, _ = librosa.load(stereo_clip, sr=SAMPLE_RATE)
+    magnitude = np.abs(librosa.stft(y, hop_length=HOP_LENGTH))[:, :frames]
+    whole = librosa.estimate_tuning(S=magnitude, sr=SAMPLE_RATE, bins_per_octave=36)
+    with ThreadPoolExecutor(1) as pool:
+        assert lm2d.features._estimate_tuning(magnitude, pool) == whole
+
+
 @pytest.mark.parametrize("bpm", [100, 128])
 def test_click_track_tempo_is_tracked_from_the_audio(bpm):
     rate = 22050

@@ -102,19 +102,20 @@ def features_from_array(y: np.ndarray, sr: int = SAMPLE_RATE) -> MusicFeatures:
     # One magnitude STFT (librosa's defaults: n_fft 2048, hann, centred) serves three features
     # that would each compute it from y: the log-mel spectrogram under onset_strength and mfcc
     # (power 2, 128 slaney mels), and the tuning estimate of the CQT under chroma_cens, which
-    # is then handed the tuning. The CQT, the slowest part, runs in a thread beside the rest
-    # (numpy, scipy's FFT and librosa's compiled loops release the GIL). The values are the ones
-    # the plain librosa calls give, to the bit.
+    # is then handed the tuning. Two threads share the rest (numpy, scipy's FFT and librosa's
+    # compiled loops release the GIL): the tuning estimate, half the frames each, then the CQT,
+    # the slowest part, in one thread while the other computes everything else. The values are
+    # the ones the plain librosa calls give, to the bit.
     magnitude = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH))
-    with ThreadPoolExecutor(1, thread_name_prefix="lm2d-chroma") as pool:
-        chroma_job = pool.submit(_chroma_cens, y, magnitude)
+    with ThreadPoolExecutor(1, thread_name_prefix="lm2d-features") as pool:
+        chroma_job = pool.submit(_chroma_cens, y, _estimate_tuning(magnitude, pool))
         log_mel = librosa.power_to_db(librosa.feature.melspectrogram(S=magnitude ** 2, sr=SAMPLE_RATE))
         envelope = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
         mfcc = librosa.feature.mfcc(S=log_mel, sr=SAMPLE_RATE, n_mfcc=N_MFCC)
+        peak_frames = librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
+        tempo, beat_frames = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE,
+                                                     hop_length=HOP_LENGTH, tightness=BEAT_TIGHTNESS)
         chroma = chroma_job.result()
-    peak_frames = librosa.onset.onset_detect(onset_envelope=envelope, sr=SAMPLE_RATE, hop_length=HOP_LENGTH)
-    tempo, beat_frames = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE,
-                                                 hop_length=HOP_LENGTH, tightness=BEAT_TIGHTNESS)
     features = np.concatenate([envelope[:, None], mfcc.T, chroma.T,
                                _one_hot(peak_frames, len(envelope))[:, None],
                                _one_hot(beat_frames, len(envelope))[:, None]], axis=1)
@@ -134,9 +135,24 @@ def warm_up() -> None:
     features_from_array(clicks.astype(np.float32), rate)
 
 
-def _chroma_cens(y: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-    # chroma_cens's CQT would estimate the tuning from its own STFT of y, with its bins per octave.
-    tuning = librosa.estimate_tuning(S=magnitude, sr=SAMPLE_RATE, bins_per_octave=CHROMA_BINS_PER_OCTAVE)
+def _estimate_tuning(magnitude: np.ndarray, pool: ThreadPoolExecutor) -> float:
+    """librosa.estimate_tuning(S=magnitude, ...) for chroma_cens's bins per octave (its CQT would
+    estimate the tuning from its own STFT of y), with the first half of the frames in `pool`
+    and the second in this thread. piptrack treats each frame on its own, and the median and
+    histogram that follow do not depend on the order of their values, so the halves give the
+    whole's estimate exactly."""
+    if magnitude.shape[1] < 2:
+        return librosa.estimate_tuning(S=magnitude, sr=SAMPLE_RATE, bins_per_octave=CHROMA_BINS_PER_OCTAVE)
+    first, second = np.array_split(magnitude, 2, axis=1)
+    first_tracked = pool.submit(librosa.piptrack, S=first, sr=SAMPLE_RATE)
+    second_tracked = librosa.piptrack(S=second, sr=SAMPLE_RATE)
+    pitch, strength = (np.concatenate(halves, axis=1) for halves in zip(first_tracked.result(), second_tracked))
+    pitched = pitch > 0
+    threshold = np.median(strength[pitched]) if pitched.any() else 0.0
+    return librosa.pitch_tuning(pitch[(strength >= threshold) & pitched], bins_per_octave=CHROMA_BINS_PER_OCTAVE)
+
+
+def _chroma_cens(y: np.ndarray, tuning: float) -> np.ndarray:
     return librosa.feature.chroma_cens(y=y, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_chroma=N_CHROMA,
                                        bins_per_octave=CHROMA_BINS_PER_OCTAVE, tuning=tuning)
 
