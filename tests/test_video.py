@@ -17,6 +17,7 @@ import bpy
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import lm2d_blender
 from lm2d.corpus.choreographer import choreograph
@@ -217,6 +218,36 @@ def test_a_contact_ends_where_the_foot_travels():
     assert ended[:, 1].all()
     assert not (ended & ~planted).any()
     assert not end_travelling_contacts(np.zeros((frames, 2), dtype=bool), track, fps).any()
+
+
+def test_a_wobbling_path_is_carried_over_the_standing_foot_and_the_pose_is_kept():
+    """A fit whose depth wobbles (one camera's least sure part) while the dancer stands on the right
+    foot: grounding moves the path so the foot stays put, and keeps the fitted legs as they are
+    (bending the legs to reach a spot the wobbling path carries away would be a pose the dancer
+    never made); with both feet planted the path follows their mean miss and the rest is IK."""
+    from lm2d.motion.kinematics import forward_kinematics
+    from lm2d.motion.skeleton import JOINT_NAMES
+    from lm2d.video.ground import FOOT_CHAINS, pin_planted_feet
+
+    frames, fps = 60, 30.0
+    standing = choreograph(np.arange(0.25, 2.0, 0.5), 2.0, energy=0.5, style="ballad", seed=1)
+    local = np.repeat(standing.local_rotmats[:1].astype(np.float64), frames, axis=0)
+    root = np.repeat(standing.root_translation[:1].astype(np.float64), frames, axis=0)
+    root[:, 1] += 0.08 * np.sin(np.arange(frames) / 4.0)          # the depth wobbles by 8 cm
+    planted = np.zeros((frames, 2), dtype=bool)
+    planted[:, 1] = True                                          # the right foot stands, the left is raised
+    pinned_root, pinned_local = pin_planted_feet(root, local, planted, fps)
+    joints = forward_kinematics(torch.as_tensor(pinned_root), torch.as_tensor(pinned_local)).numpy()
+    right_ankle = FOOT_CHAINS[1][0]
+    assert np.ptp(joints[:, right_ankle, :2], axis=0).max() < 1e-6
+    legs = [JOINT_NAMES.index(name) for name in ("left_hip", "left_knee", "right_hip", "right_knee")]
+    np.testing.assert_allclose(pinned_local[:, legs], local[:, legs], atol=1e-6)
+    assert np.ptp(pinned_root[:, 1]) < 1e-6
+
+    planted[:, 0] = True                                          # both feet down: held still by IK
+    pinned_root, pinned_local = pin_planted_feet(root, local, planted, fps)
+    joints = forward_kinematics(torch.as_tensor(pinned_root), torch.as_tensor(pinned_local)).numpy()
+    assert np.ptp(joints[:, [ankle for ankle, _ in FOOT_CHAINS], :2], axis=0).max() < 1e-6
 
 
 def test_the_lifter_learns_where_the_joints_are_and_round_trips(rendered, environment, monkeypatch, tmp_path):

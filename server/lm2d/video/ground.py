@@ -185,29 +185,56 @@ class GroundedFit(torch.nn.Module):
                 return root
             feet = self.fit.markers(self.root)[0][self.pin_frames, self.pin_joints]
             miss = (self.spot_positions()[self.pin_spots] - feet).double().numpy()
-        frames = self.pin_frames.numpy()
-        count = np.bincount(frames, minlength=len(root))
-        pinned = np.flatnonzero(count)
-        shift = np.stack([np.bincount(frames, miss[:, axis], len(root))[pinned] / count[pinned] for axis in range(3)], 1)
-        every = np.arange(len(root))
-        return root + np.stack([np.interp(every, pinned, shift[:, axis]) for axis in range(3)], axis=1)
+        return root + shift_between_contacts(len(root), self.pin_frames.numpy(), miss)
+
+
+def shift_between_contacts(length: int, frames: np.ndarray, misses: np.ndarray) -> np.ndarray:
+    """(length, 3) path shift: at each of `frames` (M,) the mean of the `misses` (M, 3) there,
+    interpolated linearly between those frames and held beyond them, so the path never jumps."""
+    count = np.bincount(frames, minlength=length)
+    pinned = np.flatnonzero(count)
+    if not len(pinned):
+        return np.zeros((length, 3))
+    every = np.arange(length)
+    return np.stack([np.interp(every, pinned, np.bincount(frames, misses[:, axis], length)[pinned] / count[pinned])
+                     for axis in range(3)], axis=1)
+
+
+def path_over_planted_feet(root: np.ndarray, ankles: np.ndarray, planted: np.ndarray) -> np.ndarray:
+    """The path (N, 3) moved across the floor (x, y) by what the planted ankles (ankles (N, 2, 3))
+    miss the middle of their contact by. Depth from one camera is the fit's least sure part, so
+    where a standing foot wanders the pelvis path is what is wrong more often than the pose: the
+    body is carried over its standing foot as the fitted pose has it, and only what two planted
+    feet disagree on is left for IK to mend."""
+    frames, misses = [], []
+    for side in range(2):
+        for start, end in contact_spans(planted[:, side]):
+            frames.append(np.arange(start, end))
+            misses.append(ankles[start:end, side].mean(axis=0) - ankles[start:end, side])
+    if not frames:
+        return root
+    shift = shift_between_contacts(len(root), np.concatenate(frames), np.concatenate(misses))
+    return root + shift * np.array([1.0, 1.0, 0.0])
 
 
 def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
                      fps: float) -> tuple[np.ndarray, np.ndarray]:
     """The path (N, 3) and local rotations (N, 24, 3, 3) with each planted foot held exactly still:
-    through a contact the foot lies flat with its toe on the floor, the ankle over its mean position
-    and the foot turned as at the contact's middle frame; the hip and knee reach it by two-bone IK,
+    the path is first carried over the planted feet (path_over_planted_feet); then through a
+    contact the foot lies flat with its toe on the floor, the ankle over its mean position and
+    the foot turned as at the contact's middle frame; the hip and knee reach it by two-bone IK,
     the knee bending the way the thigh faces, and where the leg is too short for that the pelvis is
     moved towards the foot. Over BLEND_SECONDS either side of a contact the foot eases from the
     fit's own path to the pinned spot (a snap would be a slide of its own). The grounding
     optimisation only pulls feet towards their spots: a leg MediaPipe sees wandering keeps
     centimetres of slide there, which this removes. (lm2d.motion.footlock does the like for
     generated dances, whose feet are trusted in height; here heights are as unsure as the rest.)"""
-    root, local = root.copy(), local.copy()
+    local = local.copy()
     with torch.no_grad():
         joints, rotations = (x.double().numpy() for x in forward_kinematics_with_rotations(
             torch.as_tensor(root), torch.as_tensor(local, dtype=torch.float64)))
+    carried = path_over_planted_feet(root, joints[:, [ankle for ankle, _ in FOOT_CHAINS]], planted)
+    joints, root = joints + (carried - root)[:, None], carried
     rest = rest_positions().astype(np.float64)
     blend = max(1, int(round(BLEND_SECONDS * fps)))
     frames = np.arange(len(root))
@@ -248,7 +275,7 @@ def pin_planted_feet(root: np.ndarray, local: np.ndarray, planted: np.ndarray,
             distance = np.linalg.norm(to_spot, axis=-1, keepdims=True)
             excess = np.maximum(distance - REACH * sum(lengths), 0.0)
             shift[moved] += excess * to_spot / np.maximum(distance, 1e-9)
-    root += shift
+    root = root + shift
     for hip, knee, ankle, moved, target, foot, lengths in legs:
         g_hip, g_knee, _ = two_bone_ik(joints[moved, hip] + shift[moved], target, rotations[moved, hip] @ KNEE_FORWARD,
                                        *lengths, rest[knee] - rest[hip], rest[ankle] - rest[knee], KNEE_FORWARD)
