@@ -138,9 +138,9 @@ def warm_up() -> None:
 def _estimate_tuning(magnitude: np.ndarray, pool: ThreadPoolExecutor) -> float:
     """librosa.estimate_tuning(S=magnitude, ...) for chroma_cens's bins per octave (its CQT would
     estimate the tuning from its own STFT of y), with the first half of the frames in `pool`
-    and the second in this thread. piptrack treats each frame on its own, and the median and
-    histogram that follow do not depend on the order of their values, so the halves give the
-    whole's estimate exactly."""
+    and the second in this thread. piptrack treats each frame on its own, so the halves side by
+    side are the whole's pitches and magnitudes, and the rest is estimate_tuning's own steps: the
+    estimate is librosa's exactly."""
     if magnitude.shape[1] < 2:
         return librosa.estimate_tuning(S=magnitude, sr=SAMPLE_RATE, bins_per_octave=CHROMA_BINS_PER_OCTAVE)
     first, second = np.array_split(magnitude, 2, axis=1)
