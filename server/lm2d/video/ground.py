@@ -189,12 +189,10 @@ class GroundedFit(torch.nn.Module):
 
 
 def shift_between_contacts(length: int, frames: np.ndarray, misses: np.ndarray) -> np.ndarray:
-    """(length, 3) path shift: at each of `frames` (M,) the mean of the `misses` (M, 3) there,
+    """(length, 3) path shift: at each of `frames` (M > 0,) the mean of the `misses` (M, 3) there,
     interpolated linearly between those frames and held beyond them, so the path never jumps."""
     count = np.bincount(frames, minlength=length)
     pinned = np.flatnonzero(count)
-    if not len(pinned):
-        return np.zeros((length, 3))
     every = np.arange(length)
     return np.stack([np.interp(every, pinned, np.bincount(frames, misses[:, axis], length)[pinned] / count[pinned])
                      for axis in range(3)], axis=1)
